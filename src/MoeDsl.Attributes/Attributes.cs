@@ -1,0 +1,127 @@
+using System;
+
+namespace MoeDsl
+{
+    /// <summary>Marks a <c>partial class</c> as a LoRA mixture-of-experts model; the MoeDsl generator completes it.</summary>
+    [AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+    public sealed class MoeModelAttribute : Attribute
+    {
+        /// <summary>Where the experts sit. Default: <see cref="ExpertPlacement.FeedForward"/>.</summary>
+        public ExpertPlacement Placement { get; set; } = ExpertPlacement.FeedForward;
+
+        /// <summary>Report the trainable parameters of every layer as an info diagnostic (MOE050) at build time.</summary>
+        public bool ReportParameters { get; set; }
+    }
+
+    /// <summary>The shape of the LLaMA-family base the adapters are built for. Either the sizes, or
+    /// <see cref="ConfigFile"/> naming a Hugging Face <c>config.json</c> listed among the project's AdditionalFiles.</summary>
+    [AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+    public sealed class BaseModelAttribute : Attribute
+    {
+        /// <summary>num_hidden_layers</summary>
+        public int Layers { get; set; }
+        /// <summary>hidden_size</summary>
+        public int Hidden { get; set; }
+        /// <summary>intermediate_size</summary>
+        public int Intermediate { get; set; }
+        /// <summary>num_attention_heads</summary>
+        public int Heads { get; set; }
+        /// <summary>num_key_value_heads (0 = same as <see cref="Heads"/>).</summary>
+        public int KvHeads { get; set; }
+        /// <summary>vocab_size</summary>
+        public int Vocab { get; set; }
+        /// <summary>Path (as listed in AdditionalFiles) of a config.json to read the sizes from at compile time.</summary>
+        public string? ConfigFile { get; set; }
+    }
+
+    /// <summary>Number of LoRA experts per layer: n values spread over n equal groups of layers, or one value per layer.</summary>
+    [AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+    public sealed class ExpertsPerLayerAttribute : Attribute
+    {
+        /// <summary>Expert counts: one per group of layers (groups of equal size) or one per layer.</summary>
+        public ExpertsPerLayerAttribute(params int[] counts) { Counts = counts; }
+
+        /// <summary>One of the MoLA paper's allocations (4 groups).</summary>
+        public ExpertsPerLayerAttribute(AllocationPreset preset) { Preset = preset; Counts = new int[0]; }
+
+        /// <summary>The counts given, empty when a preset was used.</summary>
+        public int[] Counts { get; }
+
+        /// <summary>The preset given, if any.</summary>
+        public AllocationPreset? Preset { get; }
+
+        /// <summary>Optional top-k per group/layer (same length as the counts); overrides <see cref="RouterAttribute.TopK"/>.</summary>
+        public int[]? TopK { get; set; }
+
+        /// <summary>Optional LoRA rank per group/layer (same length as the counts); overrides <see cref="LoraAttribute.Rank"/>.</summary>
+        public int[]? Ranks { get; set; }
+    }
+
+    /// <summary>The router of every MoE layer.</summary>
+    [AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+    public sealed class RouterAttribute : Attribute
+    {
+        /// <summary>Creates a router declaration.</summary>
+        public RouterAttribute(RouterKind kind) { Kind = kind; }
+
+        /// <summary>The routing rule.</summary>
+        public RouterKind Kind { get; }
+        /// <summary>Experts chosen per token (TopK, Graph; Switch uses 1). Default 2.</summary>
+        public int TopK { get; set; } = 2;
+        /// <summary>Probability mass for <see cref="RouterKind.TopP"/>, in (0, 1]. Default 0.8.</summary>
+        public double TopP { get; set; } = 0.8;
+        /// <summary>Multiplicative jitter noise on the router input during training (0 = off).</summary>
+        public double JitterNoise { get; set; }
+        /// <summary>Switch capacity factor: capacity = ceil(factor * tokens / experts) per sequence. Default 1.0.</summary>
+        public double CapacityFactor { get; set; } = 1.0;
+        /// <summary>Switch router z-loss coefficient. Default 0.001.</summary>
+        public double ZLossCoefficient { get; set; } = 0.001;
+        /// <summary>Graph router: GCN width g. Default 128.</summary>
+        public int GraphHidden { get; set; } = 128;
+        /// <summary>Graph router: GCN layers L. Default 2.</summary>
+        public int GraphLayers { get; set; } = 2;
+        /// <summary>Graph router: expert-expert edge density rho (diagonal included). Default 0.25.</summary>
+        public double GraphDensity { get; set; } = 0.25;
+    }
+
+    /// <summary>LoRA settings of every adapter (expert or plain).</summary>
+    [AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+    public sealed class LoraAttribute : Attribute
+    {
+        /// <summary>Rank r. Default 8.</summary>
+        public int Rank { get; set; } = 8;
+        /// <summary>Alpha; the update is scaled by alpha / r. Default 16.</summary>
+        public double Alpha { get; set; } = 16;
+        /// <summary>Dropout on the LoRA input, in [0, 1). Default 0.05.</summary>
+        public double Dropout { get; set; } = 0.05;
+        /// <summary>Targeted projections. Default all seven.</summary>
+        public LoraTargets Targets { get; set; } = LoraTargets.All;
+    }
+
+    /// <summary>Auxiliary load-balance loss: MixLoRA's Mixtral form (FeedForward placement, logits of all layers pooled)
+    /// or MoLA's per-layer form (EveryProjection placement). Off unless declared.</summary>
+    [AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+    public sealed class LoadBalanceAttribute : Attribute
+    {
+        /// <summary>Declares the loss with coefficient 0.001.</summary>
+        public LoadBalanceAttribute() { }
+        /// <summary>Declares the loss with the given coefficient.</summary>
+        public LoadBalanceAttribute(double coefficient) { Coefficient = coefficient; }
+        /// <summary>The coefficient. Default 0.001.</summary>
+        public double Coefficient { get; } = 0.001;
+    }
+
+    /// <summary>GMoE's two strategies for the Graph router: Poisson distinction and Normal balance.</summary>
+    [AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+    public sealed class GraphLossesAttribute : Attribute
+    {
+        /// <summary>Coefficient of the Poisson distinction loss. Default 0.005.</summary>
+        public double Poisson { get; set; } = 0.005;
+        /// <summary>Coefficient of the Normal balance loss. Default 8.</summary>
+        public double Normal { get; set; } = 8;
+        /// <summary>Initial lambda of the Poisson target (clamped to [1, 2]). Default 1.5.</summary>
+        public double Lambda { get; set; } = 1.5;
+        /// <summary>Divergence form. Default <see cref="GraphLossForm.AbsLog"/> (the reference code's).</summary>
+        public GraphLossForm Form { get; set; } = GraphLossForm.AbsLog;
+    }
+}
