@@ -1,0 +1,50 @@
+using MoeDsl.Runtime.IO;
+using MoeDsl.Runtime.Lora;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.BaseModel;
+
+/// <summary>One pre-norm LLaMA decoder layer (state-dict prefix <c>model.layers.N</c>).</summary>
+public sealed class LlamaDecoderLayer : nn.Module<Tensor, AttentionContext, Tensor>
+{
+    private readonly RmsNorm input_layernorm;
+    private readonly LlamaAttention self_attn;
+    private readonly RmsNorm post_attention_layernorm;
+    private readonly FeedForwardBlock mlp;
+
+    /// <summary>Creates a layer from its projections and MLP (what the generator wires per layer shape).</summary>
+    public LlamaDecoderLayer(LlamaConfig config, int layer, Projection q_proj, Projection k_proj, Projection v_proj, Projection o_proj, FeedForwardBlock mlp)
+        : base($"layer{layer}")
+    {
+        input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, "input_layernorm");
+        self_attn = new LlamaAttention(config, layer, q_proj, k_proj, v_proj, o_proj);
+        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, "post_attention_layernorm");
+        this.mlp = mlp;
+        Index = layer;
+        RegisterComponents();
+    }
+
+    /// <summary>The layer index.</summary>
+    public int Index { get; }
+
+    /// <summary>The MLP block.</summary>
+    public FeedForwardBlock Mlp => mlp;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x, AttentionContext ctx)
+    {
+        using var scope = NewDisposeScope();
+        Tensor h = x + self_attn.forward(input_layernorm.forward(x), ctx);
+        Tensor y = h + mlp.forward(post_attention_layernorm.forward(h));
+        return y.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>A plain (adapter-free) layer.</summary>
+    public static LlamaDecoderLayer Plain(LlamaConfig c, int layer)
+    {
+        int h = c.HiddenSize, kv = c.NumKeyValueHeads * c.HeadDim, i = c.IntermediateSize;
+        return new LlamaDecoderLayer(c, layer,
+            new FrozenLinear(h, h, "q_proj"), new FrozenLinear(h, kv, "k_proj"), new FrozenLinear(h, kv, "v_proj"), new FrozenLinear(h, h, "o_proj"),
+            new LlamaMlp(new FrozenLinear(h, i, "gate_proj"), new FrozenLinear(h, i, "up_proj"), new FrozenLinear(i, h, "down_proj")));
+    }
+}

@@ -1,0 +1,28 @@
+using MoeDsl.Runtime.Lora;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.BaseModel;
+
+/// <summary>SwiGLU: <c>down_proj(silu(gate_proj(x)) * up_proj(x))</c>; each projection may carry adapters.</summary>
+public sealed class LlamaMlp : FeedForwardBlock
+{
+    private readonly Projection gate_proj;
+    private readonly Projection up_proj;
+    private readonly Projection down_proj;
+
+    /// <summary>Creates it.</summary>
+    public LlamaMlp(Projection gate_proj, Projection up_proj, Projection down_proj) : base("mlp")
+    {
+        this.gate_proj = gate_proj;
+        this.up_proj = up_proj;
+        this.down_proj = down_proj;
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return down_proj.forward(nn.functional.silu(gate_proj.forward(x)) * up_proj.forward(x)).MoveToOuterDisposeScope();
+    }
+}

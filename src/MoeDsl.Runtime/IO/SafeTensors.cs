@@ -1,0 +1,243 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Text.Json;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.IO;
+
+/// <summary>One tensor of a safetensors file: its dtype, shape and byte range inside the data section.</summary>
+public sealed record SafeTensorEntry(string Name, string DType, long[] Shape, long Begin, long End)
+{
+    /// <summary>Number of elements.</summary>
+    public long ElementCount => Shape.Aggregate(1L, (a, b) => checked(a * b));
+}
+
+/// <summary>Reads a <c>.safetensors</c> file: 8-byte little-endian header length, a JSON header, raw data.
+/// Supported dtypes: F32, F16, BF16 (and I64/I32/U8/BOOL for auxiliary tensors).</summary>
+public sealed class SafeTensorsFile : IDisposable
+{
+    /// <summary>Largest header accepted (the format's own reference implementation caps it at 100 MB).</summary>
+    public const long MaxHeaderBytes = 100_000_000;
+
+    private readonly FileStream stream;
+    private readonly Dictionary<string, SafeTensorEntry> entries;
+
+    private SafeTensorsFile(string path, FileStream stream, long dataStart, Dictionary<string, SafeTensorEntry> entries, IReadOnlyDictionary<string, string> metadata)
+    {
+        Path = path;
+        this.stream = stream;
+        DataStart = dataStart;
+        this.entries = entries;
+        Metadata = metadata;
+    }
+
+    /// <summary>The file.</summary>
+    public string Path { get; }
+    /// <summary>Offset of the data section.</summary>
+    public long DataStart { get; }
+    /// <summary>The <c>__metadata__</c> strings.</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+    /// <summary>Tensors in header order.</summary>
+    public IReadOnlyCollection<SafeTensorEntry> Entries => entries.Values;
+    /// <summary>Whether the file holds a tensor of that name.</summary>
+    public bool Contains(string name) => entries.ContainsKey(name);
+    /// <summary>The entry of a tensor.</summary>
+    public SafeTensorEntry Entry(string name) => entries.TryGetValue(name, out var e) ? e : throw new ModelFormatException(Path, name, "is not in this file");
+
+    /// <summary>Opens and validates a file (header only; data is read on demand).</summary>
+    public static SafeTensorsFile Open(string path)
+    {
+        if (!File.Exists(path)) throw new ModelFormatException(path, null, "file not found");
+        var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        try
+        {
+            var (dataStart, entries, metadata) = ReadHeader(fs, path);
+            return new SafeTensorsFile(path, fs, dataStart, entries, metadata);
+        }
+        catch
+        {
+            fs.Dispose();
+            throw;
+        }
+    }
+
+    private static (long, Dictionary<string, SafeTensorEntry>, Dictionary<string, string>) ReadHeader(FileStream fs, string path)
+    {
+        long fileLength = fs.Length;
+        if (fileLength < 8) throw new ModelFormatException(path, null, $"is truncated: {fileLength} bytes, a safetensors file starts with an 8-byte header length");
+        Span<byte> lenBytes = stackalloc byte[8];
+        fs.ReadExactly(lenBytes);
+        ulong headerLen = BitConverter.ToUInt64(lenBytes);
+        if (headerLen > MaxHeaderBytes) throw new ModelFormatException(path, null, $"header length {headerLen} exceeds the {MaxHeaderBytes}-byte limit");
+        if ((long)headerLen > fileLength - 8) throw new ModelFormatException(path, null, $"header length {headerLen} is larger than the file ({fileLength} bytes)");
+        byte[] header = new byte[headerLen];
+        fs.ReadExactly(header);
+        long dataStart = 8 + (long)headerLen;
+        long dataLength = fileLength - dataStart;
+
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 16 }); }
+        catch (Exception e) when (e is JsonException or ArgumentException or DecoderFallbackException)
+        { throw new ModelFormatException(path, null, $"header is not valid JSON ({e.Message})"); }
+
+        var entries = new Dictionary<string, SafeTensorEntry>(StringComparer.Ordinal);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ModelFormatException(path, null, "header must be a JSON object");
+            foreach (JsonProperty p in doc.RootElement.EnumerateObject())
+            {
+                if (p.Name == "__metadata__")
+                {
+                    if (p.Value.ValueKind != JsonValueKind.Object) throw new ModelFormatException(path, "__metadata__", "must be an object of strings");
+                    foreach (JsonProperty m in p.Value.EnumerateObject())
+                    {
+                        if (m.Value.ValueKind != JsonValueKind.String) throw new ModelFormatException(path, "__metadata__." + m.Name, "must be a string");
+                        metadata[m.Name] = m.Value.GetString()!;
+                    }
+                    continue;
+                }
+                if (entries.ContainsKey(p.Name)) throw new ModelFormatException(path, p.Name, "appears twice in the header");
+                entries.Add(p.Name, ParseEntry(p, path, dataLength));
+            }
+        }
+
+        // Offsets must tile the data section without overlap.
+        long cursor = 0;
+        foreach (SafeTensorEntry e in entries.Values.OrderBy(e => e.Begin).ThenBy(e => e.End))
+        {
+            if (e.Begin < cursor) throw new ModelFormatException(path, e.Name, $"data offsets [{e.Begin}, {e.End}) overlap the previous tensor (which ends at {cursor})");
+            cursor = e.End;
+        }
+        return (dataStart, entries, metadata);
+    }
+
+    private static SafeTensorEntry ParseEntry(JsonProperty p, string path, long dataLength)
+    {
+        JsonElement v = p.Value;
+        if (v.ValueKind != JsonValueKind.Object) throw new ModelFormatException(path, p.Name, "header entry must be an object with dtype, shape, data_offsets");
+        if (!v.TryGetProperty("dtype", out JsonElement dt) || dt.ValueKind != JsonValueKind.String)
+            throw new ModelFormatException(path, p.Name, "has no string 'dtype'");
+        string dtype = dt.GetString()!;
+        int size = ElementSize(dtype) ?? throw new ModelFormatException(path, p.Name, $"has unsupported dtype '{dtype}'; supported: F32, F16, BF16, I64, I32, U8, BOOL");
+        if (!v.TryGetProperty("shape", out JsonElement sh) || sh.ValueKind != JsonValueKind.Array)
+            throw new ModelFormatException(path, p.Name, "has no 'shape' array");
+        var shape = new List<long>();
+        foreach (JsonElement d in sh.EnumerateArray())
+        {
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long n) || n < 0)
+                throw new ModelFormatException(path, p.Name, $"shape entry {d.GetRawText()} is not a non-negative integer");
+            shape.Add(n);
+        }
+        if (shape.Count > 8) throw new ModelFormatException(path, p.Name, $"has {shape.Count} dimensions; at most 8 are supported");
+        if (!v.TryGetProperty("data_offsets", out JsonElement off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
+            throw new ModelFormatException(path, p.Name, "has no 'data_offsets' [begin, end] pair");
+        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+            throw new ModelFormatException(path, p.Name, $"data_offsets {off.GetRawText()} must be integers with 0 <= begin <= end");
+        if (end > dataLength) throw new ModelFormatException(path, p.Name, $"data_offsets end {end} lies outside the data section ({dataLength} bytes)");
+        long elements = 1;
+        try { foreach (long d in shape) elements = checked(elements * d); }
+        catch (OverflowException) { throw new ModelFormatException(path, p.Name, "shape is too large"); }
+        if (elements > long.MaxValue / size || elements * size != end - begin)
+            throw new ModelFormatException(path, p.Name, $"shape [{string.Join(", ", shape)}] x {dtype} ({size} bytes) needs {(elements > long.MaxValue / size ? "too many" : (elements * size).ToString())} bytes but data_offsets give {end - begin}");
+        return new SafeTensorEntry(p.Name, dtype, shape.ToArray(), begin, end);
+    }
+
+    /// <summary>Bytes per element of a safetensors dtype, or null if unsupported.</summary>
+    public static int? ElementSize(string dtype) => dtype switch
+    {
+        "F32" or "I32" => 4,
+        "F16" or "BF16" => 2,
+        "I64" or "F64" => 8,
+        "U8" or "BOOL" or "I8" => 1,
+        _ => null,
+    };
+
+    internal static ScalarType ToScalarType(string dtype) => dtype switch
+    {
+        "F32" => ScalarType.Float32,
+        "F16" => ScalarType.Float16,
+        "BF16" => ScalarType.BFloat16,
+        "F64" => ScalarType.Float64,
+        "I64" => ScalarType.Int64,
+        "I32" => ScalarType.Int32,
+        "I8" => ScalarType.Int8,
+        "U8" => ScalarType.Byte,
+        "BOOL" => ScalarType.Bool,
+        _ => throw new ArgumentException($"unsupported dtype {dtype}"),
+    };
+
+    internal static string ToDType(ScalarType t) => t switch
+    {
+        ScalarType.Float32 => "F32",
+        ScalarType.Float16 => "F16",
+        ScalarType.BFloat16 => "BF16",
+        ScalarType.Float64 => "F64",
+        ScalarType.Int64 => "I64",
+        ScalarType.Int32 => "I32",
+        ScalarType.Int8 => "I8",
+        ScalarType.Byte => "U8",
+        ScalarType.Bool => "BOOL",
+        _ => throw new ArgumentException($"dtype {t} cannot be written to safetensors"),
+    };
+
+    /// <summary>Reads a tensor onto the CPU in its stored dtype.</summary>
+    public Tensor Read(string name)
+    {
+        SafeTensorEntry e = Entry(name);
+        byte[] bytes = new byte[e.End - e.Begin];
+        lock (stream)
+        {
+            stream.Seek(DataStart + e.Begin, SeekOrigin.Begin);
+            try { stream.ReadExactly(bytes); }
+            catch (EndOfStreamException) { throw new ModelFormatException(Path, name, "data is truncated"); }
+        }
+        Tensor flat = torch.empty(new long[] { e.ElementCount }, ToScalarType(e.DType));
+        if (bytes.Length > 0) flat.bytes = bytes;
+        return flat.reshape(e.Shape);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => stream.Dispose();
+}
+
+/// <summary>Writes <c>.safetensors</c> files, atomically (temporary file in the same folder, flushed, renamed).</summary>
+public static class SafeTensorsWriter
+{
+    /// <summary>Writes the tensors (moved to CPU, contiguous) in the given order.</summary>
+    public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var list = tensors.ToList();
+        var header = new Dictionary<string, object>(StringComparer.Ordinal);
+        if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
+        long offset = 0;
+        var blobs = new List<byte[]>(list.Count);
+        foreach (var (name, t) in list)
+        {
+            if (header.ContainsKey(name)) throw new ArgumentException($"tensor '{name}' given twice");
+            using Tensor cpu = t.detach().cpu().contiguous();
+            byte[] data = cpu.numel() == 0 ? Array.Empty<byte>() : cpu.bytes.ToArray();
+            header[name] = new { dtype = SafeTensorsFile.ToDType(cpu.dtype), shape = cpu.shape, data_offsets = new[] { offset, offset + data.Length } };
+            offset += data.Length;
+            blobs.Add(data);
+        }
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(header);
+        int pad = (8 - json.Length % 8) % 8;
+        string? dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        string temp = path + ".tmp-" + Environment.ProcessId;
+        using (var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            fs.Write(BitConverter.GetBytes((ulong)(json.Length + pad)));
+            fs.Write(json);
+            for (int i = 0; i < pad; i++) fs.WriteByte((byte)' ');
+            foreach (byte[] b in blobs) fs.Write(b);
+            fs.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+}

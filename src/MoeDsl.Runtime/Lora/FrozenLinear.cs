@@ -1,0 +1,16 @@
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.Lora;
+
+/// <summary>A base projection without adapters.</summary>
+public sealed class FrozenLinear : Projection
+{
+    /// <summary>Creates it.</summary>
+    public FrozenLinear(int inFeatures, int outFeatures, string name = "proj") : base(name, inFeatures, outFeatures)
+    {
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x) => nn.functional.linear(x, weight);
+}

@@ -1,0 +1,39 @@
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.Lora;
+
+/// <summary>Plain LoRA: <c>h = W x + (alpha / r) B A dropout(x)</c>, the adapter path in fp32.
+/// State-dict keys: <c>weight</c> (frozen), <c>lora_A.weight</c>, <c>lora_B.weight</c>.</summary>
+public sealed class LoraLinear : Projection
+{
+    private readonly TorchSharp.Modules.Linear lora_A;
+    private readonly TorchSharp.Modules.Linear lora_B;
+    private readonly double scaling;
+    private readonly double dropout;
+
+    /// <summary>Creates it.</summary>
+    public LoraLinear(int inFeatures, int outFeatures, LoraSettings lora, string name = "proj") : base(name, inFeatures, outFeatures)
+    {
+        (lora_A, lora_B) = LoraExpert.CreatePair(inFeatures, outFeatures, lora.Rank);
+        scaling = lora.Scaling;
+        dropout = lora.Dropout;
+        Settings = lora;
+        RegisterComponents();
+    }
+
+    /// <summary>The adapter's settings.</summary>
+    public LoraSettings Settings { get; }
+    /// <summary>A [r, in].</summary>
+    public TorchSharp.Modules.Parameter A => lora_A.weight!;
+    /// <summary>B [out, r].</summary>
+    public TorchSharp.Modules.Parameter B => lora_B.weight!;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        Tensor baseOut = nn.functional.linear(x, weight);
+        Tensor delta = nn.functional.linear(nn.functional.linear(LoraInput(x, dropout), lora_A.weight!), lora_B.weight!);
+        return (baseOut + (delta * scaling).to(baseOut.dtype)).MoveToOuterDisposeScope();
+    }
+}

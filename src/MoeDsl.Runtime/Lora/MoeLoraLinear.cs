@@ -1,0 +1,55 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using MoeDsl.Runtime.Routing;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.Lora;
+
+/// <summary>MoLA's projection (EveryProjection placement): <c>h = W x + sum_{i in S} w_i (alpha/r) B_i A_i dropout(x)</c>,
+/// routed on its own input by its own router. State-dict keys: <c>weight</c> (frozen), <c>moe_gate.*</c>,
+/// <c>experts.{e}.lora_A.weight</c>, <c>experts.{e}.lora_B.weight</c>.</summary>
+public sealed class MoeLoraLinear : Projection
+{
+    private readonly Router moe_gate;
+    private readonly ModuleList<LoraExpert> experts;
+    private readonly LoraSettings lora;
+    private readonly RoutingRecorder recorder;
+    private readonly int layer;
+    private readonly string site;
+
+    /// <summary>Creates it; <paramref name="site"/> names the projection in routing records (e.g. "q_proj").</summary>
+    public MoeLoraLinear(int inFeatures, int outFeatures, int expertCount, LoraSettings lora, Router router, RoutingRecorder recorder, int layer, string site)
+        : base(site, inFeatures, outFeatures)
+    {
+        moe_gate = router;
+        experts = new ModuleList<LoraExpert>();
+        for (int e = 0; e < expertCount; e++) experts.Add(new LoraExpert(inFeatures, outFeatures, lora.Rank));
+        this.lora = lora;
+        this.recorder = recorder;
+        this.layer = layer;
+        this.site = site;
+        ExpertCount = expertCount;
+        RegisterComponents();
+    }
+
+    /// <summary>Number of experts.</summary>
+    public int ExpertCount { get; }
+    /// <summary>The router.</summary>
+    public Router Router => moe_gate;
+    /// <summary>The experts.</summary>
+    public ModuleList<LoraExpert> Experts => experts;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        Tensor baseOut = nn.functional.linear(x, weight);
+        RoutingDecision decision = moe_gate.forward(x);
+        Tensor xa = nn.functional.linear(LoraInput(x, lora.Dropout), ExpertStack.StackA(experts));          // [B, L, E*r]
+        Tensor dense = decision.DenseWeights().view(xa.shape[0], xa.shape[1], ExpertCount);                 // [B, L, E]
+        Tensor delta = nn.functional.linear(ExpertStack.WeightBlocks(xa, dense, ExpertCount, lora.Rank), ExpertStack.StackB(experts));
+        Tensor result = baseOut + (delta * lora.Scaling).to(baseOut.dtype);
+        recorder.Add(layer, site, moe_gate, decision);
+        return result.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,48 @@
+using System;
+using MoeDsl.Runtime.BaseModel;
+using MoeDsl.Runtime.IO;
+using MoeDsl.Runtime.Routing;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.Modeling;
+
+/// <summary>The decoder stack (state-dict prefix <c>model</c>): <c>embed_tokens</c>, <c>layers.N</c>, <c>norm</c>.</summary>
+public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
+{
+    private readonly Embedding embed_tokens;
+    private readonly ModuleList<LlamaDecoderLayer> layers;
+    private readonly RmsNorm norm;
+    private readonly RotaryEmbedding rotary;
+
+    /// <summary>Creates the stack; <paramref name="createLayer"/> builds layer i.</summary>
+    public LlamaModel(LlamaConfig config, Func<int, LlamaDecoderLayer> createLayer) : base("model")
+    {
+        embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize);
+        embed_tokens.weight!.requires_grad = false;
+        layers = new ModuleList<LlamaDecoderLayer>();
+        for (int i = 0; i < config.NumHiddenLayers; i++) layers.Add(createLayer(i));
+        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, "norm");
+        rotary = new RotaryEmbedding(config.HeadDim, config.RopeTheta);
+        RegisterComponents();
+    }
+
+    /// <summary>Token embeddings [V, d] (also the output head when tied).</summary>
+    public Parameter EmbedWeight => embed_tokens.weight!;
+    /// <summary>The decoder layers.</summary>
+    public ModuleList<LlamaDecoderLayer> Layers => layers;
+
+    /// <summary>Final hidden states [B, L, d] for token ids [B, L].</summary>
+    public override Tensor forward(Tensor inputIds, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        long past = cache?.Length ?? 0;
+        Tensor x = embed_tokens.forward(inputIds);
+        var (cos, sin) = rotary.Tables(past, inputIds.shape[1], x.device);
+        var ctx = new AttentionContext(cos, sin, cache);
+        foreach (LlamaDecoderLayer layer in layers) x = layer.forward(x, ctx);
+        cache?.Advance(inputIds.shape[1]);
+        return norm.forward(x).MoveToOuterDisposeScope();
+    }
+}

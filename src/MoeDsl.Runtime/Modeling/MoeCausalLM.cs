@@ -1,0 +1,166 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using MoeDsl.Runtime.BaseModel;
+using MoeDsl.Runtime.IO;
+using MoeDsl.Runtime.Losses;
+using MoeDsl.Runtime.Routing;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.Modeling;
+
+/// <summary>A LLaMA causal LM with LoRA / mixture-of-LoRA-experts adapters. Parameter names are the Hugging Face keys
+/// (<c>model.layers.N.self_attn.q_proj.weight</c>, <c>lm_head.weight</c>) plus the adapters' keys under them.
+/// Generated classes derive from it and supply the per-layer-shape layers.</summary>
+public abstract class MoeCausalLM : nn.Module
+{
+    private readonly LlamaModel model;
+    private readonly Linear? lm_head;
+
+    /// <summary>Builds the model with randomly initialised (frozen) base weights; load a checkpoint with <see cref="LoadBase"/>.</summary>
+    protected MoeCausalLM(string name, LlamaConfig config, ModelSpec spec, Func<LlamaConfig, int, RoutingRecorder, LlamaDecoderLayer> createLayer)
+        : base(name)
+    {
+        Config = config;
+        Spec = spec;
+        Recorder = new RoutingRecorder();
+        model = new LlamaModel(config, i => createLayer(config, i, Recorder));
+        if (!config.TieWordEmbeddings)
+        {
+            lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+            using (no_grad()) nn.init.normal_(lm_head.weight!, 0, 0.02);
+            lm_head.weight!.requires_grad = false;
+        }
+        using (no_grad()) nn.init.normal_(model.EmbedWeight, 0, 0.02);
+        RegisterComponents();
+    }
+
+    /// <summary>Makes the base weights trainable (pre-training a base) or frozen again (fine-tuning adapters).</summary>
+    public void SetBaseTrainable(bool trainable)
+    {
+        foreach (var (name, p) in named_parameters())
+            if (IsBaseParameterName(name)) p.requires_grad = trainable;
+    }
+
+    /// <summary>True for the Hugging Face base keys (everything that is not an adapter or router).</summary>
+    public static bool IsBaseParameterName(string name)
+        => !name.Contains(".lora_A.", StringComparison.Ordinal) && !name.Contains(".lora_B.", StringComparison.Ordinal)
+           && !name.Contains(".moe_gate.", StringComparison.Ordinal) && !name.Contains(".experts.", StringComparison.Ordinal);
+
+    /// <summary>The base model's config.</summary>
+    public LlamaConfig Config { get; }
+    /// <summary>The declaration.</summary>
+    public ModelSpec Spec { get; }
+    /// <summary>Routing decisions of the last forward (training) for losses and statistics.</summary>
+    public RoutingRecorder Recorder { get; }
+    /// <summary>The decoder stack.</summary>
+    public LlamaModel Model => model;
+    /// <summary>Per-layer expert load accumulated while <see cref="ExpertLoad"/> is tracking.</summary>
+    public ExpertLoadTracker ExpertLoad { get; } = new();
+
+    /// <summary>Forward over token ids [B, L]. <paramref name="tokenMask"/> [B, L] (1 = real token) restricts the
+    /// auxiliary losses to non-padding tokens.</summary>
+    public CausalLMOutput Forward(Tensor inputIds, KvCache? cache = null, Tensor? tokenMask = null)
+    {
+        using var scope = NewDisposeScope();
+        Recorder.Clear();
+        Recorder.Enabled = Spec.IsMixture && (training || ExpertLoad.Tracking);
+        try
+        {
+            Tensor hidden = model.forward(inputIds, cache);
+            Tensor logits = lm_head is null ? nn.functional.linear(hidden, model.EmbedWeight) : lm_head.forward(hidden);
+            Tensor? aux = null;
+            var parts = new List<(string, Tensor)>();
+            if (Recorder.Records.Count > 0)
+            {
+                if (ExpertLoad.Tracking) ExpertLoad.Add(Recorder.Records, Config.NumHiddenLayers, tokenMask);
+                if (training)
+                {
+                    foreach (var (partName, value) in AuxiliaryLosses.Compute(Spec, Recorder.Records, tokenMask))
+                    {
+                        parts.Add((partName, value.MoveToOuterDisposeScope()));
+                        aux = aux is null ? value.alias() : aux + value;
+                    }
+                }
+            }
+            return new CausalLMOutput(logits.MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope(), parts);
+        }
+        finally
+        {
+            Recorder.Clear();
+        }
+    }
+
+    /// <summary>Adapter (trainable) parameters with their state-dict names.</summary>
+    public IEnumerable<(string Name, Parameter Parameter)> AdapterParameters()
+        => named_parameters().Where(p => !IsBaseParameterName(p.name)).Select(p => (p.name, p.parameter));
+
+    /// <summary>Base parameters with their Hugging Face names.</summary>
+    public IEnumerable<(string Name, Parameter Parameter)> BaseParameters()
+        => named_parameters().Where(p => IsBaseParameterName(p.name)).Select(p => (p.name, p.parameter));
+
+    /// <summary>Number of trainable elements, counted on the built model.</summary>
+    public long CountAdapterParameters() => AdapterParameters().Sum(p => p.Parameter.numel());
+
+    /// <summary>Copies the base weights of a Hugging Face checkpoint folder into the frozen parameters. Every base
+    /// parameter must be present with its shape; tensors the model does not have are an error (except a tied
+    /// <c>lm_head.weight</c> and rotary <c>inv_freq</c> buffers, which HF may write and which carry nothing).</summary>
+    public void LoadBase(string directory)
+    {
+        using var checkpoint = Checkpoint.Open(directory);
+        var expected = BaseParameters().ToDictionary(p => p.Name, p => p.Parameter, StringComparer.Ordinal);
+        foreach (string name in checkpoint.Names.OrderBy(n => n, StringComparer.Ordinal))
+        {
+            if (expected.ContainsKey(name)) continue;
+            if (name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)) continue;
+            if (name == "lm_head.weight" && Config.TieWordEmbeddings) continue;
+            throw new ModelFormatException(directory, name, "is in the checkpoint but not in the model; is the checkpoint a LLaMA model of this shape?");
+        }
+        using var _ = no_grad();
+        foreach (var (name, parameter) in expected.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            if (!checkpoint.Contains(name))
+                throw new ModelFormatException(directory, name, Config.TieWordEmbeddings || name != "lm_head.weight"
+                    ? "is missing from the checkpoint"
+                    : "is missing from the checkpoint and config.json does not set tie_word_embeddings");
+            SafeTensorEntry entry = checkpoint.Entry(name);
+            if (!entry.Shape.SequenceEqual(parameter.shape))
+                throw new ModelFormatException(directory, name, $"has shape [{string.Join(", ", entry.Shape)}] but the model expects [{string.Join(", ", parameter.shape)}]");
+            using Tensor t = checkpoint.Read(name);
+            parameter.copy_(t);
+        }
+    }
+
+    /// <summary>Shared body of the generated <c>FromPretrained</c>: checks the config against the declaration, loads the
+    /// base, moves to the device.</summary>
+    protected static TModel LoadPretrained<TModel>(TModel model, string directory, Device? device) where TModel : MoeCausalLM
+    {
+        model.LoadBase(directory);
+        if (device is not null && device.type != DeviceType.CPU) model.to(device);
+        model.eval();
+        return model;
+    }
+
+    /// <summary>Reads the config of a checkpoint folder and checks it against the declaration.</summary>
+    protected static LlamaConfig ConfigFor(string directory, ModelSpec spec)
+    {
+        LlamaConfig config = LlamaConfig.Load(directory);
+        spec.EnsureMatches(config, System.IO.Path.Combine(directory, "config.json"));
+        return config;
+    }
+}
+
+/// <summary>A frozen base with no adapters (generation and evaluation of a plain checkpoint).</summary>
+public sealed class PlainCausalLM : MoeCausalLM
+{
+    private PlainCausalLM(LlamaConfig config) : base("PlainCausalLM", config, ModelSpec.FrozenBase(config), (c, i, _) => LlamaDecoderLayer.Plain(c, i)) { }
+
+    /// <summary>Builds a randomly initialised base of this shape.</summary>
+    public static PlainCausalLM Create(LlamaConfig config) => new(config);
+
+    /// <summary>Loads a Hugging Face checkpoint folder.</summary>
+    public static PlainCausalLM FromPretrained(string directory, Device? device = null)
+        => LoadPretrained(new PlainCausalLM(LlamaConfig.Load(directory)), directory, device);
+}
