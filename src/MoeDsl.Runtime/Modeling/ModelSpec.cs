@@ -75,6 +75,47 @@ public sealed record ModelSpec
         Heads = c.NumAttentionHeads, KvHeads = c.NumKeyValueHeads, Vocab = c.VocabSize,
     };
 
+    /// <summary>This declaration re-shaped to another base: same per-group allocation spread over the config's layers
+    /// (or, for per-layer lists of another length, an error), base sizes taken from the config. Trainable-parameter
+    /// count is recomputed by the model, not here (set to 0).</summary>
+    public ModelSpec ShapedTo(LlamaConfig c)
+    {
+        if (Layers == c.NumHiddenLayers && Hidden == c.HiddenSize && Intermediate == c.IntermediateSize && Heads == c.NumAttentionHeads
+            && KvHeads == c.NumKeyValueHeads && Vocab == c.VocabSize)
+            return this;
+        return this with
+        {
+            ExpertsPerLayer = Respread(ExpertsPerLayer, c.NumHiddenLayers, "experts per layer"),
+            TopKPerLayer = Respread(TopKPerLayer, c.NumHiddenLayers, "top-k per layer"),
+            RankPerLayer = Respread(RankPerLayer, c.NumHiddenLayers, "rank per layer"),
+            Layers = c.NumHiddenLayers, Hidden = c.HiddenSize, Intermediate = c.IntermediateSize, Heads = c.NumAttentionHeads,
+            KvHeads = c.NumKeyValueHeads, Vocab = c.VocabSize, TrainableParameters = 0,
+        };
+    }
+
+    /// <summary>Spreads a per-layer list over <paramref name="layers"/> layers keeping its group structure: runs of equal
+    /// values are groups; group g of n covers layers [g*layers/n, (g+1)*layers/n).</summary>
+    public static int[] Respread(int[] perLayer, int layers, string what)
+    {
+        if (perLayer.Length == 0 || perLayer.Length == layers) return perLayer;
+        var groups = new System.Collections.Generic.List<int>();
+        int groupSize = 0;
+        for (int n = 1; n <= perLayer.Length; n++)
+        {
+            if (perLayer.Length % n != 0) continue;
+            int size = perLayer.Length / n;
+            bool uniform = true;
+            for (int i = 0; i < perLayer.Length && uniform; i++) uniform = perLayer[i] == perLayer[i / size * size];
+            if (uniform) { groupSize = size; break; }
+        }
+        for (int i = 0; i < perLayer.Length; i += groupSize) groups.Add(perLayer[i]);
+        if (layers % groups.Count != 0)
+            throw new ArgumentException($"{what}: {groups.Count} groups cannot be spread evenly over {layers} layers");
+        var result = new int[layers];
+        for (int l = 0; l < layers; l++) result[l] = groups[l / (layers / groups.Count)];
+        return result;
+    }
+
     /// <summary>Throws <see cref="ModelFormatException"/> naming the first field where a checkpoint's config differs from the declaration.</summary>
     public void EnsureMatches(LlamaConfig c, string configFile)
     {
