@@ -83,7 +83,7 @@ public static class GraphLosses
         using var scope = NewDisposeScope();
         Tensor topProbs = decision.Probs.gather(1, decision.Experts);                                   // [T, k]
         if (tokenMask is not null) topProbs = topProbs * tokenMask.to(ScalarType.Float32).unsqueeze(1);
-        Tensor load = zeros_like(decision.Probs).scatter_add(1, decision.Experts, topProbs).sum(0);
+        Tensor load = zeros_like(decision.Probs).scatter_add(1, decision.Experts, topProbs).sum(dim: 0);
         return (load * decision.Experts.shape[1]).MoveToOuterDisposeScope();
     }
 }
