@@ -151,6 +151,17 @@ internal static class NaiveRouting
         Initial.AddOrUpdate(router, EdgesFor(p, router.Density));
     }
 
+    /// <summary>True when two experts have the same closed neighbourhood in the router's graph.</summary>
+    public static bool HasTwinExperts(GraphRouter router)
+    {
+        bool[,] edges = NaiveEdges(router);
+        int e = edges.GetLength(0);
+        for (int i = 0; i < e; i++)
+            for (int j = i + 1; j < e; j++)
+                if (edges[i, j] && Enumerable.Range(0, e).All(k => k == i || k == j || edges[i, k] == edges[j, k])) return true;
+        return false;
+    }
+
     private static bool[,] NaiveEdges(GraphRouter router)
         => Initial.TryGetValue(router, out var edges) ? edges : throw new InvalidOperationException("call RememberInitialEdges after constructing the router");
 
