@@ -101,11 +101,11 @@ public sealed class MoeFeedForward : FeedForwardBlock
         Tensor h = nn.functional.silu(gate) * up;                                                                       // [S, T, I]
 
         // Frozen W_down once, on sum_j w_j h_j.
-        Tensor mixed = (h * slotWeights).sum(0);                                                                        // [T, I]
+        Tensor mixed = (h * slotWeights).sum(dim: 0);                                                                        // [T, I]
         Tensor y = down_proj.forward(mixed.to(x.dtype)).to(ScalarType.Float32);
         // Experts' down-LoRA: sum_j w_j B_j A_j dropout(h_j) as one masked GEMM pair.
         Tensor hd = lora.Dropout > 0 ? nn.functional.dropout(h, lora.Dropout, training) : h;
-        Tensor dA = ExpertStack.WeightBlocks(nn.functional.linear(hd, down_proj.StackedA()), slotMask * slotWeights, e, r).sum(0); // [T, E*r]
+        Tensor dA = ExpertStack.WeightBlocks(nn.functional.linear(hd, down_proj.StackedA()), slotMask * slotWeights, e, r).sum(dim: 0); // [T, E*r]
         y = y + nn.functional.linear(dA, down_proj.StackedB()) * s;
 
         recorder.Add(layer, "mlp", moe_gate, decision);
