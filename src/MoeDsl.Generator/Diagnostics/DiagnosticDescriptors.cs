@@ -155,6 +155,10 @@ namespace MoeDsl.Generator.Diagnostics
             "The declaration has more than 2^63 trainable parameters",
             "Check the sizes, expert counts and ranks: they cannot describe a real model.");
 
+        public static readonly DiagnosticDescriptor TooManyLayers = Error("MOE049", "More layers than supported",
+            "Layers = {0} is above the supported maximum of {1}",
+            "The generator writes per-layer tables; real LLaMA-family models have at most a few hundred layers. Check the value.");
+
         // ---- losses ----
         public static readonly DiagnosticDescriptor ParametersPerLayer = new DiagnosticDescriptor("MOE050", "Trainable parameters per layer",
             "{0}: {1}", Category, DiagnosticSeverity.Info, isEnabledByDefault: true,

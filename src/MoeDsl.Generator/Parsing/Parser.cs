@@ -44,7 +44,7 @@ namespace MoeDsl.Generator.Parsing
                     if (a.AttributeClass is null || a.AttributeClass.ContainingNamespace?.ToDisplayString() != Namespace) continue;
                     string name = a.AttributeClass.Name;
                     if (Array.IndexOf(AttributeNames, name) < 0) continue;
-                    attributes.Add(ReadAttribute(name.Substring(0, name.Length - "Attribute".Length), a, cancellationToken));
+                    attributes.Add(ReadAttribute(name.Substring(0, name.Length - "Attribute".Length), a, context.SemanticModel, cancellationToken));
                 }
 
                 var containing = new List<ContainingTypeInfo>();
@@ -103,12 +103,21 @@ namespace MoeDsl.Generator.Parsing
             => t.IsRecord ? (t.TypeKind == TypeKind.Struct ? "record struct" : "record")
              : t.TypeKind switch { TypeKind.Struct => "struct", TypeKind.Interface => "interface", _ => "class" };
 
-        private static ParsedAttribute ReadAttribute(string name, AttributeData data, CancellationToken cancellationToken)
+        private static ParsedAttribute ReadAttribute(string name, AttributeData data, SemanticModel targetModel, CancellationToken cancellationToken)
         {
             var syntax = data.ApplicationSyntaxReference?.GetSyntax(cancellationToken) as AttributeSyntax;
+            // The compiler converts some bad arguments (Rank = 1.5 binds as 1 with CS0266); its errors on the attribute
+            // decide whether the values can be trusted.
+            bool compilerError = false;
+            if (syntax is not null)
+            {
+                SemanticModel model = syntax.SyntaxTree == targetModel.SyntaxTree ? targetModel : targetModel.Compilation.GetSemanticModel(syntax.SyntaxTree);
+                foreach (Diagnostic d in model.GetDiagnostics(syntax.Span, cancellationToken))
+                    if (d.Severity == DiagnosticSeverity.Error) { compilerError = true; break; }
+            }
             LocationInfo? location = LocationInfo.From(syntax);
             IMethodSymbol? ctor = data.AttributeConstructor;
-            bool error = ctor is null;
+            bool error = ctor is null || compilerError;
             var arguments = new List<ParsedArgument>();
 
             var positional = new List<AttributeArgumentSyntax>();
@@ -154,7 +163,7 @@ namespace MoeDsl.Generator.Parsing
                         argLocation = LocationInfo.From(positional[i]);
                     }
                     ParsedValue value = Convert(c);
-                    if (value.Kind == ValueKind.Error) error = true;
+                    if (value.Kind == ValueKind.Error || !SymbolEqualityComparer.Default.Equals(c.Type, ps[i].Type)) error = true;
                     if (value.Kind == ValueKind.IntArray && elements.Count != value.Ints.Count) elements.Clear();
                     arguments.Add(new ParsedArgument(ps[i].Name, value, argLocation, new EquatableArray<LocationInfo>(elements.ToArray())));
                 }
@@ -166,7 +175,12 @@ namespace MoeDsl.Generator.Parsing
                 seen.Add(pair.Key);
                 named.TryGetValue(pair.Key, out AttributeArgumentSyntax? argSyntax);
                 ParsedValue value = Convert(pair.Value);
-                if (value.Kind == ValueKind.Error) error = true;
+                ITypeSymbol? propertyType = null;
+                foreach (ISymbol member in data.AttributeClass?.GetMembers(pair.Key) ?? ImmutableArray<ISymbol>.Empty)
+                    if (member is IPropertySymbol property) propertyType = property.Type;
+                if (value.Kind == ValueKind.Error || propertyType is null
+                    || (!pair.Value.IsNull && !SymbolEqualityComparer.Default.Equals(pair.Value.Type, propertyType)))
+                    error = true;
                 List<LocationInfo> elements = ElementLocations(argSyntax?.Expression);
                 if (value.Kind != ValueKind.IntArray || elements.Count != value.Ints.Count) elements.Clear();
                 arguments.Add(new ParsedArgument(pair.Key, value, LocationInfo.From(argSyntax), new EquatableArray<LocationInfo>(elements.ToArray())));

@@ -377,6 +377,9 @@ namespace MoeDsl.Generator.Validation
             return n == 0 ? 1 : n;
         }
 
+        /// <summary>Largest layer count the generator accepts (it writes per-layer tables).</summary>
+        public const int MaxLayers = 1024;
+
         private sealed record Shape(int Layers, int Hidden, int Intermediate, int Heads, int KvHeads, int Vocab);
 
         private static readonly (string Arg, string Json)[] ShapeFields =
@@ -453,6 +456,7 @@ namespace MoeDsl.Generator.Validation
                 Report(D.SizeNotPositive, where, ShapeFields[i].Arg, values[i], note);
             }
             if (!positive) return null;
+            if (values[0] > MaxLayers) { Report(D.TooManyLayers, ShapeLoc(0), values[0], MaxLayers); return null; }
             LocationInfo? ShapeLoc(int i) => fromConfig[i] ? configArg?.Location ?? a.Location : Loc(a, ShapeFields[i].Arg);
             if (values[1] % values[3] != 0) { Report(D.HiddenNotDivisibleByHeads, ShapeLoc(3), values[1], values[3]); return null; }
             if (values[3] % values[4] != 0) { Report(D.HeadsNotDivisibleByKvHeads, ShapeLoc(4), values[3], values[4]); return null; }
