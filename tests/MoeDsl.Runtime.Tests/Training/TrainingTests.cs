@@ -59,7 +59,8 @@ public sealed class TrainingTests
                 StepReport r = trainer.Step(step, source);
                 Assert.False(r.Skipped);
                 losses.Add(r.LmLoss);
-                if (model.Spec.IsMixture) Assert.NotEmpty(r.AuxLosses);
+                if (model.Spec.LoadBalance is not null || model.Spec.Router == RouterKind.Graph) Assert.NotEmpty(r.AuxLosses);
+                else Assert.Empty(r.AuxLosses);
             }
             var baseHandles = model.BaseParameters().Select(p => p.Parameter.Handle).ToHashSet();
             Assert.DoesNotContain(trainer.TrainedParameters, p => baseHandles.Contains(p.Handle));
