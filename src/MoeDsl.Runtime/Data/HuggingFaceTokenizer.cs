@@ -33,6 +33,9 @@ public sealed class HuggingFaceTokenizer : ITokenizer
     /// <summary>Largest tokenizer.json accepted.</summary>
     public const long MaxFileBytes = 200_000_000;
 
+    /// <summary>Largest vocabulary accepted (ids must be below it).</summary>
+    public const int MaxVocabulary = 4_000_000;
+
     private const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
     private readonly HashSet<int> specialIds;
@@ -62,9 +65,15 @@ public sealed class HuggingFaceTokenizer : ITokenizer
     public int? PadId { get; }
 
     /// <inheritdoc />
-    public IReadOnlyList<int> Encode(string text) => Inner is SentencePieceTokenizer sp
-        ? sp.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false, considerPreTokenization: true, considerNormalization: true)
-        : Inner.EncodeToIds(text);
+    public IReadOnlyList<int> Encode(string text)
+    {
+        IReadOnlyList<int> ids = Inner is SentencePieceTokenizer sp
+            ? sp.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false, considerPreTokenization: true, considerNormalization: true)
+            : Inner.EncodeToIds(text);
+        foreach (int id in ids)
+            if (id < 0 || id >= VocabSize) throw new ArgumentException($"the tokenizer produced id {id}, outside its {VocabSize} ids, for this text; the text has a symbol the vocabulary lacks", nameof(text));
+        return ids;
+    }
 
     /// <inheritdoc />
     public string Decode(IEnumerable<int> ids)
@@ -122,6 +131,9 @@ public sealed class HuggingFaceTokenizer : ITokenizer
                 if (pat.ValueKind == JsonValueKind.Object && pat.TryGetProperty("Regex", out JsonElement rx) && rx.ValueKind == JsonValueKind.String) pattern = rx.GetString()!;
                 else throw new ModelFormatException(file, "pre_tokenizer.pattern", "must be {\"Regex\": \"...\"} for a byte-level tokenizer");
             }
+            foreach (char symbol in ByteLevelSymbols())
+                if (!vocab.ContainsKey(symbol.ToString()))
+                    throw new ModelFormatException(file, "model.vocab", $"lacks the byte-level symbol '{symbol}' (U+{(int)symbol:X4}); a byte-level vocabulary holds all 256 byte symbols");
             Regex regex;
             try { regex = new Regex(pattern, RegexOptions.Compiled, TimeSpan.FromSeconds(5)); }
             catch (ArgumentException e) { throw new ModelFormatException(file, "pre_tokenizer.pattern", $"is not a regular expression .NET accepts: {e.Message}"); }
@@ -144,6 +156,11 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         {
             bool dummyPrefix = FindComponent(norm, "Prepend") is not null
                 || FindComponent(pre, "Metaspace") is JsonElement m && !(m.TryGetProperty("prepend_scheme", out JsonElement ps) && ps.GetString() == "never") && !(m.TryGetProperty("add_prefix_space", out JsonElement aps) && aps.ValueKind == JsonValueKind.False);
+            if (!vocab.TryGetValue("<0x00>", out int byteBase))
+                throw new ModelFormatException(file, "model.vocab", "lacks '<0x00>'; byte_fallback needs the 256 byte tokens <0x00>..<0xFF> with consecutive ids");
+            for (int b = 1; b < 256; b++)
+                if (!vocab.TryGetValue($"<0x{b:X2}>", out int byteId) || byteId != byteBase + b)
+                    throw new ModelFormatException(file, "model.vocab", $"'<0x{b:X2}>' must have id {byteBase + b}; byte_fallback needs the 256 byte tokens <0x00>..<0xFF> with consecutive ids");
             string unk = model.TryGetProperty("unk_token", out JsonElement u) && u.ValueKind == JsonValueKind.String ? u.GetString()! : "<unk>";
             byte[] proto = SentencePieceProto(vocab, merges, added, unk, dummyPrefix, vocabSize, file, bosId, eosId);
             Tokenizer inner;
@@ -160,6 +177,18 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         throw new ModelFormatException(file, "pre_tokenizer", "is neither ByteLevel nor SentencePiece-style (Metaspace or a '\u2581' normalizer with model.byte_fallback); supported: byte-level BPE (GPT-2, LLaMA-3, Qwen) and SentencePiece BPE with byte fallback (LLaMA-2, Mistral, TinyLlama)");
     }
 
+    /// <summary>The 256 characters GPT-2's byte-level encoding maps bytes to: printable Latin-1 bytes map to themselves,
+    /// the others (0-32, 127-160, 173) to U+0100 onwards in byte order.</summary>
+    private static IEnumerable<char> ByteLevelSymbols()
+    {
+        int next = 256;
+        for (int b = 0; b < 256; b++)
+        {
+            bool printable = b is >= 33 and <= 126 or >= 161 and <= 172 or >= 174 and <= 255;
+            yield return printable ? (char)b : (char)next++;
+        }
+    }
+
     private static Dictionary<string, int> ReadVocab(JsonElement model, string file)
     {
         if (!model.TryGetProperty("vocab", out JsonElement v) || v.ValueKind != JsonValueKind.Object)
@@ -168,8 +197,8 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         var ids = new HashSet<int>();
         foreach (JsonProperty e in v.EnumerateObject())
         {
-            if (e.Value.ValueKind != JsonValueKind.Number || !e.Value.TryGetInt32(out int id) || id < 0)
-                throw new ModelFormatException(file, "model.vocab." + e.Name, $"must map to a non-negative integer id, got {JsonInput.Describe(e.Value)}");
+            if (e.Value.ValueKind != JsonValueKind.Number || !e.Value.TryGetInt32(out int id) || id < 0 || id >= MaxVocabulary)
+                throw new ModelFormatException(file, "model.vocab." + e.Name, $"must map to an integer id in [0, {MaxVocabulary}), got {JsonInput.Describe(e.Value)}");
             if (!ids.Add(id)) throw new ModelFormatException(file, "model.vocab." + e.Name, $"reuses id {id}; each id belongs to one token");
             vocab.Add(e.Name, id);
         }
@@ -206,7 +235,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         int i = 0;
         foreach (JsonElement e in a.EnumerateArray())
         {
-            if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty("id", out JsonElement id) || !id.TryGetInt32(out int v) || v < 0
+            if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty("id", out JsonElement id) || id.ValueKind != JsonValueKind.Number || !id.TryGetInt32(out int v) || v < 0 || v >= MaxVocabulary
                 || !e.TryGetProperty("content", out JsonElement c) || c.ValueKind != JsonValueKind.String || c.GetString()!.Length == 0)
                 throw new ModelFormatException(file, $"added_tokens[{i}]", "must be an object with a non-negative integer 'id' and a non-empty string 'content'");
             bool special = e.TryGetProperty("special", out JsonElement s) && s.ValueKind == JsonValueKind.True;

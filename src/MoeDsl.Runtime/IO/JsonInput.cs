@@ -31,7 +31,13 @@ internal static class JsonInput
         }
         try
         {
-            RejectDuplicates(doc.RootElement, file, item, what, "");
+            Check(doc.RootElement, file, item, what, "");
+        }
+        catch (InvalidOperationException e)
+        {
+            // An escaped lone surrogate ("\ud800") is valid JSON syntax but no string: every later GetString would throw.
+            doc.Dispose();
+            throw new ModelFormatException(file, item, $"{what} has a string that is not valid UTF-16 ({FirstSentence(e.Message)}); escaped surrogates must come in pairs");
         }
         catch
         {
@@ -54,7 +60,9 @@ internal static class JsonInput
         return -1;
     }
 
-    private static void RejectDuplicates(JsonElement e, string file, string? item, string what, string path)
+    /// <summary>Refuses property names given twice and materialises every name and string once, so that a string that is
+    /// not decodable is found here rather than by the code that reads the field.</summary>
+    private static void Check(JsonElement e, string file, string? item, string what, string path)
     {
         if (e.ValueKind == JsonValueKind.Object)
         {
@@ -65,13 +73,17 @@ internal static class JsonInput
                 string here = path.Length == 0 ? p.Name : path + "." + p.Name;
                 if (!seen.Add(p.Name))
                     throw new ModelFormatException(file, item ?? here, item is null ? $"is named twice in the {what}; each name may appear once" : $"{what} names '{here}' twice; each name may appear once");
-                RejectDuplicates(p.Value, file, item, what, here);
+                Check(p.Value, file, item, what, here);
             }
         }
         else if (e.ValueKind == JsonValueKind.Array)
         {
             int i = 0;
-            foreach (JsonElement x in e.EnumerateArray()) RejectDuplicates(x, file, item, what, $"{path}[{i++}]");
+            foreach (JsonElement x in e.EnumerateArray()) Check(x, file, item, what, $"{path}[{i++}]");
+        }
+        else if (e.ValueKind == JsonValueKind.String)
+        {
+            _ = e.GetString();
         }
     }
 

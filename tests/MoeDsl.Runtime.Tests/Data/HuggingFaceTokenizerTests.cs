@@ -18,20 +18,32 @@ public sealed class HuggingFaceTokenizerTests
         return v;
     }
 
-    /// <summary>GPT-2 style: byte-level pre-tokenizer, "Ġ" for a leading space.</summary>
+    /// <summary>GPT-2's byte-to-character table: printable Latin-1 bytes stand for themselves, the other 68 bytes take
+    /// U+0100.. in order (so the space, byte 32, is U+0120 'Ġ'). Id = byte value.</summary>
+    private static string[] ByteSymbols()
+    {
+        var symbols = new string[256];
+        int next = 0x100;
+        for (int b = 0; b < 256; b++)
+            symbols[b] = ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174 ? (char)b : (char)next++).ToString();
+        return symbols;
+    }
+
+    /// <summary>GPT-2 style: byte-level pre-tokenizer, "Ġ" for a leading space; ids 0..255 the byte symbols, then
+    /// he 256, ll 257, hell 258, hello 259, Ġw 260, or 261, &lt;|endoftext|&gt; 262.</summary>
     internal static byte[] ByteLevelJson()
     {
         var root = new JsonObject
         {
             ["version"] = "1.0",
-            ["added_tokens"] = new JsonArray(new JsonObject { ["id"] = 14, ["content"] = "<|endoftext|>", ["special"] = true }),
+            ["added_tokens"] = new JsonArray(new JsonObject { ["id"] = 262, ["content"] = "<|endoftext|>", ["special"] = true }),
             ["normalizer"] = null,
             ["pre_tokenizer"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = true, ["use_regex"] = true },
             ["decoder"] = new JsonObject { ["type"] = "ByteLevel" },
             ["model"] = new JsonObject
             {
                 ["type"] = "BPE",
-                ["vocab"] = Vocab("h", "e", "l", "o", "Ġ", "w", "r", "d", "he", "ll", "hell", "hello", "Ġw", "or", "<|endoftext|>"),
+                ["vocab"] = Vocab(ByteSymbols().Concat(new[] { "he", "ll", "hell", "hello", "Ġw", "or", "<|endoftext|>" }).ToArray()),
                 ["merges"] = new JsonArray("h e", "l l", "he ll", "hell o", "Ġ w", "o r"),
             },
         };
@@ -76,11 +88,13 @@ public sealed class HuggingFaceTokenizerTests
     [Fact]
     public void Byte_level_bpe_applies_merges_by_rank()
     {
-        var t = HuggingFaceTokenizer.Parse(ByteLevelJson(), "tokenizer.json", eosId: 14);
-        // "hello" -> h e l l o -> he l l o -> he ll o -> hell o -> hello; " world" -> Ġw or l d
-        Assert.Equal(new[] { 11, 12, 13, 2, 7 }, t.Encode("hello world"));
-        Assert.Equal("hello world", t.Decode(new[] { 11, 12, 13, 2, 7, 14 }));
-        Assert.Equal(15, t.VocabSize);
+        var t = HuggingFaceTokenizer.Parse(ByteLevelJson(), "tokenizer.json", eosId: 262);
+        // "hello" -> h e l l o -> he l l o -> he ll o -> hell o -> hello; " world" -> Ġw or l d ('l' = byte 108, 'd' = 100)
+        Assert.Equal(new[] { 259, 260, 261, 108, 100 }, t.Encode("hello world"));
+        // no merges apply: one byte symbol per byte, "é" as its two UTF-8 bytes
+        Assert.Equal(new[] { 104, 105, 0xC3, 0xA9 }, t.Encode("hi\u00e9"));
+        Assert.Equal("hello world", t.Decode(new[] { 259, 260, 261, 108, 100, 262 }));
+        Assert.Equal(263, t.VocabSize);
         Assert.Equal("tokenizer.json BPE (byte-level)", t.Description);
     }
 
@@ -95,6 +109,25 @@ public sealed class HuggingFaceTokenizerTests
         // 'i' and '\n' are not pieces: bytes 0x69 and 0x0A
         Assert.Equal(new[] { 267, 3 + 0x69, 3 + 0x0A }, t.Encode("hi\n"));
         Assert.Equal("hello world", t.Decode(new[] { 1, 271, 272, 273, 262, 266, 2 }));
+    }
+
+    [Fact]
+    public void Byte_level_vocabulary_without_every_byte_is_refused()
+    {
+        byte[] json = Encoding.UTF8.GetBytes("{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}}");
+        var e = Assert.Throws<ModelFormatException>(() => HuggingFaceTokenizer.Parse(json, "tokenizer.json"));
+        Assert.Equal("model.vocab", e.Item);
+        Assert.Contains("lacks the byte-level symbol 'Ā' (U+0100)", e.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Byte_fallback_without_consecutive_byte_tokens_is_refused()
+    {
+        JsonNode json = JsonNode.Parse(SentencePieceJson())!;
+        Assert.Equal(68, (int)json["model"]!["vocab"]!["<0x41>"]!);
+        json["model"]!["vocab"]!["<0x41>"] = 1000;
+        var e = Assert.Throws<ModelFormatException>(() => HuggingFaceTokenizer.Parse(Encoding.UTF8.GetBytes(json.ToJsonString()), "tokenizer.json"));
+        Assert.Contains("'<0x41>' must have id 68", e.Problem, StringComparison.Ordinal);
     }
 
     [Fact]
