@@ -44,6 +44,7 @@ public static class FuzzTargets
         Seed(("model.embed_tokens.weight", torch.arange(12, ScalarType.Float32).reshape(3, 4)), ("model.norm.weight", torch.ones(4)));
         Seed(("a", torch.ones(2, 3, ScalarType.Float16)), ("b", torch.zeros(5, ScalarType.BFloat16)), ("c", torch.arange(3, ScalarType.Int64)),
             ("d", torch.tensor(new[] { true, false })), ("e", torch.empty(new long[] { 0, 7 })), ("f", torch.tensor(3.5)));
+        Seed(("model.layers.0.mlp.up_proj.weight", torch.linspace(-2, 2, 1024).reshape(32, 32)), ("bias", torch.ones(8, ScalarType.BFloat16)));
         Seed(("x", torch.arange(4, ScalarType.Int32)), ("y", torch.arange(2, ScalarType.Float64)), ("z", torch.arange(3, ScalarType.Int8)), ("w", torch.arange(3, ScalarType.Byte)));
         return new FuzzTarget("safetensors", seeds, bytes =>
         {

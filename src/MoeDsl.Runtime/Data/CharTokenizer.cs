@@ -136,7 +136,7 @@ public sealed class CharTokenizer : ITokenizer
         foreach (JsonElement s in syms.EnumerateArray())
         {
             string? text = s.ValueKind == JsonValueKind.String ? s.GetString() : null;
-            if (text is null || !Rune.TryGetRuneAt(text, 0, out Rune r) || r.Utf16SequenceLength != text.Length)
+            if (text is not { Length: > 0 } || !Rune.TryGetRuneAt(text, 0, out Rune r) || r.Utf16SequenceLength != text.Length)
                 throw new ModelFormatException(file, $"symbols[{i}]", $"must be a string of exactly one character, got {JsonInput.Describe(s)}");
             if (!seen.Add(r.Value)) throw new ModelFormatException(file, $"symbols[{i}]", $"repeats '{Printable(r)}'; each symbol may appear once");
             sb.Append(text);

@@ -41,6 +41,7 @@ public sealed class CharTokenizerTests
     [Theory]
     [InlineData("{\"type\": \"moedsl-char\", \"symbols\": [\"a\", \"a\"]}", "symbols[1]", "repeats 'a'")]
     [InlineData("{\"type\": \"moedsl-char\", \"symbols\": [\"ab\"]}", "symbols[0]", "must be a string of exactly one character")]
+    [InlineData("{\"type\": \"moedsl-char\", \"symbols\": [\"a\", \"\"]}", "symbols[1]", "must be a string of exactly one character")]
     [InlineData("{\"type\": \"moedsl-char\", \"bos_id\": 5, \"symbols\": [\"a\"]}", "bos_id", "must be 1")]
     [InlineData("{\"type\": \"bpe\", \"symbols\": [\"a\"]}", "type", "must be \"moedsl-char\"")]
     [InlineData("{\"type\": \"moedsl-char\", \"symbols\": []}", "symbols", "must be a non-empty array")]
