@@ -43,7 +43,10 @@ public static class JsonlReader
     {
         if (!System.IO.File.Exists(path))
             throw new DataFormatException(path, null, null, Directory.Exists(path) ? "is a folder; pass a .jsonl file" : "file not found");
-        return Parse(System.IO.File.ReadAllBytes(path), path, layout, options);
+        byte[] bytes;
+        try { bytes = System.IO.File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new DataFormatException(path, null, null, $"cannot be read: {e.Message}"); }
+        return Parse(bytes, path, layout, options);
     }
 
     /// <summary>Reads JSONL content held in memory; <paramref name="file"/> names it in errors.</summary>

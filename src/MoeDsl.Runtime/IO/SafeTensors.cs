@@ -54,7 +54,9 @@ public sealed class SafeTensorsFile : IDisposable
     public static SafeTensorsFile Open(string path)
     {
         if (!File.Exists(path)) throw new ModelFormatException(path, null, "file not found");
-        var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        FileStream fs;
+        try { fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ModelFormatException(path, null, $"cannot be opened: {e.Message}"); }
         try
         {
             var (dataStart, entries, metadata) = ReadHeader(fs, path);

@@ -187,6 +187,18 @@ public sealed class JsonlReaderTests
     }
 
     [Fact]
+    public void Files_are_read_from_disk_and_a_missing_one_is_named()
+    {
+        using var dir = new MoeDsl.Runtime.Tests.IO.TempFolder();
+        string path = dir.Write("piqa.jsonl", "{\"goal\": \"g\", \"sol1\": \"a\", \"sol2\": \"b\", \"label\": \"1\"}\n");
+        DataFile d = JsonlReader.Read(path, DataLayout.Piqa);
+        Assert.Equal((path, 1), (d.File, ((MultipleChoiceExample)d.Examples[0]).Answer));
+        var e = Assert.Throws<DataFormatException>(() => JsonlReader.Read(dir.File("nope.jsonl"), DataLayout.Piqa));
+        Assert.Equal("file not found", e.Problem);
+        Assert.Equal("is a folder; pass a .jsonl file", Assert.Throws<DataFormatException>(() => JsonlReader.Read(dir.Path, DataLayout.Piqa)).Problem);
+    }
+
+    [Fact]
     public void Task_names_select_layouts()
     {
         Assert.Equal(DataLayout.Arc, DataLayouts.Parse("ARC-E"));
