@@ -49,7 +49,9 @@ public sealed class Checkpoint : IDisposable
             {
                 foreach (var (tensor, shard) in ReadIndex(index))
                 {
-                    string shardPath = Path.Combine(directory, shard);
+                    string shardPath = Path.GetFullPath(Path.Combine(directory, shard));
+                    if (!string.Equals(Path.GetDirectoryName(shardPath), Path.GetFullPath(directory).TrimEnd(Path.DirectorySeparatorChar), StringComparison.Ordinal))
+                        throw new ModelFormatException(index, tensor, $"points at shard '{shard}', which is outside the checkpoint folder");
                     SafeTensorsFile? f = files.FirstOrDefault(x => x.Path == shardPath);
                     if (f is null)
                     {
@@ -82,26 +84,46 @@ public sealed class Checkpoint : IDisposable
 
     private static List<(string Tensor, string Shard)> ReadIndex(string index)
     {
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(System.IO.File.ReadAllBytes(index)); }
-        catch (JsonException e) { throw new ModelFormatException(index, null, $"is not valid JSON ({e.Message})"); }
-        using (doc)
+        long length = new FileInfo(index).Length;
+        if (length > MaxIndexBytes) throw new ModelFormatException(index, null, $"is {length} bytes; an index larger than {MaxIndexBytes} bytes is refused");
+        return ParseIndex(System.IO.File.ReadAllBytes(index), index);
+    }
+
+    /// <summary>Largest <c>model.safetensors.index.json</c> accepted.</summary>
+    public const long MaxIndexBytes = 100_000_000;
+
+    /// <summary>Parses and checks an index: a JSON object whose <c>weight_map</c> maps each tensor name (once) to a shard
+    /// file name inside the checkpoint folder (no folders, no <c>..</c>, no absolute paths, ending in <c>.safetensors</c>).</summary>
+    internal static List<(string Tensor, string Shard)> ParseIndex(byte[] bytes, string index)
+    {
+        using JsonDocument doc = JsonInput.Parse(bytes, index, null, "index");
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            throw new ModelFormatException(index, null, "must be a JSON object with a 'weight_map'");
+        if (!doc.RootElement.TryGetProperty("weight_map", out JsonElement map))
+            throw new ModelFormatException(index, "weight_map", "is missing; the index must map tensor names to shard files");
+        if (map.ValueKind != JsonValueKind.Object)
+            throw new ModelFormatException(index, "weight_map", $"must be an object mapping tensor names to shard files, got {JsonInput.Describe(map)}");
+        var result = new List<(string, string)>();
+        foreach (JsonProperty p in map.EnumerateObject())
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out JsonElement map) || map.ValueKind != JsonValueKind.Object)
-                throw new ModelFormatException(index, "weight_map", "is missing; the index must map tensor names to shard files");
-            var result = new List<(string, string)>();
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (JsonProperty p in map.EnumerateObject())
-            {
-                if (!seen.Add(p.Name)) throw new ModelFormatException(index, p.Name, "is named twice in weight_map");
-                if (p.Value.ValueKind != JsonValueKind.String) throw new ModelFormatException(index, p.Name, "must map to a shard file name");
-                string shard = p.Value.GetString()!;
-                if (shard.Contains('/') || shard.Contains('\\') || shard.Contains(".."))
-                    throw new ModelFormatException(index, p.Name, $"shard '{shard}' must be a file name in the checkpoint folder");
-                result.Add((p.Name, shard));
-            }
-            return result;
+            // JsonInput.Parse has already refused a tensor named twice (JsonDocument itself would keep both).
+            if (p.Value.ValueKind != JsonValueKind.String) throw new ModelFormatException(index, p.Name, $"must map to a shard file name, got {JsonInput.Describe(p.Value)}");
+            string shard = p.Value.GetString()!;
+            if (!IsPlainShardName(shard))
+                throw new ModelFormatException(index, p.Name, $"points at shard '{shard}', which is not a plain '.safetensors' file name in the checkpoint folder (no folders, '..', or absolute paths)");
+            result.Add((p.Name, shard));
         }
+        if (result.Count == 0) throw new ModelFormatException(index, "weight_map", "is empty; the index must list the checkpoint's tensors");
+        return result;
+    }
+
+    private static bool IsPlainShardName(string shard)
+    {
+        if (shard.Length == 0 || shard.Length > 255 || shard == "." || shard == "..") return false;
+        foreach (char c in shard)
+            if (c == '/' || c == '\\' || c == ':' || char.IsControl(c)) return false;
+        if (shard.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(shard)) return false;
+        return shard.EndsWith(".safetensors", StringComparison.Ordinal);
     }
 
     /// <inheritdoc />

@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using System.Text.Json;
+using System.Buffers.Binary;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -17,7 +18,8 @@ public sealed record SafeTensorEntry(string Name, string DType, long[] Shape, lo
 }
 
 /// <summary>Reads a <c>.safetensors</c> file: 8-byte little-endian header length, a JSON header, raw data.
-/// Supported dtypes: F32, F16, BF16 (and I64/I32/U8/BOOL for auxiliary tensors).</summary>
+/// Supported dtypes: F32, F16, BF16, F64, I64, I32, I8, U8, BOOL. Every problem is a <see cref="ModelFormatException"/>
+/// naming the file and the tensor.</summary>
 public sealed class SafeTensorsFile : IDisposable
 {
     /// <summary>Largest header accepted (the format's own reference implementation caps it at 100 MB).</summary>
@@ -52,7 +54,9 @@ public sealed class SafeTensorsFile : IDisposable
     public static SafeTensorsFile Open(string path)
     {
         if (!File.Exists(path)) throw new ModelFormatException(path, null, "file not found");
-        var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        FileStream fs;
+        try { fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ModelFormatException(path, null, $"cannot be opened: {e.Message}"); }
         try
         {
             var (dataStart, entries, metadata) = ReadHeader(fs, path);
@@ -68,25 +72,29 @@ public sealed class SafeTensorsFile : IDisposable
     private static (long, Dictionary<string, SafeTensorEntry>, Dictionary<string, string>) ReadHeader(FileStream fs, string path)
     {
         long fileLength = fs.Length;
-        if (fileLength < 8) throw new ModelFormatException(path, null, $"is truncated: {fileLength} bytes, a safetensors file starts with an 8-byte header length");
+        if (fileLength < 8) throw new ModelFormatException(path, null, $"is truncated: {fileLength} bytes, but a safetensors file starts with an 8-byte header length");
         Span<byte> lenBytes = stackalloc byte[8];
         fs.ReadExactly(lenBytes);
-        ulong headerLen = BitConverter.ToUInt64(lenBytes);
-        if (headerLen > MaxHeaderBytes) throw new ModelFormatException(path, null, $"header length {headerLen} exceeds the {MaxHeaderBytes}-byte limit");
-        if ((long)headerLen > fileLength - 8) throw new ModelFormatException(path, null, $"header length {headerLen} is larger than the file ({fileLength} bytes)");
+        ulong headerLen = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
+        if (headerLen > MaxHeaderBytes) throw new ModelFormatException(path, null, $"header length {headerLen} exceeds the {MaxHeaderBytes}-byte limit; this is not a safetensors file or it is corrupt");
+        if ((long)headerLen > fileLength - 8) throw new ModelFormatException(path, null, $"header length {headerLen} is larger than the rest of the file ({fileLength - 8} bytes); the file is truncated or not a safetensors file");
         byte[] header = new byte[headerLen];
         fs.ReadExactly(header);
         long dataStart = 8 + (long)headerLen;
-        long dataLength = fileLength - dataStart;
+        var (entries, metadata) = ParseHeader(header, fileLength - dataStart, path);
+        return (dataStart, entries, metadata);
+    }
 
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 16 }); }
-        catch (Exception e) when (e is JsonException or ArgumentException or DecoderFallbackException)
-        { throw new ModelFormatException(path, null, $"header is not valid JSON ({e.Message})"); }
-
+    /// <summary>Validates a header as the format's reference implementation does: a UTF-8 JSON object whose tensors have a
+    /// known dtype, a shape whose element count times the dtype size equals the byte range, and byte ranges that, sorted
+    /// by offset, tile the data section exactly (start at 0, no gap, no overlap, end at the end of the file).</summary>
+    internal static (Dictionary<string, SafeTensorEntry>, Dictionary<string, string>) ParseHeader(byte[] header, long dataLength, string path)
+    {
+        if (header.Length == 0 || header[0] != (byte)'{')
+            throw new ModelFormatException(path, null, "header must be a JSON object starting with '{'");
         var entries = new Dictionary<string, SafeTensorEntry>(StringComparer.Ordinal);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        using (doc)
+        using (JsonDocument doc = JsonInput.Parse(header, path, null, "header", maxDepth: 8))
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ModelFormatException(path, null, "header must be a JSON object");
             foreach (JsonProperty p in doc.RootElement.EnumerateObject())
@@ -96,56 +104,75 @@ public sealed class SafeTensorsFile : IDisposable
                     if (p.Value.ValueKind != JsonValueKind.Object) throw new ModelFormatException(path, "__metadata__", "must be an object of strings");
                     foreach (JsonProperty m in p.Value.EnumerateObject())
                     {
-                        if (m.Value.ValueKind != JsonValueKind.String) throw new ModelFormatException(path, "__metadata__." + m.Name, "must be a string");
+                        if (m.Value.ValueKind != JsonValueKind.String) throw new ModelFormatException(path, "__metadata__." + m.Name, $"must be a string, got {JsonInput.Describe(m.Value)}");
                         metadata[m.Name] = m.Value.GetString()!;
                     }
                     continue;
                 }
-                if (entries.ContainsKey(p.Name)) throw new ModelFormatException(path, p.Name, "appears twice in the header");
                 entries.Add(p.Name, ParseEntry(p, path, dataLength));
             }
         }
 
-        // Offsets must tile the data section without overlap.
+        // The reference implementation sorts by offsets and then requires each tensor to start where the previous one
+        // ended and the last one to end at the end of the file (InvalidOffset / MetadataIncompleteBuffer).
         long cursor = 0;
+        string? previous = null;
         foreach (SafeTensorEntry e in entries.Values.OrderBy(e => e.Begin).ThenBy(e => e.End))
         {
-            if (e.Begin < cursor) throw new ModelFormatException(path, e.Name, $"data offsets [{e.Begin}, {e.End}) overlap the previous tensor (which ends at {cursor})");
+            if (e.Begin < cursor)
+                throw new ModelFormatException(path, e.Name, $"data_offsets [{e.Begin}, {e.End}) overlap tensor '{previous}', which ends at {cursor}; tensors must not share bytes");
+            if (e.Begin > cursor)
+                throw new ModelFormatException(path, e.Name, $"data_offsets start at {e.Begin} but the previous tensor{(previous is null ? "s end" : $" '{previous}' ends")} at {cursor}; the data section must be contiguous with no gap");
             cursor = e.End;
+            previous = e.Name;
         }
-        return (dataStart, entries, metadata);
+        if (cursor != dataLength)
+            throw new ModelFormatException(path, previous, $"is the last tensor and ends at data offset {cursor}, but the data section has {dataLength} bytes; the tensors must cover the data section exactly (extra or missing bytes)");
+        return (entries, metadata);
     }
 
     private static SafeTensorEntry ParseEntry(JsonProperty p, string path, long dataLength)
     {
         JsonElement v = p.Value;
-        if (v.ValueKind != JsonValueKind.Object) throw new ModelFormatException(path, p.Name, "header entry must be an object with dtype, shape, data_offsets");
+        if (v.ValueKind != JsonValueKind.Object) throw new ModelFormatException(path, p.Name, $"header entry must be an object with dtype, shape, data_offsets; got {JsonInput.Describe(v)}");
         if (!v.TryGetProperty("dtype", out JsonElement dt) || dt.ValueKind != JsonValueKind.String)
             throw new ModelFormatException(path, p.Name, "has no string 'dtype'");
         string dtype = dt.GetString()!;
-        int size = ElementSize(dtype) ?? throw new ModelFormatException(path, p.Name, $"has unsupported dtype '{dtype}'; supported: F32, F16, BF16, I64, I32, U8, BOOL");
+        int size = ElementSize(dtype) ?? throw new ModelFormatException(path, p.Name, $"has unsupported dtype '{dtype}'; supported: {string.Join(", ", SupportedDTypes)}");
         if (!v.TryGetProperty("shape", out JsonElement sh) || sh.ValueKind != JsonValueKind.Array)
             throw new ModelFormatException(path, p.Name, "has no 'shape' array");
-        var shape = new List<long>();
+        if (sh.GetArrayLength() > MaxRank) throw new ModelFormatException(path, p.Name, $"has {sh.GetArrayLength()} dimensions; at most {MaxRank} are supported");
+        var shape = new long[sh.GetArrayLength()];
+        int i = 0;
         foreach (JsonElement d in sh.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long n) || n < 0)
-                throw new ModelFormatException(path, p.Name, $"shape entry {d.GetRawText()} is not a non-negative integer");
-            shape.Add(n);
+                throw new ModelFormatException(path, p.Name, $"shape entry {JsonInput.Describe(d)} is not a non-negative integer");
+            shape[i++] = n;
         }
-        if (shape.Count > 8) throw new ModelFormatException(path, p.Name, $"has {shape.Count} dimensions; at most 8 are supported");
         if (!v.TryGetProperty("data_offsets", out JsonElement off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
             throw new ModelFormatException(path, p.Name, "has no 'data_offsets' [begin, end] pair");
-        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
-            throw new ModelFormatException(path, p.Name, $"data_offsets {off.GetRawText()} must be integers with 0 <= begin <= end");
-        if (end > dataLength) throw new ModelFormatException(path, p.Name, $"data_offsets end {end} lies outside the data section ({dataLength} bytes)");
+        if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number || !off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < 0)
+            throw new ModelFormatException(path, p.Name, $"data_offsets {off.GetRawText()} must be two non-negative integers");
+        if (end < begin) throw new ModelFormatException(path, p.Name, $"data_offsets [{begin}, {end}] are reversed; begin must not exceed end");
+        if (end > dataLength) throw new ModelFormatException(path, p.Name, $"data_offsets end {end} lies outside the data section ({dataLength} bytes); the file is truncated or the header is wrong");
         long elements = 1;
-        try { foreach (long d in shape) elements = checked(elements * d); }
-        catch (OverflowException) { throw new ModelFormatException(path, p.Name, "shape is too large"); }
-        if (elements > long.MaxValue / size || elements * size != end - begin)
-            throw new ModelFormatException(path, p.Name, $"shape [{string.Join(", ", shape)}] x {dtype} ({size} bytes) needs {(elements > long.MaxValue / size ? "too many" : (elements * size).ToString())} bytes but data_offsets give {end - begin}");
-        return new SafeTensorEntry(p.Name, dtype, shape.ToArray(), begin, end);
+        bool overflow = false;
+        foreach (long d in shape)
+        {
+            if (d != 0 && elements > long.MaxValue / d) { overflow = true; break; }
+            elements *= d;
+        }
+        if (overflow || elements > long.MaxValue / size || elements * size != end - begin)
+            throw new ModelFormatException(path, p.Name, $"shape [{string.Join(", ", shape)}] x {dtype} ({size} bytes each) needs {(overflow || elements > long.MaxValue / size ? "more than 2^63" : (elements * size).ToString(System.Globalization.CultureInfo.InvariantCulture))} bytes but data_offsets give {end - begin}");
+        return new SafeTensorEntry(p.Name, dtype, shape, begin, end);
     }
+
+    /// <summary>Most dimensions a tensor may have.</summary>
+    public const int MaxRank = 8;
+
+    /// <summary>The dtypes this reader accepts.</summary>
+    public static readonly string[] SupportedDTypes = { "F32", "F16", "BF16", "F64", "I64", "I32", "I8", "U8", "BOOL" };
 
     /// <summary>Bytes per element of a safetensors dtype, or null if unsupported.</summary>
     public static int? ElementSize(string dtype) => dtype switch
@@ -208,7 +235,18 @@ public sealed class SafeTensorsFile : IDisposable
 /// <summary>Writes <c>.safetensors</c> files, atomically (temporary file in the same folder, flushed, renamed).</summary>
 public static class SafeTensorsWriter
 {
-    /// <summary>Writes the tensors (moved to CPU, contiguous) in the given order.</summary>
+    /// <summary>The temporary file a save of <paramref name="path"/> writes before renaming it: same folder (so the
+    /// rename is atomic), named <c>.{file}.{pid}.{random}.tmp</c>.</summary>
+    public static string TemporaryPathFor(string path)
+    {
+        string full = System.IO.Path.GetFullPath(path);
+        string dir = System.IO.Path.GetDirectoryName(full) ?? ".";
+        return System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+    }
+
+    /// <summary>Writes the tensors (moved to CPU, contiguous) in the given order. The file appears complete or not at
+    /// all: the bytes go to a temporary file in the same folder, are flushed to disk, and the file is renamed over
+    /// <paramref name="path"/>; on failure the temporary file is removed.</summary>
     public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var list = tensors.ToList();
@@ -229,15 +267,25 @@ public static class SafeTensorsWriter
         int pad = (8 - json.Length % 8) % 8;
         string? dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
-        string temp = path + ".tmp-" + Environment.ProcessId;
-        using (var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        string temp = TemporaryPathFor(path);
+        try
         {
-            fs.Write(BitConverter.GetBytes((ulong)(json.Length + pad)));
-            fs.Write(json);
-            for (int i = 0; i < pad; i++) fs.WriteByte((byte)' ');
-            foreach (byte[] b in blobs) fs.Write(b);
-            fs.Flush(flushToDisk: true);
+            using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                Span<byte> len = stackalloc byte[8];
+                BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)(json.Length + pad));
+                fs.Write(len);
+                fs.Write(json);
+                for (int i = 0; i < pad; i++) fs.WriteByte((byte)' ');
+                foreach (byte[] b in blobs) fs.Write(b);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
         }
-        File.Move(temp, path, overwrite: true);
+        catch
+        {
+            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
     }
 }

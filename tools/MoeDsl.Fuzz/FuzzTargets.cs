@@ -1,0 +1,160 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using MoeDsl.Runtime.Data;
+using MoeDsl.Runtime.IO;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Fuzz;
+
+/// <summary>One reader under fuzz: valid seed inputs and the code that consumes an input the way the runtime does.</summary>
+/// <param name="Name">Reader name in reports.</param>
+/// <param name="Seeds">Valid inputs (each must be accepted unmutated).</param>
+/// <param name="Run">Consumes an input; returns normally (accepted) or throws.</param>
+/// <param name="LengthPrefixed">Whether the input starts with a safetensors 8-byte length.</param>
+public sealed record FuzzTarget(string Name, IReadOnlyList<byte[]> Seeds, Action<byte[]> Run, bool LengthPrefixed = false);
+
+/// <summary>The readers of issue #7: safetensors, the shard index, config.json, the JSONL layouts (and the tokenised
+/// sequences built from what they accept), and the character tokenizer file.</summary>
+public static class FuzzTargets
+{
+    /// <summary>All targets; files are written under <paramref name="workDirectory"/>.</summary>
+    public static IReadOnlyList<FuzzTarget> All(string workDirectory)
+    {
+        var list = new List<FuzzTarget> { SafeTensors(workDirectory), CheckpointIndex(workDirectory), Config() };
+        list.AddRange(Jsonl());
+        list.Add(CharTokenizerFile());
+        list.Add(HuggingFaceTokenizerFile());
+        return list;
+    }
+
+    private static FuzzTarget SafeTensors(string dir)
+    {
+        string path = Path.Combine(dir, "fuzz.safetensors");
+        var seeds = new List<byte[]>();
+        void Seed(params (string Name, Tensor T)[] tensors)
+        {
+            SafeTensorsWriter.Save(path, tensors.Select(t => KeyValuePair.Create(t.Name, t.T)), new Dictionary<string, string> { ["format"] = "pt" });
+            seeds.Add(File.ReadAllBytes(path));
+            foreach (var (_, t) in tensors) t.Dispose();
+        }
+        Seed(("model.embed_tokens.weight", torch.arange(12, ScalarType.Float32).reshape(3, 4)), ("model.norm.weight", torch.ones(4)));
+        Seed(("a", torch.ones(2, 3, ScalarType.Float16)), ("b", torch.zeros(5, ScalarType.BFloat16)), ("c", torch.arange(3, ScalarType.Int64)),
+            ("d", torch.tensor(new[] { true, false })), ("e", torch.empty(new long[] { 0, 7 })), ("f", torch.tensor(3.5)));
+        Seed(("model.layers.0.mlp.up_proj.weight", torch.linspace(-2, 2, 1024).reshape(32, 32)), ("bias", torch.ones(8, ScalarType.BFloat16)));
+        Seed(("x", torch.arange(4, ScalarType.Int32)), ("y", torch.arange(2, ScalarType.Float64)), ("z", torch.arange(3, ScalarType.Int8)), ("w", torch.arange(3, ScalarType.Byte)));
+        return new FuzzTarget("safetensors", seeds, bytes =>
+        {
+            File.WriteAllBytes(path, bytes);
+            using var f = SafeTensorsFile.Open(path);
+            using var scope = torch.NewDisposeScope();
+            foreach (SafeTensorEntry e in f.Entries) f.Read(e.Name).Dispose();
+        }, LengthPrefixed: true);
+    }
+
+    private static FuzzTarget CheckpointIndex(string work)
+    {
+        string dir = Path.Combine(work, "sharded");
+        Directory.CreateDirectory(dir);
+        using (Tensor a = torch.ones(2, 2))
+            SafeTensorsWriter.Save(Path.Combine(dir, "model-00001-of-00002.safetensors"), new[] { KeyValuePair.Create("model.layers.0.self_attn.q_proj.weight", a) });
+        using (Tensor b = torch.zeros(3))
+            SafeTensorsWriter.Save(Path.Combine(dir, "model-00002-of-00002.safetensors"), new[] { KeyValuePair.Create("model.norm.weight", b), KeyValuePair.Create("lm_head.weight", b) });
+        string seed = "{\n  \"metadata\": {\"total_size\": 40},\n  \"weight_map\": {\n    \"lm_head.weight\": \"model-00002-of-00002.safetensors\",\n"
+            + "    \"model.layers.0.self_attn.q_proj.weight\": \"model-00001-of-00002.safetensors\",\n    \"model.norm.weight\": \"model-00002-of-00002.safetensors\"\n  }\n}\n";
+        string index = Path.Combine(dir, "model.safetensors.index.json");
+        return new FuzzTarget("checkpoint-index", new[] { Encoding.UTF8.GetBytes(seed) }, bytes =>
+        {
+            File.WriteAllBytes(index, bytes);
+            using var c = Checkpoint.Open(dir);
+            using var scope = torch.NewDisposeScope();
+            foreach (string name in c.Names) c.Read(name).Dispose();
+        });
+    }
+
+    private static FuzzTarget Config()
+    {
+        string stories = "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 172, \"num_hidden_layers\": 5, "
+            + "\"num_attention_heads\": 8, \"num_key_value_heads\": 4, \"vocab_size\": 512, \"max_position_embeddings\": 512, \"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, "
+            + "\"hidden_act\": \"silu\", \"tie_word_embeddings\": true, \"bos_token_id\": 1, \"eos_token_id\": 2, \"torch_dtype\": \"float32\"}";
+        string llama2 = "{\"_name_or_path\": \"meta-llama/Llama-2-7b-hf\", \"architectures\": [\"LlamaForCausalLM\"], \"bos_token_id\": 1, \"eos_token_id\": 2, \"hidden_act\": \"silu\", "
+            + "\"hidden_size\": 4096, \"initializer_range\": 0.02, \"intermediate_size\": 11008, \"max_position_embeddings\": 4096, \"model_type\": \"llama\", \"num_attention_heads\": 32, "
+            + "\"num_hidden_layers\": 32, \"num_key_value_heads\": 32, \"pretraining_tp\": 1, \"rms_norm_eps\": 1e-05, \"rope_scaling\": null, \"tie_word_embeddings\": false, "
+            + "\"torch_dtype\": \"float16\", \"transformers_version\": \"4.31.0.dev0\", \"use_cache\": true, \"vocab_size\": 32000}";
+        string mistral = "{\"architectures\": [\"MistralForCausalLM\"], \"model_type\": \"mistral\", \"hidden_size\": 4096, \"intermediate_size\": 14336, \"num_hidden_layers\": 32, "
+            + "\"num_attention_heads\": 32, \"num_key_value_heads\": 8, \"vocab_size\": 32000, \"rope_theta\": 1000000.0, \"sliding_window\": null, \"eos_token_id\": [2], \"attention_bias\": false}";
+        return new FuzzTarget("config", new[] { stories, llama2, mistral }.Select(Encoding.UTF8.GetBytes).ToArray(), bytes => LlamaConfig.Parse(bytes, "config.json"));
+    }
+
+    private static readonly CharTokenizer Chars = new("\n !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~");
+
+    private static IEnumerable<FuzzTarget> Jsonl()
+    {
+        var seeds = new (DataLayout Layout, string Content)[]
+        {
+            (DataLayout.Text, "{\"text\": \"Once upon a time there was a cat.\"}\n{\"text\": \"The end.\"}\n"),
+            (DataLayout.PromptCompletion, "{\"prompt\": \"2+2=\", \"completion\": \" 4\"}\n{\"prompt\": \"Capital of France?\", \"completion\": \" Paris\"}\n"),
+            (DataLayout.MultipleChoice, "{\"question\": \"Sky colour?\", \"choices\": [\"blue\", \"green\"], \"answer\": 0}\n{\"question\": \"3*3?\", \"choices\": [\"6\", \"9\", \"12\"], \"answer\": \"B\"}\n{\"question\": \"Odd one?\", \"choices\": [\"2\", \"3\"], \"answer\": \"3\"}\n"),
+            (DataLayout.Arc, "{\"id\": \"Mercury_1\", \"question\": \"Which is a conductor?\", \"choices\": {\"text\": [\"wood\", \"copper\", \"glass\", \"rubber\"], \"label\": [\"A\", \"B\", \"C\", \"D\"]}, \"answerKey\": \"B\"}\n{\"id\": \"x\", \"question\": \"q?\", \"choices\": {\"text\": [\"a\", \"b\", \"c\"], \"label\": [\"1\", \"2\", \"3\"]}, \"answerKey\": \"3\"}\n"),
+            (DataLayout.BoolQ, "{\"question\": \"is the sky blue\", \"answer\": true, \"passage\": \"The sky appears blue because of Rayleigh scattering.\"}\n"),
+            (DataLayout.OpenBookQA, "{\"id\": \"7-980\", \"question_stem\": \"The sun is responsible for\", \"choices\": {\"text\": [\"puppies\", \"plants growing\"], \"label\": [\"A\", \"B\"]}, \"answerKey\": \"B\"}\n"),
+            (DataLayout.Piqa, "{\"goal\": \"To open a jar\", \"sol1\": \"twist the lid\", \"sol2\": \"hit it with a fish\", \"label\": 0}\n"),
+            (DataLayout.Siqa, "{\"context\": \"Tracy went to the store.\", \"question\": \"Why?\", \"answerA\": \"to buy food\", \"answerB\": \"to sleep\", \"answerC\": \"to swim\", \"label\": \"1\"}\n"),
+            (DataLayout.HellaSwag, "{\"ind\": 4, \"ctx\": \"A man is washing a car. He\", \"endings\": [\"dries it.\", \"eats it.\", \"flies.\", \"sings.\"], \"label\": \"0\"}\n"),
+            (DataLayout.WinoGrande, "{\"sentence\": \"Ian ate because _ was hungry.\", \"option1\": \"Ian\", \"option2\": \"Dennis\", \"answer\": \"1\"}\n"),
+        };
+        foreach (var (layout, content) in seeds)
+        {
+            yield return new FuzzTarget("jsonl-" + layout.ToString().ToLowerInvariant(), new[] { Encoding.UTF8.GetBytes(content) }, bytes =>
+            {
+                // Both reading modes, then what the trainer and the evaluator build from the accepted lines.
+                DataFile strict;
+                try { strict = JsonlReader.Parse(bytes, "fuzz.jsonl", layout); }
+                catch (DataFormatException)
+                {
+                    strict = JsonlReader.Parse(bytes, "fuzz.jsonl", layout, new JsonlReadOptions { SkipBadLines = true });
+                }
+                var options = new SequenceOptions { MaxTokens = 48, SkipBadLines = true };
+                SequenceBuilder.BuildTraining(strict, Chars, options);
+                if (DataLayouts.IsMultipleChoice(layout)) SequenceBuilder.BuildEvaluation(strict, Chars, options);
+            });
+        }
+    }
+
+    private static IEnumerable<string> ByteSymbols()
+    {
+        int next = 0x100;
+        for (int b = 0; b < 256; b++)
+            yield return ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174 ? (char)b : (char)next++).ToString();
+    }
+
+    private static FuzzTarget HuggingFaceTokenizerFile()
+    {
+        static string Vocab(IEnumerable<string> tokens) => "{" + string.Join(", ", tokens.Select((t, i) => System.Text.Json.JsonSerializer.Serialize(t) + ": " + i)) + "}";
+        string byteLevel = "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 262, \"content\": \"<|endoftext|>\", \"special\": true}], \"normalizer\": null, "
+            + "\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true}, \"decoder\": {\"type\": \"ByteLevel\"}, "
+            + "\"model\": {\"type\": \"BPE\", \"vocab\": " + Vocab(ByteSymbols().Concat(new[] { "he", "ll", "hell", "hello", "\u0120w", "or", "<|endoftext|>" }))
+            + ", \"merges\": [\"h e\", \"l l\", \"he ll\", \"hell o\", \"\u0120 w\", \"o r\"]}}";
+        var spTokens = new[] { "<unk>", "<s>", "</s>" }.Concat(Enumerable.Range(0, 256).Select(b => $"<0x{b:X2}>"))
+            .Concat(new[] { "\u2581", "h", "e", "l", "o", "w", "r", "d", "\u2581h", "ll", "\u2581he", "\u2581hell", "\u2581hello", "\u2581w", "or" });
+        string sentencePiece = "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true}, {\"id\": 1, \"content\": \"<s>\", \"special\": true}], "
+            + "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\u2581\"}, {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\u2581\"}]}, "
+            + "\"pre_tokenizer\": null, \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"byte_fallback\": true, \"vocab\": " + Vocab(spTokens)
+            + ", \"merges\": [[\"\u2581\", \"h\"], [\"l\", \"l\"], [\"\u2581h\", \"e\"], [\"\u2581he\", \"ll\"], [\"\u2581hell\", \"o\"], [\"\u2581\", \"w\"], [\"o\", \"r\"]]}}";
+        return new FuzzTarget("hf-tokenizer", new[] { byteLevel, sentencePiece }.Select(Encoding.UTF8.GetBytes).ToArray(), bytes =>
+        {
+            HuggingFaceTokenizer t = HuggingFaceTokenizer.Parse(bytes, "tokenizer.json", bosId: 1, eosId: 2);
+            t.Decode(t.Encode("hello world, hi\n"));
+        });
+    }
+
+    private static FuzzTarget CharTokenizerFile()
+        => new("char-tokenizer", new[] { Encoding.UTF8.GetBytes(new CharTokenizer("\n abc\u00e9\"\\").ToJson()) }, bytes =>
+        {
+            CharTokenizer t = CharTokenizer.FromJson(bytes, "char_tokenizer.json");
+            t.Decode(t.Encode(t.Symbols));
+        });
+}
