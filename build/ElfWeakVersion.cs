@@ -1,3 +1,4 @@
+#nullable enable
 // Shared by the MSBuild inline task (build/TorchSharpNative.targets) and the tests.
 // Marks one version-needed entry (ELF .gnu.version_r, Vernaux) of a 64-bit little-endian ELF as weak
 // (VER_FLG_WEAK), so the dynamic loader accepts a host library that lacks that version.

@@ -10,7 +10,7 @@ public static class SyntheticCorpus
 {
     internal static readonly string[] Nouns = { "cat", "dog", "bird", "fish", "tree", "house", "river", "stone", "cloud", "apple", "garden", "window", "lamp", "boat", "hill", "road" };
     private static readonly string[] Verbs = { "sees", "likes", "finds", "holds", "draws", "wants", "moves", "counts" };
-    private static readonly string[] Adjectives = { "red", "big", "small", "old", "green", "quiet", "happy", "cold" };
+    internal static readonly string[] Adjectives = { "red", "big", "small", "old", "green", "quiet", "happy", "cold" };
 
     /// <summary>One line of the corpus.</summary>
     public static string Line(Random rng)

@@ -12,8 +12,10 @@ public sealed record TaskExample(string Task, string Prompt, string Answer);
 /// split whose items never occur in training (split by a hash of the prompt).</summary>
 public static class SyntheticTasks
 {
-    /// <summary>The tasks: copy a word, reverse a word, add two digits, pick the larger number (multiple choice, A/B).</summary>
-    public static readonly string[] Names = { "copy", "reverse", "add", "larger" };
+    /// <summary>The tasks, each a different skill: copy two words the base has seen (recall), name the first letter of
+    /// a random string (extraction), add two digits (arithmetic the corpus states in another form), and pick the
+    /// larger of two digits as a multiple-choice letter (comparison; chance = 50%).</summary>
+    public static readonly string[] Names = { "copy", "first", "add", "larger" };
 
     /// <summary>An example of <paramref name="task"/>.</summary>
     public static TaskExample Example(string task, Random rng)
@@ -22,13 +24,13 @@ public static class SyntheticTasks
         {
             case "copy":
             {
-                string w = Word(rng);
+                string w = $"{SyntheticCorpus.Adjectives[rng.Next(SyntheticCorpus.Adjectives.Length)]} {SyntheticCorpus.Nouns[rng.Next(SyntheticCorpus.Nouns.Length)]}";
                 return new TaskExample(task, $"copy: {w} =>", " " + w);
             }
-            case "reverse":
+            case "first":
             {
                 string w = Word(rng);
-                return new TaskExample(task, $"reverse: {w} =>", " " + new string(w.Reverse().ToArray()));
+                return new TaskExample(task, $"first: {w} =>", " " + w[0]);
             }
             case "add":
             {
@@ -44,8 +46,8 @@ public static class SyntheticTasks
 
     private static TaskExample Larger(Random rng)
     {
-        int x = rng.Next(100), y;
-        do y = rng.Next(100); while (y == x);
+        int x = rng.Next(10), y;
+        do y = rng.Next(10); while (y == x);
         return new TaskExample("larger", $"which is larger? A) {x} B) {y} Answer:", x > y ? " A" : " B");
     }
 
