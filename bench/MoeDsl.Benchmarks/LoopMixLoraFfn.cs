@@ -36,8 +36,8 @@ internal sealed class LoopMixLoraFfn
         Tensor expertMask = nn.functional.one_hot(decision.Experts, experts).permute(2, 1, 0); // [E, k, T]
         for (int e = 0; e < experts; e++)
         {
-            var where = expertMask[e].nonzero_as_list();                           // host sync: sizes
-            Tensor slot = where[0], tokens = where[1];
+            Tensor where = expertMask[e].nonzero();                                    // host sync: sizes; [n, 2] (slot, token)
+            Tensor slot = where.select(1, 0), tokens = where.select(1, 1);
             if (tokens.shape[0] == 0) continue;
             Tensor current = xt.index_select(0, tokens);
             Tensor gate = commonGate.index_select(0, tokens) + Lora(current, ffn.GateProj.Experts[e].A, ffn.GateProj.Experts[e].B);

@@ -215,6 +215,7 @@ internal sealed class Runner
         var stepsA = new List<StepTimes>();
         var stepsB = new List<StepTimes>();
         var (ma, mb, ratio, _) = Interleave(() => Record(a, stepsA), () => Record(b, stepsB));
+        Console.WriteLine(string.Create(Inv, $"  {name}: {ma:F0} vs {mb:F0} ms/step, ratio {ratio:F3}"));
         figures.Add(new Figure(name, $"{specA.Name} ({a.TrainableParameters:N0} trainable)", $"{specB.Name} ({b.TrainableParameters:N0} trainable)", ma, mb, ratio, "ms/step", goal));
         // The warm-up steps are in the lists too: drop them.
         StepTimes[] ta = stepsA.Skip(options.Warmup).ToArray(), tb = stepsB.Skip(options.Warmup).ToArray();
@@ -288,6 +289,10 @@ internal sealed class Runner
 
         var (ml, mo, ratio, _) = Interleave(() => Time(loop.Forward), () => Time(ours.forward));
         figures.Add(new Figure("fused_vs_loop_ffn", "MoE-PEFT-style loop FFN", "ours (fused, dense-masked)", ml, mo, ratio, "ms fwd+bwd", ">= 1.3"));
+        ours.Execution = ExpertExecution.DenseMasked;
+        var (md, mg, ratio3, _) = Interleave(() => Time(ours.forward), () => { ours.Execution = ExpertExecution.Grouped; double ms = Time(ours.forward); ours.Execution = ExpertExecution.DenseMasked; return ms; });
+        figures.Add(new Figure("dense_vs_grouped_ffn", "ours, dense-masked (E*r GEMMs)", "ours, grouped (sorted segments)", md, mg, ratio3, "ms fwd+bwd", "context"));
+        ours.Execution = ExpertExecution.Auto;
         var (mm, mp, ratio2, _) = Interleave(() => Time(ours.forward), () => Time(plain.forward));
         figures.Add(new Figure("moe_vs_lora_ffn", "ours MixLoRA FFN 8x top-2 r=16", "plain LoRA FFN r=16", mm, mp, ratio2, "ms fwd+bwd", "context"));
     }
@@ -389,6 +394,7 @@ internal sealed class Runner
 
     private void PrintTable()
     {
+        Console.WriteLine("Figures (A over B; medians):");
         Console.WriteLine(string.Create(Inv, $"| {"figure",-28} | {"A",-44} | {"B",-40} | {"A",10} | {"B",10} | {"unit",-12} | {"A/B",7} | {"goal",8} |"));
         Console.WriteLine($"|{new string('-', 30)}|{new string('-', 46)}|{new string('-', 42)}|{new string('-', 12)}|{new string('-', 12)}|{new string('-', 14)}|{new string('-', 9)}|{new string('-', 10)}|");
         foreach (Figure f in figures)
