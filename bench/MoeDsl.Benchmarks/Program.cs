@@ -9,6 +9,7 @@ using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Lora;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Moe;
+using MoeDsl.Runtime.Native;
 using MoeDsl.Runtime.Routing;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -32,6 +33,17 @@ public static class Program
             return 2;
         }
         if (options.Help) { Console.WriteLine(Options.Usage); return 0; }
+        // Before anything touches TorchSharp: an existing PyTorch's libtorch when asked for (-p:TorchBackend=external builds).
+        try
+        {
+            if (options.LibTorch is string dir) LibTorchLoader.Load(dir, "--libtorch");
+            else LibTorchLoader.LoadFromEnvironment();
+        }
+        catch (LibTorchLoadException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
         torch.set_num_threads(options.Threads);
         if (options.MemoryChild is string variant) return MemoryChild(options, variant);
         return new Runner(options).Run();
@@ -71,17 +83,19 @@ internal sealed class Options
           --quick      scaled-down LLaMA-like shape (default; a few minutes on 2 cores)
           --full       the issue's shape: hidden 1024, intermediate 2816, 16 heads, 4 layers, vocab 32000, 2,048 tokens
           --threads N  torch.set_num_threads (default: all cores)
-          --reps N     timed repetitions per figure (default 5 quick, 5 full), after 2 warm-up repetitions
-          --steps N    steps of the live-tensor / RSS flatness check (default 300 quick, 1000 full)
+          --reps N     timed repetitions per figure (default 5), after 1 warm-up repetition
+          --libtorch D load libtorch from D (a PyTorch install's torch/lib; needs a -p:TorchBackend=external build); also MOEDSL_LIBTORCH
+          --steps N    steps of the live-tensor / RSS flatness check (default 200 quick, 1000 full)
         """;
 
     public BenchShape Shape { get; private set; } = BenchShape.Quick;
     public bool IsFull { get; private set; }
     public int Threads { get; private set; } = Environment.ProcessorCount;
     public int Reps { get; private set; } = 5;
-    public int Warmup { get; private set; } = 2;
-    public int FlatSteps { get; private set; } = 300;
+    public int Warmup { get; private set; } = 1;
+    public int FlatSteps { get; private set; } = 200;
     public string? MemoryChild { get; private set; }
+    public string? LibTorch { get; private set; }
     public bool Help { get; private set; }
 
     public static Options Parse(string[] args)
@@ -109,6 +123,10 @@ internal sealed class Options
                     if (i + 1 >= args.Length) throw new ArgumentException("--mem-child needs a variant");
                     o.MemoryChild = args[++i];
                     break;
+                case "--libtorch":
+                    if (i + 1 >= args.Length) throw new ArgumentException("--libtorch needs the directory that contains libtorch.so");
+                    o.LibTorch = args[++i];
+                    break;
                 case "-h" or "--help": o.Help = true; break;
                 default: throw new ArgumentException($"unknown option '{a}'");
             }
@@ -118,7 +136,12 @@ internal sealed class Options
     }
 
     /// <summary>The arguments a child process needs to rebuild the same shape and thread count.</summary>
-    public IEnumerable<string> ChildArguments() => new[] { IsFull ? "--full" : "--quick", "--threads", Threads.ToString(CultureInfo.InvariantCulture) };
+    public IEnumerable<string> ChildArguments()
+    {
+        var args = new List<string> { IsFull ? "--full" : "--quick", "--threads", Threads.ToString(CultureInfo.InvariantCulture) };
+        if (LibTorch is not null) args.AddRange(new[] { "--libtorch", LibTorch });
+        return args;
+    }
 }
 
 /// <summary>Linux process memory from /proc.</summary>

@@ -15,11 +15,11 @@ internal sealed record BenchShape(string Label, LlamaConfig Config, int Batch, i
     public static BenchShape Full => new("full (issue #5 shape)",
         new LlamaConfig(1024, 2816, 4, 16, 16, 32000, MaxPositionEmbeddings: 4096), 4, 512);
 
-    /// <summary>Scaled down so that every figure fits in minutes on 2 CPU cores: every width halved, vocab / 4, tokens / 4.
+    /// <summary>Scaled down so that every figure fits in minutes on 2 CPU cores: every width halved, vocab / 4, tokens / 8.
     /// The LoRA / MoE parts keep their issue settings (8 experts, top-2, r=16), so their share of the FLOPs is about
     /// twice what it is at the full shape: the quick ratios are an upper bound of the full-shape ones.</summary>
-    public static BenchShape Quick => new("quick (scaled down from the issue's 1024/2816/16/32000/2048 by 2 in width, 4 in vocab and tokens)",
-        new LlamaConfig(512, 1408, 4, 8, 8, 8000, MaxPositionEmbeddings: 4096), 2, 256);
+    public static BenchShape Quick => new("quick (scaled down from the issue's 1024/2816/16/32000/2048 by 2 in width, 4 in vocab, 8 in tokens)",
+        new LlamaConfig(512, 1408, 4, 8, 8, 8000, MaxPositionEmbeddings: 4096), 2, 128);
 
     /// <summary>One line describing the shape.</summary>
     public string Describe()
