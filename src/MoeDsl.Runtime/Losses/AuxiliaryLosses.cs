@@ -25,7 +25,7 @@ public static class AuxiliaryLosses
                 // MixLoRA: logits of all layers pooled (Mixtral's load_balancing_loss_func over the concatenated layers).
                 Tensor probs = cat(records.Select(r => r.Decision.Probs).ToArray(), 0);
                 Tensor experts = cat(records.Select(r => r.Decision.Experts).ToArray(), 0);
-                Tensor used = cat(records.Select(r => r.Decision.Weights.gt(0).to(ScalarType.Float32)).ToArray(), 0);
+                Tensor used = cat(records.Select(r => SlotsCounted(spec, r.Decision)).ToArray(), 0);
                 Tensor? pooledMask = mask is null ? null : cat(Enumerable.Repeat(mask, records.Count).ToArray(), 0);
                 result.Add(("load_balance", LoadBalanceLoss.Mixtral(probs, experts, used, pooledMask) * coef));
             }
@@ -38,7 +38,7 @@ public static class AuxiliaryLosses
                     var rs = group.ToArray();
                     Tensor probs = cat(rs.Select(r => r.Decision.Probs).ToArray(), 0);
                     Tensor experts = cat(rs.Select(r => r.Decision.Experts).ToArray(), 0);
-                    Tensor used = cat(rs.Select(r => r.Decision.Weights.gt(0).to(ScalarType.Float32)).ToArray(), 0);
+                    Tensor used = cat(rs.Select(r => SlotsCounted(spec, r.Decision)).ToArray(), 0);
                     Tensor? pooledMask = mask is null ? null : cat(Enumerable.Repeat(mask, rs.Length).ToArray(), 0);
                     Tensor layerLoss = LoadBalanceLoss.Mola(probs, experts, used, pooledMask);
                     total = total is null ? layerLoss : total + layerLoss;
@@ -58,4 +58,9 @@ public static class AuxiliaryLosses
 
         return result;
     }
+
+    /// <summary>[T, S] 1 for the slots the load-balance f counts: the used ones (weight &gt; 0), except for Switch, where
+    /// MoE-PEFT counts every token's top-1 choice whether or not it fit in the expert's capacity.</summary>
+    private static Tensor SlotsCounted(ModelSpec spec, RoutingDecision decision)
+        => spec.Router == RouterKind.Switch ? ones_like(decision.Weights) : decision.Weights.gt(0).to(ScalarType.Float32);
 }

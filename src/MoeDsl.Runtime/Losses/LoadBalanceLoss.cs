@@ -25,8 +25,8 @@ public static class LoadBalanceLoss
         {
             Tensor m = tokenMask.to(ScalarType.Float32);
             Tensor denom = m.sum();
-            f = (oneHot * m.view(-1, 1, 1)).sum(0) / denom;
-            p = (probs * m.view(-1, 1)).sum(0) / denom;
+            f = (oneHot * m.view(-1, 1, 1)).sum(dim: 0) / denom;
+            p = (probs * m.view(-1, 1)).sum(dim: 0) / denom;
         }
         return ((f * p.unsqueeze(0)).sum() * e).MoveToOuterDisposeScope();
     }
@@ -41,7 +41,7 @@ public static class LoadBalanceLoss
         Tensor oneHot = nn.functional.one_hot(experts, e).to(ScalarType.Float32) * (used * weightOfToken.unsqueeze(-1)).unsqueeze(-1);
         Tensor counts = oneHot.sum(new long[] { 0, 1 });       // [E]
         Tensor f = counts / counts.sum().clamp_min(1e-9);
-        Tensor p = (probs * weightOfToken.unsqueeze(-1)).sum(0) / weightOfToken.sum().clamp_min(1e-9);
+        Tensor p = (probs * weightOfToken.unsqueeze(-1)).sum(dim: 0) / weightOfToken.sum().clamp_min(1e-9);
         return ((f * p).sum() * e).MoveToOuterDisposeScope();
     }
 

@@ -1,0 +1,73 @@
+using System;
+
+namespace MoeDsl.Generator.Model
+{
+    /// <summary>What kind of constant an attribute argument holds after the compiler bound it.</summary>
+    internal enum ValueKind
+    {
+        /// <summary>The compiler could not bind it (it reports the error itself).</summary>
+        Error,
+        Null,
+        Int,
+        Double,
+        Bool,
+        String,
+        /// <summary>An enum constant; <see cref="ParsedValue.Int"/> holds its underlying value.</summary>
+        Enum,
+        IntArray,
+    }
+
+    /// <summary>A bound attribute argument constant.</summary>
+    internal sealed record ParsedValue(ValueKind Kind, long Int, double Double, string? Text, EquatableArray<int> Ints)
+    {
+        public static readonly ParsedValue ErrorValue = new ParsedValue(ValueKind.Error, 0, 0, null, EquatableArray<int>.Empty);
+        public static readonly ParsedValue NullValue = new ParsedValue(ValueKind.Null, 0, 0, null, EquatableArray<int>.Empty);
+        public static ParsedValue FromInt(long v) => new ParsedValue(ValueKind.Int, v, v, null, EquatableArray<int>.Empty);
+        public static ParsedValue FromEnum(long v) => new ParsedValue(ValueKind.Enum, v, v, null, EquatableArray<int>.Empty);
+        public static ParsedValue FromDouble(double v) => new ParsedValue(ValueKind.Double, 0, v, null, EquatableArray<int>.Empty);
+        public static ParsedValue FromBool(bool v) => new ParsedValue(ValueKind.Bool, v ? 1 : 0, 0, null, EquatableArray<int>.Empty);
+        public static ParsedValue FromString(string v) => new ParsedValue(ValueKind.String, 0, 0, v, EquatableArray<int>.Empty);
+        public static ParsedValue FromInts(int[] v) => new ParsedValue(ValueKind.IntArray, 0, 0, null, new EquatableArray<int>(v));
+    }
+
+    /// <summary>One argument as written: its parameter/property name, its constant, where it is (the whole
+    /// <c>Name = value</c> for named arguments), and for an expanded <c>params</c> array where each element is.</summary>
+    internal sealed record ParsedArgument(string Name, ParsedValue Value, LocationInfo? Location, EquatableArray<LocationInfo> ElementLocations);
+
+    /// <summary>One MoeDsl attribute application. <paramref name="CompilerError"/>: the compiler could not bind it (wrong
+    /// argument types, unknown property...) and reports that itself; its values are not used.</summary>
+    internal sealed record ParsedAttribute(string Name, LocationInfo? Location, bool CompilerError, EquatableArray<ParsedArgument> Arguments)
+    {
+        public ParsedArgument? Find(string name)
+        {
+            foreach (ParsedArgument a in Arguments)
+                if (string.Equals(a.Name, name, StringComparison.Ordinal)) return a;
+            return null;
+        }
+    }
+
+    /// <summary>A type the declaration is nested in.</summary>
+    internal sealed record ContainingTypeInfo(string Keyword, string Name, bool IsPartial, LocationInfo? Location);
+
+    /// <summary>The declared class and its MoeDsl attributes, as data.</summary>
+    internal sealed record ParsedDeclaration(
+        string? Namespace,
+        string ClassName,
+        string HintName,
+        LocationInfo? ClassLocation,
+        string Kind,
+        bool IsPartial,
+        bool IsGeneric,
+        bool IsStatic,
+        bool IsAbstract,
+        string? ExplicitBaseType,
+        EquatableArray<ContainingTypeInfo> ContainingTypes,
+        EquatableArray<ParsedAttribute> Attributes,
+        string? InternalError);
+
+    /// <summary>What the referenced MoeDsl.Runtime offers (checked by metadata name, never loaded).</summary>
+    internal sealed record RuntimeInfo(bool HasRuntime, bool HasTopP, bool HasSwitch, bool HasSoft, bool HasGraph);
+
+    /// <summary>An AdditionalFiles entry that may be a config.json.</summary>
+    internal sealed record AdditionalFileInfo(string Path, string? Text);
+}

@@ -1,0 +1,158 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MoeDsl.Runtime.IO;
+using MoeDsl.Runtime.Modeling;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.Adapters;
+
+/// <summary>Saves and loads adapters as <c>adapter_model.safetensors</c> + <c>adapter_config.json</c>.
+/// Key layout: mixtures in the FeedForward placement use MoE-PEFT's MixLoRA layout
+/// (<c>mixlora.layers.L.mlp.moe_gate.weight</c>, <c>mixlora.layers.L.mlp.gate_proj.experts.E.lora_A.weight</c>,
+/// <c>mixlora.layers.L.self_attn.q_proj.lora_A.weight</c>); everything else uses PEFT's
+/// (<c>base_model.model.model.layers.L.self_attn.q_proj.lora_A.weight</c>, experts as <c>...q_proj.experts.E.lora_A.weight</c>).
+/// Keys are the model's parameter names under a fixed prefix, so the mapping is exact both ways.</summary>
+public static class AdapterStore
+{
+    /// <summary>Tensor file name.</summary>
+    public const string TensorFile = "adapter_model.safetensors";
+    /// <summary>Config file name.</summary>
+    public const string ConfigFile = "adapter_config.json";
+
+    /// <summary>The key prefix for a declaration.</summary>
+    public static string KeyPrefix(ModelSpec spec) => spec.IsMixture && spec.Placement == ExpertPlacement.FeedForward ? "mixlora." : "base_model.model.";
+
+    /// <summary>Adapter key of a model parameter or buffer name.</summary>
+    public static string KeyOf(ModelSpec spec, string parameterName)
+    {
+        string prefix = KeyPrefix(spec);
+        return prefix == "mixlora." && parameterName.StartsWith("model.", StringComparison.Ordinal)
+            ? prefix + parameterName.Substring("model.".Length)
+            : prefix + parameterName;
+    }
+
+    /// <summary>The adapter's tensors (trainable parameters and persistent adapter buffers) by model name.</summary>
+    public static IEnumerable<(string Name, Tensor Tensor)> AdapterTensors(MoeCausalLM model)
+    {
+        foreach (var (name, p) in model.AdapterParameters()) yield return (name, p);
+        foreach (var (name, b) in model.named_buffers())
+            if (!MoeCausalLM.IsBaseParameterName(name)) yield return (name, b);
+    }
+
+    /// <summary>Writes the adapter into <paramref name="directory"/> (created if needed); files are written atomically.</summary>
+    public static void Save(MoeCausalLM model, string directory, string baseModelNameOrPath)
+    {
+        Directory.CreateDirectory(directory);
+        var tensors = AdapterTensors(model).Select(t => new KeyValuePair<string, Tensor>(KeyOf(model.Spec, t.Name), t.Tensor)).ToList();
+        foreach (var (key, t) in tensors)
+        {
+            using var finite = t.isfinite().all();
+            if (!finite.item<bool>()) throw new InvalidOperationException($"adapter tensor '{key}' holds a non-finite value; refusing to save it");
+        }
+        var metadata = new Dictionary<string, string> { ["format"] = "pt", ["moedsl.method"] = model.Spec.Name };
+        SafeTensorsWriter.Save(Path.Combine(directory, TensorFile), tensors, metadata);
+        WriteAtomically(Path.Combine(directory, ConfigFile), ConfigJson(model.Spec, baseModelNameOrPath));
+    }
+
+    /// <summary>Loads an adapter saved for the same declaration and base shape. Fails naming the first mismatch.</summary>
+    public static void Load(MoeCausalLM model, string directory)
+    {
+        string configPath = Path.Combine(directory, ConfigFile);
+        string tensorPath = Path.Combine(directory, TensorFile);
+        if (!File.Exists(configPath)) throw new ModelFormatException(directory, ConfigFile, "is missing; an adapter folder holds adapter_config.json and adapter_model.safetensors");
+        CheckConfig(model.Spec, configPath);
+        using SafeTensorsFile file = SafeTensorsFile.Open(tensorPath);
+        var expected = AdapterTensors(model).ToDictionary(t => KeyOf(model.Spec, t.Name), t => t.Tensor, StringComparer.Ordinal);
+        foreach (SafeTensorEntry e in file.Entries.OrderBy(e => e.Name, StringComparer.Ordinal))
+            if (!expected.ContainsKey(e.Name))
+                throw new ModelFormatException(tensorPath, e.Name, $"is not a tensor of {model.Spec.Name}; was the adapter saved for another declaration?");
+        using var _ = no_grad();
+        foreach (var (key, target) in expected.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            if (!file.Contains(key)) throw new ModelFormatException(tensorPath, key, $"is missing; {model.Spec.Name} needs it");
+            SafeTensorEntry entry = file.Entry(key);
+            if (!entry.Shape.SequenceEqual(target.shape))
+                throw new ModelFormatException(tensorPath, key, $"has shape [{string.Join(", ", entry.Shape)}] but {model.Spec.Name} expects [{string.Join(", ", target.shape)}] (wrong rank or expert count?)");
+            using Tensor t = file.Read(key);
+            target.copy_(t);
+        }
+    }
+
+    /// <summary>adapter_config.json: PEFT's fields plus the mixture's.</summary>
+    public static string ConfigJson(ModelSpec spec, string baseModelNameOrPath)
+    {
+        var targets = new JsonArray();
+        foreach (var (flag, name) in TargetNames) if ((spec.Targets & flag) != 0) targets.Add(name);
+        int rank = spec.RankPerLayer.Length > 0 ? spec.RankPerLayer.Max() : 0;
+        var o = new JsonObject
+        {
+            ["peft_type"] = spec.IsMixture ? "MOE_LORA" : "LORA",
+            ["task_type"] = "CAUSAL_LM",
+            ["base_model_name_or_path"] = baseModelNameOrPath,
+            ["r"] = rank,
+            ["lora_alpha"] = spec.Alpha,
+            ["lora_dropout"] = spec.Dropout,
+            ["target_modules"] = targets,
+            ["bias"] = "none",
+            ["moedsl_method"] = spec.Name,
+            ["placement"] = spec.Placement.ToString(),
+            ["router"] = spec.Router?.ToString(),
+            ["experts_per_layer"] = new JsonArray(spec.ExpertsPerLayer.Select(x => (JsonNode)x).ToArray()),
+            ["top_k_per_layer"] = new JsonArray(spec.TopKPerLayer.Select(x => (JsonNode)x).ToArray()),
+            ["rank_per_layer"] = new JsonArray(spec.RankPerLayer.Select(x => (JsonNode)x).ToArray()),
+            ["top_k"] = spec.TopKPerLayer.Length > 0 ? spec.TopKPerLayer.Max() : 0,
+            ["top_p"] = spec.TopP,
+            ["load_balance_coefficient"] = spec.LoadBalance,
+            ["num_hidden_layers"] = spec.Layers,
+            ["hidden_size"] = spec.Hidden,
+            ["intermediate_size"] = spec.Intermediate,
+            ["vocab_size"] = spec.Vocab,
+        };
+        if (spec.Router == RouterKind.Graph)
+        {
+            o["graph_hidden"] = spec.GraphHidden;
+            o["graph_layers"] = spec.GraphLayers;
+            o["graph_density"] = spec.GraphDensity;
+            o["graph_edges"] = "moe_gate.adjacency buffers in adapter_model.safetensors (fixed at creation)";
+        }
+        return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    private static readonly (LoraTargets Flag, string Name)[] TargetNames =
+    {
+        (LoraTargets.Q, "q_proj"), (LoraTargets.K, "k_proj"), (LoraTargets.V, "v_proj"), (LoraTargets.O, "o_proj"),
+        (LoraTargets.Gate, "gate_proj"), (LoraTargets.Up, "up_proj"), (LoraTargets.Down, "down_proj"),
+    };
+
+    private static void CheckConfig(ModelSpec spec, string configPath)
+    {
+        JsonNode? node;
+        try { node = JsonNode.Parse(File.ReadAllText(configPath)); }
+        catch (JsonException e) { throw new ModelFormatException(configPath, null, $"is not valid JSON ({e.Message})"); }
+        if (node is not JsonObject o) throw new ModelFormatException(configPath, null, "must be a JSON object");
+        JsonObject expected = JsonNode.Parse(ConfigJson(spec, ""))!.AsObject();
+        foreach (string field in new[] { "placement", "router", "experts_per_layer", "top_k_per_layer", "rank_per_layer", "target_modules", "lora_alpha", "num_hidden_layers", "hidden_size", "intermediate_size", "vocab_size" })
+        {
+            string want = expected[field]?.ToJsonString() ?? "null";
+            string got = o[field]?.ToJsonString() ?? "null";
+            if (want != got)
+                throw new ModelFormatException(configPath, field, $"is {got} but {spec.Name} has {want}; load the adapter into the declaration it was trained with");
+        }
+    }
+
+    private static void WriteAtomically(string path, string text)
+    {
+        string temp = path + ".tmp-" + Environment.ProcessId;
+        using (var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            byte[] bytes = System.Text.Encoding.UTF8.GetBytes(text);
+            fs.Write(bytes);
+            fs.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+}

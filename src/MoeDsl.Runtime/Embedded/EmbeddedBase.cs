@@ -1,0 +1,79 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using MoeDsl.Runtime.IO;
+using MoeDsl.Runtime.Modeling;
+using MoeDsl.Runtime.Training;
+
+namespace MoeDsl.Runtime.Embedded;
+
+/// <summary>The project's own tiny LLaMA base: pre-trained on <see cref="SyntheticCorpus"/> the first time it is needed
+/// and cached as a Hugging Face checkpoint folder (config.json + model.safetensors + recipe.txt). No downloads.</summary>
+public static class EmbeddedBase
+{
+    /// <summary>Shape of the embedded base (GQA, untied head, like LLaMA-2/3 in miniature).</summary>
+    public static readonly LlamaConfig Config = new(
+        HiddenSize: 64, IntermediateSize: 176, NumHiddenLayers: 4, NumAttentionHeads: 4, NumKeyValueHeads: 2,
+        VocabSize: EmbeddedVocabulary.Size, RmsNormEps: 1e-5, RopeTheta: 10000, TieWordEmbeddings: false,
+        MaxPositionEmbeddings: 256, BosTokenId: EmbeddedVocabulary.Bos, EosTokenId: EmbeddedVocabulary.Eos);
+
+    /// <summary>Pre-training recipe; changing it invalidates the cache.</summary>
+    public sealed record Recipe(int Steps = 500, int BatchSize = 32, int SequenceLength = 64, double LearningRate = 3e-3, int Seed = 1234, int Sequences = 4000)
+    {
+        /// <summary>A stable text form stored beside the weights.</summary>
+        public string Describe() => $"embedded-base v1 {Config} steps={Steps} batch={BatchSize} len={SequenceLength} lr={LearningRate} seed={Seed} sequences={Sequences}";
+    }
+
+    /// <summary>Default cache folder: under the running program's build output.</summary>
+    public static string DefaultCacheDirectory => Path.Combine(AppContext.BaseDirectory, "cache", "embedded-base");
+
+    /// <summary>Returns the folder of a pre-trained base, training and caching it first if needed.</summary>
+    public static string Ensure(string? cacheDirectory = null, Recipe? recipe = null, Action<string>? log = null)
+    {
+        recipe ??= new Recipe();
+        string dir = cacheDirectory ?? DefaultCacheDirectory;
+        string recipeFile = Path.Combine(dir, "recipe.txt");
+        if (File.Exists(recipeFile) && File.ReadAllText(recipeFile) == recipe.Describe()
+            && File.Exists(Path.Combine(dir, "model.safetensors")) && File.Exists(Path.Combine(dir, "config.json")))
+        {
+            log?.Invoke($"embedded base: cached at {dir}");
+            return dir;
+        }
+        log?.Invoke($"embedded base: pre-training {Config.NumHiddenLayers} layers x {Config.HiddenSize} on a generated corpus ({recipe.Steps} steps), cached at {dir}");
+        Pretrain(dir, recipe, log);
+        return dir;
+    }
+
+    private static void Pretrain(string dir, Recipe recipe, Action<string>? log)
+    {
+        var rng = new Random(recipe.Seed);
+        var pool = Enumerable.Range(0, recipe.Sequences).Select(_ => TokenSequence.Plain(SyntheticCorpus.Sequence(rng, recipe.SequenceLength))).ToList();
+        TorchSharp.torch.random.manual_seed(recipe.Seed);
+        using var model = PlainCausalLM.Create(Config);
+        model.SetBaseTrainable(true);
+        var source = new SequencePoolBatches(pool, recipe.BatchSize, EmbeddedVocabulary.Pad, recipe.Seed);
+        var options = new TrainerOptions { Steps = recipe.Steps, LearningRate = recipe.LearningRate, WarmupSteps = recipe.Steps / 20, Schedule = ScheduleKind.Cosine, Seed = recipe.Seed };
+        using (var trainer = new Trainer(model, options))
+        {
+            for (int step = 1; step <= recipe.Steps; step++)
+            {
+                StepReport r = trainer.Step(step, source);
+                if (step == 1 || step % 100 == 0 || step == recipe.Steps)
+                    log?.Invoke($"  pre-train step {step,4}/{recipe.Steps}  loss {r.LmLoss:F3}");
+            }
+        }
+        model.SetBaseTrainable(false);
+
+        string temp = dir + ".tmp-" + Environment.ProcessId;
+        if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+        Directory.CreateDirectory(temp);
+        File.WriteAllText(Path.Combine(temp, "config.json"), Config.ToJson());
+        SafeTensorsWriter.Save(Path.Combine(temp, "model.safetensors"),
+            model.BaseParameters().Select(p => new KeyValuePair<string, TorchSharp.torch.Tensor>(p.Name, p.Parameter)));
+        File.WriteAllText(Path.Combine(temp, "recipe.txt"), recipe.Describe());
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(dir))!);
+        Directory.Move(temp, dir);
+    }
+}

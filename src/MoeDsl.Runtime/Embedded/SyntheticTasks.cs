@@ -1,0 +1,96 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using MoeDsl.Runtime.Training;
+
+namespace MoeDsl.Runtime.Embedded;
+
+/// <summary>One example of an embedded task: a prompt and the exact answer that must follow it.</summary>
+public sealed record TaskExample(string Task, string Prompt, string Answer);
+
+/// <summary>The embedded multi-task benchmark: tasks that need different skills, generated from seeds, with a held-out
+/// split whose items never occur in training (split by a hash of the prompt).</summary>
+public static class SyntheticTasks
+{
+    /// <summary>The tasks: copy a word, reverse a word, add two digits, pick the larger number (multiple choice, A/B).</summary>
+    public static readonly string[] Names = { "copy", "reverse", "add", "larger" };
+
+    /// <summary>An example of <paramref name="task"/>.</summary>
+    public static TaskExample Example(string task, Random rng)
+    {
+        switch (task)
+        {
+            case "copy":
+            {
+                string w = Word(rng);
+                return new TaskExample(task, $"copy: {w} =>", " " + w);
+            }
+            case "reverse":
+            {
+                string w = Word(rng);
+                return new TaskExample(task, $"reverse: {w} =>", " " + new string(w.Reverse().ToArray()));
+            }
+            case "add":
+            {
+                int a = rng.Next(10), b = rng.Next(10);
+                return new TaskExample(task, $"add: {a}+{b} =>", $" {a + b}");
+            }
+            case "larger":
+                return Larger(rng);
+            default:
+                throw new ArgumentException($"unknown embedded task '{task}'; known: {string.Join(", ", Names)}");
+        }
+    }
+
+    private static TaskExample Larger(Random rng)
+    {
+        int x = rng.Next(100), y;
+        do y = rng.Next(100); while (y == x);
+        return new TaskExample("larger", $"which is larger? A) {x} B) {y} Answer:", x > y ? " A" : " B");
+    }
+
+    private static string Word(Random rng)
+    {
+        const string letters = "abcdefghijklmnopqrstuvwxyz";
+        int n = 3 + rng.Next(3);
+        return new string(Enumerable.Range(0, n).Select(_ => letters[rng.Next(letters.Length)]).ToArray());
+    }
+
+    /// <summary>True when an example belongs to the held-out split (about 1 in 5 prompts, chosen by a stable hash).</summary>
+    public static bool IsHeldOut(TaskExample e)
+    {
+        uint h = 2166136261;
+        foreach (char c in e.Prompt) h = (h ^ c) * 16777619;
+        return h % 5 == 0;
+    }
+
+    /// <summary><paramref name="count"/> distinct examples of a task from one split.</summary>
+    public static List<TaskExample> Split(string task, bool heldOut, int count, int seed)
+    {
+        var rng = new Random(seed);
+        var seen = new HashSet<string>();
+        var result = new List<TaskExample>(count);
+        for (int attempts = 0; result.Count < count && attempts < count * 200; attempts++)
+        {
+            TaskExample e = Example(task, rng);
+            if (IsHeldOut(e) == heldOut && seen.Add(e.Prompt)) result.Add(e);
+        }
+        return result;
+    }
+
+    /// <summary>BOS + prompt + answer + EOS; the prompt's labels are -100 when <paramref name="maskPrompt"/>.</summary>
+    public static TokenSequence Encode(TaskExample e, bool maskPrompt)
+    {
+        long[] prompt = EmbeddedVocabulary.Encode(e.Prompt);
+        long[] answer = EmbeddedVocabulary.Encode(e.Answer);
+        var ids = new long[1 + prompt.Length + answer.Length + 1];
+        ids[0] = EmbeddedVocabulary.Bos;
+        prompt.CopyTo(ids, 1);
+        answer.CopyTo(ids, 1 + prompt.Length);
+        ids[^1] = EmbeddedVocabulary.Eos;
+        var labels = (long[])ids.Clone();
+        if (maskPrompt)
+            for (int i = 0; i <= prompt.Length; i++) labels[i] = LanguageModelLoss.IgnoreIndex;
+        return new TokenSequence(ids, labels);
+    }
+}

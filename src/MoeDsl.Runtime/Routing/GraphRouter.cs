@@ -1,0 +1,153 @@
+using System;
+using System.Linq;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.Routing;
+
+/// <summary>GMoE's graph router (BAI-LAB/GMoE <c>GoEgate</c> + <c>GraphSparseMoe</c>), computed densely.
+/// Nodes: E experts with fixed random features X (xavier-uniform, never trained) passed through
+/// <c>act(expert_proj X)</c>, and the token <c>act(token_proj x)</c>; one fixed graph (see <see cref="ExpertGraph"/>)
+/// whose normalised adjacency is built once here; <c>L</c> GCN layers <c>H = act(Â H W_l^T)</c> (no bias) on
+/// [T, E+1, g]; <c>score</c> (g -&gt; 1) on the expert nodes gives the logits [T, E]; softmax fp32, top-k,
+/// renormalised. No token cap. act = SiLU (LLaMA's hidden_act, which GMoE uses).
+/// Also holds GMoE's learnable Poisson lambda and Normal sigma and the running expert load of the Normal balance loss.</summary>
+/// <remarks>State dict (prefix <c>moe_gate.</c>): parameters <c>expert_proj.weight</c> [g, d], <c>token_proj.weight</c>
+/// [g, d], <c>gcn.{l}.weight</c> [g, g], <c>score.weight</c> [1, g], <c>poisson_lambda</c> [], <c>normal_sigma</c> [];
+/// buffers <c>expert_features</c> [E, d], <c>adjacency</c> [E+1, E+1], <c>expert_load</c> [E] (all persistent).
+/// Trainable elements per layer: 2 g d + L g^2 + g + 2.</remarks>
+public sealed class GraphRouter : Router
+{
+    private readonly Tensor expert_features;
+    private readonly Tensor adjacency;
+    private readonly Tensor expert_load;
+    private readonly Linear expert_proj;
+    private readonly Linear token_proj;
+    private readonly ModuleList<Linear> gcn;
+    private readonly Linear score;
+    private readonly Parameter poisson_lambda;
+    private readonly Parameter normal_sigma;
+
+    /// <summary>Creates the router deterministically from <paramref name="seed"/>.</summary>
+    /// <param name="inFeatures">Hidden size d.</param>
+    /// <param name="experts">Number of experts E.</param>
+    /// <param name="topK">Experts per token (GMoE: 2).</param>
+    /// <param name="graphHidden">GCN width g (GMoE: 128).</param>
+    /// <param name="graphLayers">GCN layers L (GMoE: 2).</param>
+    /// <param name="density">Expert-expert edge density rho, diagonal included (GMoE: 0.25).</param>
+    /// <param name="poissonLambda">Initial Poisson lambda (GMoE: 1.5).</param>
+    /// <param name="seed">Seed of the generator that draws X and every initial weight.</param>
+    public GraphRouter(int inFeatures, int experts, int topK, int graphHidden, int graphLayers, double density, double poissonLambda, long seed)
+        : base("moe_gate", experts, jitterNoise: 0)
+    {
+        if (experts < 1) throw new ArgumentOutOfRangeException(nameof(experts), $"expert count {experts} must be >= 1");
+        if (topK < 1 || topK > experts) throw new ArgumentOutOfRangeException(nameof(topK), $"top-k {topK} must be in [1, {experts}]");
+        if (graphHidden < 1) throw new ArgumentOutOfRangeException(nameof(graphHidden), $"GCN width {graphHidden} must be >= 1");
+        if (graphLayers < 1) throw new ArgumentOutOfRangeException(nameof(graphLayers), $"GCN layer count {graphLayers} must be >= 1");
+        if (!(poissonLambda > 0)) throw new ArgumentOutOfRangeException(nameof(poissonLambda), $"Poisson lambda {poissonLambda} must be > 0");
+        TopK = topK;
+        GraphHidden = graphHidden;
+        GraphLayers = graphLayers;
+        Density = density;
+
+        using var generator = new Generator((ulong)seed);
+        // Same order as GMoE's init_moe_weight: X, token projection (gain 100), expert projection, score, GCN layers.
+        expert_features = zeros(experts, inFeatures, dtype: ScalarType.Float32);
+        FillXavierUniform(expert_features, 1.0, generator);
+        token_proj = nn.Linear(inFeatures, graphHidden, hasBias: false, dtype: ScalarType.Float32);
+        expert_proj = nn.Linear(inFeatures, graphHidden, hasBias: false, dtype: ScalarType.Float32);
+        score = nn.Linear(graphHidden, 1, hasBias: false, dtype: ScalarType.Float32);
+        gcn = new ModuleList<Linear>();
+        for (int l = 0; l < graphLayers; l++) gcn.Add(nn.Linear(graphHidden, graphHidden, hasBias: false, dtype: ScalarType.Float32));
+        using (no_grad())
+        {
+            FillXavierUniform(token_proj.weight!, 100.0, generator);
+            FillXavierUniform(expert_proj.weight!, 1.0, generator);
+            FillXavierUniform(score.weight!, 1.0, generator);
+            foreach (Linear layer in gcn) FillXavierUniform(layer.weight!, 1.0, generator);
+
+            using Tensor projected = nn.functional.silu(nn.functional.linear(expert_features, expert_proj.weight!));
+            using Tensor edges = ExpertGraph.ExpertEdges(projected, density);
+            adjacency = ExpertGraph.NormalisedAdjacency(edges);
+        }
+        expert_load = zeros(experts, dtype: ScalarType.Float32);
+        poisson_lambda = new Parameter(tensor((float)poissonLambda), requires_grad: true);
+        normal_sigma = new Parameter(tensor(experts / 2.0f), requires_grad: true);
+        RegisterComponents();
+    }
+
+    /// <summary>Experts chosen per token.</summary>
+    public int TopK { get; }
+    /// <summary>GCN width g.</summary>
+    public int GraphHidden { get; }
+    /// <summary>GCN layers L.</summary>
+    public int GraphLayers { get; }
+    /// <summary>Expert-expert edge density rho.</summary>
+    public double Density { get; }
+
+    /// <summary>Fixed expert features X [E, d] (buffer <c>expert_features</c>).</summary>
+    public Tensor ExpertFeatures => expert_features;
+    /// <summary>The normalised adjacency [E+1, E+1] (buffer <c>adjacency</c>; token node last).</summary>
+    public Tensor Adjacency => adjacency;
+    /// <summary>Running expert load [E] of the Normal balance loss (buffer <c>expert_load</c>, never part of a graph).</summary>
+    public Tensor ExpertLoad => expert_load;
+    /// <summary>Expert-node projection [g, d].</summary>
+    public Parameter ExpertProjection => expert_proj.weight!;
+    /// <summary>Token-node projection [g, d].</summary>
+    public Parameter TokenProjection => token_proj.weight!;
+    /// <summary>GCN weight of layer <paramref name="layer"/> [g, g].</summary>
+    public Parameter GcnWeight(int layer) => gcn[layer].weight!;
+    /// <summary>Scoring head [1, g].</summary>
+    public Parameter Score => score.weight!;
+    /// <summary>Poisson lambda of the distinction loss (scalar; clamped to [1, 2] where used).</summary>
+    public Parameter PoissonLambda => poisson_lambda;
+    /// <summary>Normal sigma of the balance loss (scalar).</summary>
+    public Parameter NormalSigma => normal_sigma;
+
+    /// <summary>Trainable elements of one graph router: 2 g d + L g^2 + g + 2.</summary>
+    public static long TrainableParameterCount(int inFeatures, int graphHidden, int graphLayers)
+        => 2L * graphHidden * inFeatures + (long)graphLayers * graphHidden * graphHidden + graphHidden + 2;
+
+    /// <inheritdoc />
+    public override RoutingDecision forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        Tensor tokens = RouterInput(x);                                                             // [T, d]
+        long t = tokens.shape[0];
+        Tensor tokenNode = nn.functional.silu(nn.functional.linear(tokens, token_proj.weight!));    // [T, g]
+        Tensor expertNodes = nn.functional.silu(nn.functional.linear(expert_features, expert_proj.weight!)); // [E, g]
+        Tensor h = cat(new[] { expertNodes.unsqueeze(0).expand(t, Experts, GraphHidden), tokenNode.unsqueeze(1) }, 1); // [T, E+1, g]
+        foreach (Linear layer in gcn)
+            h = nn.functional.silu(adjacency.matmul(nn.functional.linear(h, layer.weight!)));
+        Tensor logits = nn.functional.linear(h.narrow(1, 0, Experts), score.weight!).squeeze(-1);   // [T, E]
+        Tensor probs = logits.softmax(-1);
+        var (experts, weights) = TopKRenormalised(probs, TopK);
+        return new RoutingDecision(logits, probs, experts, weights).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>GMoE's running load: returns <c>load + batchLoad</c> (gradient through <paramref name="batchLoad"/> only)
+    /// and, in training mode, stores its detached value as the new running load, as <c>self.count = now_count.detach()</c>.</summary>
+    public Tensor AccumulateLoad(Tensor batchLoad)
+    {
+        Tensor total = expert_load.detach() + batchLoad;
+        if (training)
+            using (no_grad()) expert_load.copy_(total);
+        return total;
+    }
+
+    /// <summary>Forgets the running load.</summary>
+    public void ResetLoad()
+    {
+        using (no_grad()) expert_load.zero_();
+    }
+
+    /// <summary>xavier_uniform_ of a 2-D weight [out, in] drawn from <paramref name="generator"/>:
+    /// U(-b, b), b = gain * sqrt(6 / (in + out)).</summary>
+    private static void FillXavierUniform(Tensor weight, double gain, Generator generator)
+    {
+        double bound = gain * Math.Sqrt(6.0 / (weight.shape[0] + weight.shape[1]));
+        using var _ = no_grad();
+        weight.uniform_(-bound, bound, generator);
+    }
+}

@@ -1,0 +1,82 @@
+using System;
+using System.Collections.Generic;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.Training;
+
+/// <summary>One tokenised training sequence: ids and, per position, the label to score (or -100 to skip, e.g. a masked
+/// prompt). Labels are aligned with ids (the loss shifts them).</summary>
+public sealed record TokenSequence(long[] Ids, long[] Labels)
+{
+    /// <summary>A sequence whose every token is scored.</summary>
+    public static TokenSequence Plain(long[] ids) => new(ids, (long[])ids.Clone());
+}
+
+/// <summary>A right-padded batch on a device: ids [B, L], labels [B, L] (-100 on padding), mask [B, L] (1 = real token).
+/// Right padding needs no attention mask: causal attention never lets a real token see the padding after it.</summary>
+public sealed class TokenBatch : IDisposable
+{
+    /// <summary>Creates it.</summary>
+    public TokenBatch(Tensor inputIds, Tensor labels, Tensor mask, long scoredTokens)
+    {
+        InputIds = inputIds;
+        Labels = labels;
+        Mask = mask;
+        ScoredTokens = scoredTokens;
+    }
+
+    /// <summary>[B, L] int64.</summary>
+    public Tensor InputIds { get; }
+    /// <summary>[B, L] int64, -100 where not scored.</summary>
+    public Tensor Labels { get; }
+    /// <summary>[B, L] 1 for real tokens, 0 for padding.</summary>
+    public Tensor Mask { get; }
+    /// <summary>Positions that contribute to the loss.</summary>
+    public long ScoredTokens { get; }
+    /// <summary>Number of ids (real tokens).</summary>
+    public long Tokens => Mask.shape[0] * Mask.shape[1];
+
+    /// <summary>Pads and stacks sequences.</summary>
+    public static TokenBatch From(IReadOnlyList<TokenSequence> sequences, long padId, Device? device = null)
+    {
+        if (sequences.Count == 0) throw new ArgumentException("a batch needs at least one sequence", nameof(sequences));
+        int length = 0;
+        foreach (var s in sequences)
+        {
+            if (s.Ids.Length != s.Labels.Length) throw new ArgumentException("ids and labels must have the same length");
+            length = Math.Max(length, s.Ids.Length);
+        }
+        if (length < 2) throw new ArgumentException("sequences need at least two tokens to score a next token");
+        int b = sequences.Count;
+        var ids = new long[b * length];
+        var labels = new long[b * length];
+        var mask = new long[b * length];
+        long scored = 0;
+        for (int i = 0; i < b; i++)
+        {
+            var s = sequences[i];
+            for (int j = 0; j < length; j++)
+            {
+                bool real = j < s.Ids.Length;
+                ids[i * length + j] = real ? s.Ids[j] : padId;
+                labels[i * length + j] = real ? s.Labels[j] : LanguageModelLoss.IgnoreIndex;
+                mask[i * length + j] = real ? 1 : 0;
+                if (real && j > 0 && s.Labels[j] != LanguageModelLoss.IgnoreIndex) scored++;
+            }
+        }
+        Device d = device ?? CPU;
+        return new TokenBatch(
+            tensor(ids, new long[] { b, length }, ScalarType.Int64, d),
+            tensor(labels, new long[] { b, length }, ScalarType.Int64, d),
+            tensor(mask, new long[] { b, length }, ScalarType.Int64, d),
+            scored);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        InputIds.Dispose();
+        Labels.Dispose();
+        Mask.Dispose();
+    }
+}

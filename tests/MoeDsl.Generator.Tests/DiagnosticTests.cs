@@ -1,0 +1,229 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using MoeDsl.Generator.Model;
+using MoeDsl.Generator.Validation;
+
+namespace MoeDsl.Generator.Tests;
+
+/// <summary>One test per diagnostic id: the declaration marks the expected span with [| |]; the test asserts the id, the
+/// severity and that the diagnostic covers exactly that text (the wrong argument, not the class).</summary>
+public class DiagnosticTests
+{
+    private const string Base = "[BaseModel(Layers = 4, Hidden = 64, Intermediate = 172, Heads = 8, KvHeads = 4, Vocab = 512)]";
+    private const string Moe = "[ExpertsPerLayer(4)]\n[Router(RouterKind.TopK)]";
+    private const string Config = """{ "hidden_size": 64, "intermediate_size": 172, "num_hidden_layers": 5, "num_attention_heads": 8, "num_key_value_heads": 4, "vocab_size": 512 }""";
+
+    private static string Model(string attributes, string declaration = "public partial class M")
+        => $$"""
+        using MoeDsl;
+
+        namespace Tests
+        {
+            /// <summary>A declared model.</summary>
+            {{attributes.Replace("\n", "\n    ")}}
+            {{declaration}}
+            {
+            }
+        }
+        """;
+
+    /// <summary>(id, source with [| |] around the expected location, additional files, message fragment).</summary>
+    public static readonly Dictionary<string, (string Source, (string, string)[] Files, string Fragment)> Cases = new()
+    {
+        ["MOE001"] = (Model($"[MoeModel]\n{Base}\n[Lora]", "public class [|M|]"), new (string, string)[0], "'partial'"),
+        ["MOE002"] = (Model($"[MoeModel]\n{Base}\n[Lora]", "public partial class [|M|]<T>"), new (string, string)[0], "type parameters"),
+        ["MOE003"] = ("""
+            using MoeDsl;
+            public class [|Outer|]
+            {
+                [MoeModel]
+                [BaseModel(Layers = 4, Hidden = 64, Intermediate = 172, Heads = 8, KvHeads = 4, Vocab = 512)]
+                [Lora]
+                public partial class M { }
+            }
+            """, new (string, string)[0], "'Outer'"),
+        ["MOE004"] = (Model($"[MoeModel]\n{Base}\n[Lora]", "public static partial class [|M|]"), new (string, string)[0], "is static"),
+        ["MOE005"] = (Model($"[[|MoeModel|]]\n{Base}"), new (string, string)[0], "[Lora]"),
+        ["MOE006"] = (Model($"[MoeModel]\n{Base}\n[[|Router(RouterKind.TopK)|]]\n[Lora]"), new (string, string)[0], "no [ExpertsPerLayer]"),
+        ["MOE007"] = ($$"""
+            using MoeDsl;
+            namespace Tests
+            {
+                [MoeModel]
+                {{Base}}
+                [Lora(Rank = 4)]
+                public partial class M { }
+                [[|Lora(Rank = 2)|]]
+                public partial class M { }
+            }
+            """, new (string, string)[0], "[Lora] is applied more than once"),
+        ["MOE008"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router([|(RouterKind)9|])]\n[Lora]"), new (string, string)[0], "not a defined RouterKind"),
+        ["MOE009"] = (Model($"[MoeModel]\n{Base}\n[Lora(Rank = 4, [|Alpha = double.NaN|])]"), new (string, string)[0], "Alpha is NaN"),
+        ["MOE010"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer([|new int[0]|])]\n[Router(RouterKind.TopK)]\n[Lora]"), new (string, string)[0], "no expert counts"),
+        ["MOE011"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(2, [|0|], 2, 2)]\n[Router(RouterKind.TopK, TopK = 1)]\n[Lora]"), new (string, string)[0], "Expert count 0 at position 1"),
+        ["MOE012"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer([|2, 2, 2, 2, 2, 2|])]\n[Router(RouterKind.TopK)]\n[Lora]"), new (string, string)[0], "6 counts but the base has 4 layers"),
+        ["MOE013"] = (Model("[MoeModel]\n[BaseModel(Layers = 6, Hidden = 64, Intermediate = 172, Heads = 8, Vocab = 512)]\n[ExpertsPerLayer([|2, 4, 6, 8|])]\n[Router(RouterKind.TopK)]\n[Lora]"),
+            new (string, string)[0], "divides 6 (1, 2, 3, 6)"),
+        ["MOE014"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(2, 4, [|TopK = new[] {{ 1 }}|])]\n[Router(RouterKind.TopK)]\n[Lora]"), new (string, string)[0], "TopK gives 1 values but there are 2"),
+        ["MOE015"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(2, 4, Ranks = new[] {{ 4, [|0|] }})]\n[Router(RouterKind.TopK)]\n[Lora]"), new (string, string)[0], "Ranks value 0 at position 1"),
+        ["MOE020"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.TopK, [|TopK = 0|])]\n[Lora]"), new (string, string)[0], "TopK = 0"),
+        ["MOE021"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(8, 8, 4, 4)]\n[Router(RouterKind.TopK, [|TopK = 6|])]\n[Lora]"), new (string, string)[0], "Top-k 6 exceeds the 4 experts of layer 2"),
+        ["MOE022"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.TopP, [|TopP = 1.5|])]\n[Lora]"), new (string, string)[0], "TopP = 1.5"),
+        ["MOE023"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.Switch, [|TopK = 2|])]\n[Lora]"), new (string, string)[0], "TopK = 2 was given"),
+        ["MOE024"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(2, [|1|])]\n[Router(RouterKind.Graph, TopK = 1)]\n[Lora]"), new (string, string)[0], "layer 2 has 1"),
+        ["MOE025"] = (Model($"[MoeModel([|Placement = ExpertPlacement.EveryProjection|])]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.Graph)]\n[Lora]"), new (string, string)[0], "EveryProjection"),
+        ["MOE026"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.Graph, [|GraphLayers = 0|])]\n[Lora]"), new (string, string)[0], "GraphLayers = 0"),
+        ["MOE027"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.Graph, [|GraphDensity = 0|])]\n[Lora]"), new (string, string)[0], "GraphDensity = 0"),
+        ["MOE028"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.Switch, [|CapacityFactor = 0|])]\n[Lora]"), new (string, string)[0], "CapacityFactor = 0"),
+        ["MOE029"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.TopK, [|JitterNoise = 1|])]\n[Lora]"), new (string, string)[0], "JitterNoise = 1"),
+        ["MOE030"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.Switch, [|ZLossCoefficient = -1|])]\n[Lora]"), new (string, string)[0], "ZLossCoefficient = -1"),
+        ["MOE031"] = (Model($"[MoeModel]\n{Base}\n[Lora([|Rank = 0|])]"), new (string, string)[0], "Rank = 0"),
+        ["MOE032"] = (Model($"[MoeModel]\n{Base}\n[Lora([|Alpha = 0|])]"), new (string, string)[0], "Alpha = 0"),
+        ["MOE033"] = (Model($"[MoeModel]\n{Base}\n[Lora([|Dropout = 1|])]"), new (string, string)[0], "Dropout = 1"),
+        ["MOE034"] = (Model($"[MoeModel]\n{Base}\n[Lora([|Targets = LoraTargets.None|])]"), new (string, string)[0], "selects no projection"),
+        ["MOE035"] = (Model($"[MoeModel]\n{Base}\n{Moe}\n[Lora([|Targets = LoraTargets.Attention|])]"), new (string, string)[0], "none of Gate, Up, Down"),
+        ["MOE036"] = (Model($"[MoeModel]\n{Base}\n{Moe}\n[Lora([|Targets = LoraTargets.Gate | LoraTargets.Up|])]"), new (string, string)[0], "leaves out Down"),
+        ["MOE040"] = (Model("[MoeModel]\n[BaseModel(Layers = 4, [|Hidden = -64|], Intermediate = 172, Heads = 8, Vocab = 512)]\n[Lora]"), new (string, string)[0], "Hidden = -64"),
+        ["MOE041"] = (Model("[MoeModel]\n[BaseModel(Layers = 4, Hidden = 64, Intermediate = 172, [|Heads = 6|], Vocab = 512)]\n[Lora]"), new (string, string)[0], "Hidden = 64 is not divisible by Heads = 6"),
+        ["MOE042"] = (Model("[MoeModel]\n[BaseModel(Layers = 4, Hidden = 64, Intermediate = 172, Heads = 8, [|KvHeads = 3|], Vocab = 512)]\n[Lora]"), new (string, string)[0], "KvHeads = 3"),
+        ["MOE043"] = (Model("[MoeModel]\n[BaseModel(Layers = 4, [|Hidden = 24|], Intermediate = 172, Heads = 8, Vocab = 512)]\n[Lora]"), new (string, string)[0], "= 3 is odd"),
+        ["MOE044"] = (Model("[MoeModel]\n[BaseModel([|ConfigFile = \"missing/config.json\"|])]\n[Lora]"), new[] { ("/p/models/config.json", Config) }, "\"missing/config.json\""),
+        ["MOE045"] = (Model("[MoeModel]\n[BaseModel([|ConfigFile = \"config.json\"|])]\n[Lora]"), new[] { ("/p/config.json", "{ \"hidden_size\": 64, }") }, "expected a property name"),
+        ["MOE046"] = (Model("[MoeModel]\n[BaseModel([|ConfigFile = \"config.json\"|])]\n[Lora]"), new[] { ("/p/config.json", Config.Replace("\"vocab_size\": 512", "\"vocab_size\": \"512\"")) }, "\"vocab_size\" must be an integer, got a string"),
+        ["MOE047"] = (Model("[MoeModel]\n[BaseModel(ConfigFile = \"config.json\", [|Layers = 6|])]\n[Lora]"), new[] { ("/p/config.json", Config) }, "says num_hidden_layers = 5"),
+        ["MOE048"] = (Model("[[|MoeModel|]]\n[BaseModel(Layers = 4, Hidden = 2000000000, Intermediate = 2000000000, Heads = 1000, Vocab = 512)]\n[ExpertsPerLayer(2000000000)]\n[Router(RouterKind.TopK)]\n[Lora(Rank = 2000000000)]"),
+            new (string, string)[0], "2^63"),
+        ["MOE049"] = (Model("[MoeModel]\n[BaseModel([|Layers = 2000000000|], Hidden = 64, Intermediate = 172, Heads = 8, Vocab = 512)]\n[Lora]"), new (string, string)[0], "maximum of 1024"),
+        ["MOE050"] = (Model($"[MoeModel([|ReportParameters = true|])]\n{Base}\n[Lora(Rank = 4, Targets = LoraTargets.Q)]"), new (string, string)[0], "layers 0-3: plain LoRA rank 4: 512 trainable parameters per layer (2,048 in all)"),
+        ["MOE051"] = (Model($"[MoeModel]\n{Base}\n{Moe}\n[Lora]\n[LoadBalance([|0|])]"), new (string, string)[0], "coefficient 0"),
+        ["MOE052"] = (Model($"[MoeModel]\n{Base}\n{Moe}\n[Lora]\n[[|GraphLosses|]]"), new (string, string)[0], "uses RouterKind.TopK"),
+        ["MOE053"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.Graph)]\n[Lora]\n[GraphLosses([|Lambda = 3|])]"), new (string, string)[0], "Lambda = 3 is outside [1, 2]"),
+        ["MOE060"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer([|40|])]\n[Router(RouterKind.TopK)]\n[Lora(Rank = 4)]"), new (string, string)[0], "Layer 0 has 40 experts at LoRA rank 4"),
+        ["MOE061"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.Graph)]\n[Lora]\n[[|GraphLosses(Poisson = 0, Normal = 0)|]]"), new (string, string)[0], "Poisson = 0 and Normal = 0"),
+        ["MOE062"] = (Model($"[MoeModel]\n{Base}\n[Lora]\n[[|LoadBalance|]]"), new (string, string)[0], "no router"),
+        ["MOE063"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.Soft, [|TopK = 3|])]\n[Lora]"), new (string, string)[0], "TopK has no effect with RouterKind.Soft"),
+    };
+
+    public static TheoryData<string> Ids()
+    {
+        var data = new TheoryData<string>();
+        foreach (string id in Cases.Keys) data.Add(id);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Ids))]
+    public void DiagnosticIsReportedOnTheWrongArgument(string id)
+    {
+        var (markup, files, fragment) = Cases[id];
+        var (source, expected) = StripMarkup(markup);
+        var outcome = GeneratorHarness.Run(source, files);
+        AssertReported(id, outcome.MoeDiagnostics.ToList(), source, expected, fragment);
+    }
+
+    [Fact]
+    public void EveryCatalogIdHasATest()
+    {
+        var ids = typeof(MoeModelGenerator).Assembly.GetType("MoeDsl.Generator.Diagnostics.DiagnosticDescriptors")!
+            .GetFields().Select(f => ((DiagnosticDescriptor)f.GetValue(null)!).Id).ToList();
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+        var tested = Cases.Keys.Concat(new[] { "MOE000", "MOE070", "MOE071" }).ToHashSet();
+        Assert.DoesNotContain(ids, i => !tested.Contains(i));
+    }
+
+    [Fact]
+    public void RuntimeNotReferenced_MOE070()
+    {
+        var (source, expected) = StripMarkup(Model($"[[|MoeModel|]]\n{Base}\n[Lora]"));
+        var refs = GeneratorHarness.References.Where(r => !r.Display!.Contains("MoeDsl.Runtime", StringComparison.Ordinal) && !r.Display!.Contains("TorchSharp", StringComparison.Ordinal));
+        var compilation = CSharpCompilation.Create("NoRuntime", new[] { GeneratorHarness.Parse(source) }, refs, new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
+        var driver = GeneratorHarness.CreateDriver().RunGenerators(compilation);
+        var result = driver.GetRunResult();
+        Assert.Null(result.Results.Single().Exception);
+        Assert.Empty(result.GeneratedTrees);
+        AssertReported("MOE070", result.Diagnostics.ToList(), source, expected, "MoeCausalLM was not found");
+    }
+
+    [Fact]
+    public void RouterNotAvailable_MOE071()
+    {
+        // A runtime surface with the model base class but none of the issue #3 routers.
+        var (source, expected) = StripMarkup(Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router([|RouterKind.Soft|])]\n[Lora]"));
+        var refs = GeneratorHarness.References.Where(r => !r.Display!.Contains("MoeDsl.Runtime", StringComparison.Ordinal));
+        var surface = GeneratorHarness.Parse("namespace MoeDsl.Runtime.Modeling { public abstract class MoeCausalLM { } }", "Surface.cs");
+        var compilation = CSharpCompilation.Create("OldRuntime", new[] { GeneratorHarness.Parse(source), surface }, refs, new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
+        var result = GeneratorHarness.CreateDriver().RunGenerators(compilation).GetRunResult();
+        Assert.Null(result.Results.Single().Exception);
+        Assert.Empty(result.GeneratedTrees);
+        AssertReported("MOE071", result.Diagnostics.ToList(), source, expected, "RouterKind.Soft is not available");
+    }
+
+    [Fact]
+    public void InternalErrorBecomesADiagnostic_MOE000()
+    {
+        var location = new LocationInfo("M.cs", new Microsoft.CodeAnalysis.Text.TextSpan(10, 1), default);
+        var parsed = new ParsedDeclaration(null, "M", "M.g.cs", location, "class", true, false, false, false, null,
+            EquatableArray<ContainingTypeInfo>.Empty, EquatableArray<ParsedAttribute>.Empty, "InvalidOperationException: boom");
+        var result = Validator.Analyze(parsed, EquatableArray<AdditionalFileInfo>.Empty, new RuntimeInfo(true, true, true, true, true), default);
+        Assert.Null(result.Model);
+        var d = Assert.Single(result.Diagnostics);
+        Assert.Equal("MOE000", d.Descriptor.Id);
+        Assert.Equal(location, d.Location);
+        Assert.Contains("boom", d.ToDiagnostic().GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ErrorsSuppressGenerationButWarningsDoNot()
+    {
+        var (bad, _) = StripMarkup(Cases["MOE031"].Source);
+        Assert.Empty(GeneratorHarness.Run(bad).Result.GeneratedTrees);
+        var (warned, _) = StripMarkup(Cases["MOE063"].Source);
+        var outcome = GeneratorHarness.Run(warned);
+        Assert.Single(outcome.Result.GeneratedTrees);
+        Assert.Empty(outcome.CompilerProblems);
+    }
+
+    [Theory]
+    [InlineData("[ExpertsPerLayer(\"x\")]\n[Router(RouterKind.TopK)]\n[Lora]")]
+    [InlineData("[Lora(Rank = 1.5)]")]
+    [InlineData("[Lora(Ranks = 2)]")]
+    [InlineData("[ExpertsPerLayer(4)]\n[Router(RouterKind.TopK, TopK = \"2\")]\n[Lora]")]
+    [InlineData("[ExpertsPerLayer(4)]\n[Router()]\n[Lora]")]
+    [InlineData("[ExpertsPerLayer(4)]\n[Router(RouterKind.TopK, TopP = null)]\n[Lora(Targets = 3)]")]
+    public void GarbageArgumentsAreLeftToTheCompiler(string attributes)
+    {
+        var outcome = GeneratorHarness.Run(Model($"[MoeModel]\n{Base}\n{attributes}"));
+        Assert.Empty(outcome.Result.GeneratedTrees);
+        Assert.Contains(outcome.Output.GetDiagnostics(), d => d.Severity == DiagnosticSeverity.Error);
+    }
+
+    private static void AssertReported(string id, List<Diagnostic> diagnostics, string source, string expectedText, string fragment)
+    {
+        var matching = diagnostics.Where(d => d.Id == id).ToList();
+        Assert.True(matching.Count > 0, $"{id} was not reported; got:\n{GeneratorHarness.Describe(diagnostics)}");
+        var d = matching[0];
+        string covered = source.Substring(d.Location.SourceSpan.Start, d.Location.SourceSpan.Length);
+        Assert.Equal(expectedText, covered);
+        string message = d.GetMessage(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains(fragment, message, StringComparison.Ordinal);
+        Assert.Equal(id == "MOE050" ? DiagnosticSeverity.Info : id.CompareTo("MOE060") >= 0 && id.CompareTo("MOE070") < 0 ? DiagnosticSeverity.Warning : DiagnosticSeverity.Error, d.Severity);
+        Assert.EndsWith("README.md#diagnostics", d.Descriptor.HelpLinkUri, StringComparison.Ordinal);
+        // The line span agrees with the span (the IDE places the squiggle from it).
+        var line = d.Location.GetLineSpan().Span.Start;
+        var lines = source.Split('\n');
+        int offset = lines.Take(line.Line).Sum(l => l.Length + 1) + line.Character;
+        Assert.Equal(d.Location.SourceSpan.Start, offset);
+    }
+
+    private static (string Source, string Expected) StripMarkup(string markup)
+    {
+        int start = markup.IndexOf("[|", StringComparison.Ordinal);
+        int end = markup.IndexOf("|]", StringComparison.Ordinal);
+        Assert.True(start >= 0 && end > start, "the case has no [| |] markup");
+        string expected = markup.Substring(start + 2, end - start - 2);
+        return (markup.Remove(end, 2).Remove(start, 2), expected);
+    }
+}
