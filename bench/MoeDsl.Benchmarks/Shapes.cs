@@ -69,20 +69,4 @@ internal static class Specs
         TorchSharp.torch.manual_seed(seed);
         return SpecModel.Create(c, spec);
     }
-
-    /// <summary>True when the runtime in this build can construct the router kind.</summary>
-    public static bool RouterAvailable(RouterKind kind, out string why)
-    {
-        try
-        {
-            using var r = SpecModel.CreateRouter(new ModelSpec { Router = kind, Placement = ExpertPlacement.FeedForward }, 8, 4, 2, 0);
-            why = "";
-            return true;
-        }
-        catch (NotSupportedException e)
-        {
-            why = e.Message;
-            return false;
-        }
-    }
 }
