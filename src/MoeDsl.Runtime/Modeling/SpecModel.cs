@@ -45,7 +45,7 @@ public sealed class SpecModel : MoeCausalLM
         Projection Proj(LoraTargets target, int inF, int outF, string name)
         {
             if (experts > 0 && spec.Placement == ExpertPlacement.EveryProjection && (t & target) != 0)
-                return new MoeLoraLinear(inF, outF, experts, lora, CreateRouter(spec, inF, experts, topK, layer), recorder, layer, name);
+                return new MoeLoraLinear(inF, outF, experts, lora, CreateRouter(spec, inF, experts, topK, layer, SiteIndex(name)), recorder, layer, name);
             return Plain(target, inF, outF, name);
         }
 
@@ -58,14 +58,26 @@ public sealed class SpecModel : MoeCausalLM
             mlp);
     }
 
-    /// <summary>The router a declaration asks for; MixLoRA (FeedForward) draws the weight from N(0, 0.02), MoLA keeps nn.Linear's default.</summary>
-    public static Router CreateRouter(ModelSpec spec, int inFeatures, int experts, int topK, int layer)
+    /// <summary>Stable index of a projection name (router seeds).</summary>
+    public static int SiteIndex(string projection) => Array.IndexOf(Sites, projection) + 1;
+
+    private static readonly string[] Sites = { "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj" };
+
+    /// <summary>The router a declaration asks for. Initialisation follows each method's reference code: MixLoRA's top-k
+    /// and MoE-PEFT's dynamic (TopP) routers draw from N(0, 0.02); MoLA (EveryProjection) and LoRAMoE (Soft) keep
+    /// nn.Linear's kaiming-uniform; Switch draws from N(0, 1.0) (MoE-PEFT's router_init_range for switch); the Graph
+    /// router is seeded by its layer (and site) so a declaration always builds the same expert graph.</summary>
+    public static Router CreateRouter(ModelSpec spec, int inFeatures, int experts, int topK, int layer, int site = 0)
     {
-        double initStd = spec.Placement == ExpertPlacement.FeedForward ? 0.02 : 0.0;
+        bool mola = spec.Placement == ExpertPlacement.EveryProjection;
         return spec.Router switch
         {
-            RouterKind.TopK => new TopKRouter(inFeatures, experts, topK, spec.JitterNoise, initStd),
-            _ => throw new NotSupportedException($"router {spec.Router} is not available in this build"),
+            RouterKind.TopK => new TopKRouter(inFeatures, experts, topK, spec.JitterNoise, mola ? 0.0 : 0.02),
+            RouterKind.TopP => new TopPRouter(inFeatures, experts, spec.TopP, spec.JitterNoise, mola ? 0.0 : 0.02),
+            RouterKind.Switch => new SwitchRouter(inFeatures, experts, spec.CapacityFactor, spec.JitterNoise, 1.0),
+            RouterKind.Soft => new SoftRouter(inFeatures, experts, spec.JitterNoise, 0.0),
+            RouterKind.Graph => new GraphRouter(inFeatures, experts, topK, spec.GraphHidden, spec.GraphLayers, spec.GraphDensity, spec.PoissonLambda, seed: 1000L * layer + site),
+            _ => throw new ArgumentException($"{spec.Name}: a mixture needs a router kind", nameof(spec)),
         };
     }
 }

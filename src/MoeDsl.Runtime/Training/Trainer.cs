@@ -110,6 +110,9 @@ public sealed class Trainer : IDisposable
     /// <summary>Steps skipped because of a non-finite loss or gradient.</summary>
     public int SkippedSteps { get; private set; }
 
+    /// <summary>The parameters the optimizer updates (and keeps state for).</summary>
+    public IReadOnlyList<Parameter> TrainedParameters => trainable;
+
     /// <summary>The optimizer (for checkpoints).</summary>
     public AdamW Optimizer => optimizer;
 

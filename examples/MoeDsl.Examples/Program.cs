@@ -1,0 +1,149 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using MoeDsl.Examples.Methods;
+using MoeDsl.Runtime.Embedded;
+using MoeDsl.Runtime.IO;
+using MoeDsl.Runtime.Modeling;
+
+namespace MoeDsl.Examples;
+
+/// <summary>The main job: the declared methods fine-tuned on the embedded multi-task benchmark over several seeds, on the
+/// project's own pre-trained tiny base (or a checkpoint given with --model), with held-out exact match per task.</summary>
+internal static class Program
+{
+    private sealed record Method(string Name, ModelSpec Spec, Func<string, MoeCausalLM> FromPretrained);
+
+    private static readonly Method[] Methods =
+    {
+        new("lora", TinyLora.Spec, d => TinyLora.FromPretrained(d)),
+        new("mixlora", TinyMixLora.Spec, d => TinyMixLora.FromPretrained(d)),
+        new("mola-2468", TinyMola2468.Spec, d => TinyMola2468.FromPretrained(d)),
+        new("mola-5555", TinyMola5555.Spec, d => TinyMola5555.FromPretrained(d)),
+        new("gmoe", TinyGmoe.Spec, d => TinyGmoe.FromPretrained(d)),
+    };
+
+    private static int Main(string[] args)
+    {
+        try
+        {
+            return Run(args);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"main job: {e.Message}");
+            return 2;
+        }
+        catch (ModelFormatException e)
+        {
+            Console.Error.WriteLine($"main job: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static int Run(string[] args)
+    {
+        var o = Options.Parse(args);
+        if (o.Help)
+        {
+            Console.WriteLine("usage: dotnet run -c Release --project examples/MoeDsl.Examples -- [--full] [--seeds N] [--steps N] [--methods a,b] [--model DIR] [--out DIR] [--threads N]");
+            Console.WriteLine("methods: " + string.Join(", ", Methods.Select(m => m.Name)));
+            return 0;
+        }
+        TorchSharp.torch.set_num_threads(o.Threads);
+        var selected = o.Methods is null ? Methods : o.Methods.Select(n => Methods.FirstOrDefault(m => m.Name == n) ?? throw new ArgumentException($"unknown method '{n}'; methods: {string.Join(", ", Methods.Select(m => m.Name))}")).ToArray();
+        string outDir = Path.GetFullPath(o.Out);
+        Directory.CreateDirectory(outDir);
+
+        string baseDir;
+        if (o.Model is not null)
+        {
+            baseDir = Path.GetFullPath(o.Model);
+            LlamaConfig c = LlamaConfig.Load(baseDir);
+            if (c.VocabSize < EmbeddedVocabulary.Size)
+                throw new ArgumentException($"--model {baseDir}: the embedded tasks use the {EmbeddedVocabulary.Size}-id character vocabulary; vocab_size {c.VocabSize} is smaller");
+            Console.WriteLine($"base: {baseDir} ({c.NumHiddenLayers} layers, hidden {c.HiddenSize}); declarations re-shaped to it at run time");
+        }
+        else
+        {
+            baseDir = EmbeddedBase.Ensure(log: Console.WriteLine);
+        }
+
+        var run = new EmbeddedRunOptions { Steps = o.Steps, Seed = 0 };
+        Console.WriteLine($"embedded tasks: {string.Join(", ", SyntheticTasks.Names)}; {run.TrainPerTask} train / {run.TestPerTask} held-out examples per task; " +
+                          $"{o.Steps} steps x {run.BatchSize} sequences; seeds {string.Join(",", Enumerable.Range(1, o.Seeds))}; torch threads {o.Threads}");
+        var results = new List<EmbeddedRunResult>();
+        foreach (Method m in selected)
+        {
+            for (int seed = 1; seed <= o.Seeds; seed++)
+            {
+                Func<string, MoeCausalLM> create = o.Model is null ? m.FromPretrained : d => SpecModel.FromPretrained(d, m.Spec);
+                string adapterDir = Path.Combine(outDir, "adapters", $"{m.Name}-seed{seed}");
+                EmbeddedRunResult r = EmbeddedBenchmark.Run(m.Name, create, baseDir, run with { Seed = seed, AdapterDirectory = adapterDir });
+                results.Add(r);
+                Console.WriteLine($"  {m.Name,-10} seed {seed}: loss {r.FirstLoss:F3} -> {r.FinalLoss:F3}, held-out loss {r.HeldOutLossBefore:F3} -> {r.HeldOutLossAfter:F3}, " +
+                                  $"exact match {string.Join(" ", r.Accuracy.Select(a => $"{a.Key} {a.Value:P0}"))} ({r.Seconds:F0}s)");
+            }
+        }
+
+        PrintSummary(results, selected.Select(m => m.Name).ToArray());
+        string json = Path.Combine(outDir, "results.json");
+        File.WriteAllText(json, JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"results: {json}");
+        Console.WriteLine($"adapters: {Path.Combine(outDir, "adapters")} (adapter_model.safetensors + adapter_config.json per method and seed)");
+        return 0;
+    }
+
+    private static void PrintSummary(List<EmbeddedRunResult> results, string[] methods)
+    {
+        Console.WriteLine();
+        Console.WriteLine("held-out exact match, mean ± std over seeds");
+        string header = $"{"method",-10} {"params",9} " + string.Join(" ", SyntheticTasks.Names.Select(t => $"{t,13}")) + $" {"mean",13} {"final loss",10}";
+        Console.WriteLine(header);
+        Console.WriteLine(new string('-', header.Length));
+        foreach (string m in methods)
+        {
+            var rs = results.Where(r => r.Method == m).ToList();
+            string cells = string.Join(" ", SyntheticTasks.Names.Select(t => Cell(rs.Select(r => r.Accuracy[t]))));
+            Console.WriteLine($"{m,-10} {rs[0].TrainableParameters,9:N0} {cells} {Cell(rs.Select(r => r.MeanAccuracy))} {rs.Average(r => r.FinalLoss),10:F3}");
+        }
+    }
+
+    private static string Cell(IEnumerable<double> values)
+    {
+        double[] v = values.ToArray();
+        double mean = v.Average();
+        double std = v.Length > 1 ? Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1)) : 0;
+        return $"{mean * 100,6:F1} ± {std * 100,4:F1}";
+    }
+
+    private sealed record Options(bool Help, int Steps, int Seeds, string[]? Methods, string? Model, string Out, int Threads)
+    {
+        public static Options Parse(string[] args)
+        {
+            var o = new Options(false, 300, 3, null, null, "runs/main", 1);
+            for (int i = 0; i < args.Length; i++)
+            {
+                string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+                int Int(string name, int min) => int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min ? v : throw new ArgumentException($"{name} must be an integer >= {min}");
+                o = args[i] switch
+                {
+                    "-h" or "--help" => o with { Help = true },
+                    "--quick" => o with { Steps = 300 },
+                    "--full" => o with { Steps = 1500 },
+                    "--steps" => o with { Steps = Int("--steps", 1) },
+                    "--seeds" => o with { Seeds = Int("--seeds", 1) },
+                    "--methods" => o with { Methods = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
+                    "--model" => o with { Model = Value() },
+                    "--out" => o with { Out = Value() },
+                    "--threads" => o with { Threads = Int("--threads", 1) },
+                    _ => throw new ArgumentException($"unknown option '{args[i]}'; see --help"),
+                };
+            }
+            return o;
+        }
+    }
+}

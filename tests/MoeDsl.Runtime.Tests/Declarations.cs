@@ -1,0 +1,33 @@
+using MoeDsl;
+
+namespace MoeDsl.Runtime.Tests;
+
+// Declarations shaped like stories260K (5 layers, hidden 64, intermediate 172, 8 heads, 4 kv heads, vocab 512).
+
+[MoeModel(Placement = ExpertPlacement.FeedForward)]
+[BaseModel(Layers = 5, Hidden = 64, Intermediate = 172, Heads = 8, KvHeads = 4, Vocab = 512)]
+[ExpertsPerLayer(4)]
+[Router(RouterKind.TopK, TopK = 2)]
+[Lora(Rank = 4, Alpha = 8, Dropout = 0.0, Targets = LoraTargets.All)]
+[LoadBalance(0.001)]
+public partial class StoriesMixLora { }
+
+[MoeModel(Placement = ExpertPlacement.EveryProjection)]
+[BaseModel(Layers = 5, Hidden = 64, Intermediate = 172, Heads = 8, KvHeads = 4, Vocab = 512)]
+[ExpertsPerLayer(2, 3, 4, 5, 6)]
+[Router(RouterKind.TopK, TopK = 2)]
+[Lora(Rank = 4, Alpha = 8, Dropout = 0.0, Targets = LoraTargets.All)]
+public partial class StoriesMola { }
+
+[MoeModel]
+[BaseModel(Layers = 5, Hidden = 64, Intermediate = 172, Heads = 8, KvHeads = 4, Vocab = 512)]
+[Lora(Rank = 8, Alpha = 16, Dropout = 0.0, Targets = LoraTargets.Attention)]
+public partial class StoriesLora { }
+
+[MoeModel(Placement = ExpertPlacement.FeedForward)]
+[BaseModel(Layers = 5, Hidden = 64, Intermediate = 172, Heads = 8, KvHeads = 4, Vocab = 512)]
+[ExpertsPerLayer(4)]
+[Router(RouterKind.Graph, TopK = 2, GraphHidden = 16)]
+[Lora(Rank = 2, Alpha = 4, Dropout = 0.0, Targets = LoraTargets.All)]
+[GraphLosses]
+public partial class StoriesGmoe { }
