@@ -1,0 +1,69 @@
+using System;
+using System.Diagnostics;
+using System.Linq;
+using MoeDsl.Runtime.Modeling;
+using MoeDsl.Runtime.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Benchmarks;
+
+/// <summary>Milliseconds of the phases of one training step.</summary>
+internal readonly record struct StepTimes(double Forward, double Backward, double Optimizer)
+{
+    public double Total => Forward + Backward + Optimizer;
+}
+
+/// <summary>One full adapter training step on a fixed batch: forward, LM loss + auxiliary loss, backward, AdamW step,
+/// zero grad — one dispose scope per step. The phases are timed with host synchronisation only between them (on CPU
+/// every op has finished when it returns).</summary>
+internal sealed class TrainStep : IDisposable
+{
+    private readonly SpecModel model;
+    private readonly optim.Optimizer optimizer;
+    private readonly Tensor inputIds;
+    private readonly Tensor labels;
+
+    public TrainStep(SpecModel model, BenchShape shape, long seed)
+    {
+        this.model = model;
+        model.train();
+        var parameters = model.AdapterParameters().Select(p => p.Parameter).ToArray();
+        if (parameters.Length == 0) throw new InvalidOperationException($"{model.Spec.Name} has no trainable parameters");
+        optimizer = optim.AdamW(parameters, lr: 1e-4);
+        var generator = new Generator((ulong)seed);
+        inputIds = randint(0, shape.Config.VocabSize, new long[] { shape.Batch, shape.SequenceLength }, dtype: ScalarType.Int64, generator: generator);
+        labels = inputIds.clone();
+        TrainableParameters = parameters.Sum(p => p.numel());
+    }
+
+    public SpecModel Model => model;
+    public long TrainableParameters { get; }
+
+    /// <summary>Runs one step; returns the phase times.</summary>
+    public StepTimes Run()
+    {
+        using var scope = NewDisposeScope();
+        var sw = Stopwatch.StartNew();
+        using CausalLMOutput output = model.Forward(inputIds);
+        Tensor loss = LanguageModelLoss.Compute(output.Logits, labels);
+        if (output.AuxLoss is not null) loss = loss + output.AuxLoss;
+        double forward = sw.Elapsed.TotalMilliseconds;
+        sw.Restart();
+        loss.backward();
+        double backward = sw.Elapsed.TotalMilliseconds;
+        sw.Restart();
+        optimizer.step();
+        optimizer.zero_grad();
+        double step = sw.Elapsed.TotalMilliseconds;
+        return new StepTimes(forward, backward, step);
+    }
+
+    public void Dispose()
+    {
+        optimizer.Dispose();
+        inputIds.Dispose();
+        labels.Dispose();
+        model.Dispose();
+    }
+}
