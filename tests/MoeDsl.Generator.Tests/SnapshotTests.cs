@@ -74,3 +74,21 @@ public static class Baseline
         return null;
     }
 }
+
+/// <summary>A stale baseline reports the first differing line with its neighbours.</summary>
+public class BaselineDiffTests
+{
+    [Fact]
+    public void FirstDifferenceShowsTheLineAndContext()
+    {
+        string expected = "a\nb\nc\nd\ne\nf\n";
+        string actual = "a\nb\nc\nD\ne\nf\n";
+        string diff = Baseline.FirstDifference(expected, actual)!;
+        Assert.Contains("-     4: d", diff, System.StringComparison.Ordinal);
+        Assert.Contains("+     4: D", diff, System.StringComparison.Ordinal);
+        Assert.Contains("      3: c", diff, System.StringComparison.Ordinal);
+        Assert.Contains("      5: e", diff, System.StringComparison.Ordinal);
+        Assert.Null(Baseline.FirstDifference(expected, expected));
+        Assert.Contains("<end of file>", Baseline.FirstDifference("a", "a\nb")!, System.StringComparison.Ordinal);
+    }
+}

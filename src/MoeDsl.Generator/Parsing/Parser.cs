@@ -92,7 +92,7 @@ namespace MoeDsl.Generator.Parsing
         private static string HintName(INamedTypeSymbol type)
         {
             string name = type.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat.WithGlobalNamespaceStyle(SymbolDisplayGlobalNamespaceStyle.Omitted)
-                .WithGenericsOptions(SymbolDisplayGenericsOptions.None));
+                .WithGenericsOptions(SymbolDisplayGenericsOptions.None)).Replace("@", "");
             var chars = name.ToCharArray();
             for (int i = 0; i < chars.Length; i++)
                 if (!char.IsLetterOrDigit(chars[i]) && chars[i] != '.' && chars[i] != '_') chars[i] = '_';
