@@ -31,3 +31,32 @@ public partial class StoriesLora { }
 [Lora(Rank = 2, Alpha = 4, Dropout = 0.0, Targets = LoraTargets.All)]
 [GraphLosses]
 public partial class StoriesGmoe { }
+
+[MoeModel(Placement = ExpertPlacement.EveryProjection)]
+[BaseModel(Layers = 5, Hidden = 64, Intermediate = 172, Heads = 8, KvHeads = 4, Vocab = 512)]
+[ExpertsPerLayer(3)]
+[Router(RouterKind.Switch, CapacityFactor = 1.5)]
+[Lora(Rank = 2, Alpha = 4, Dropout = 0.0, Targets = LoraTargets.Q | LoraTargets.V | LoraTargets.Down)]
+public partial class StoriesSwitch { }
+
+[MoeModel(Placement = ExpertPlacement.FeedForward)]
+[BaseModel(Layers = 5, Hidden = 64, Intermediate = 172, Heads = 8, KvHeads = 4, Vocab = 512)]
+[ExpertsPerLayer(2, 3, 4, 5, 6)]
+[Router(RouterKind.TopP, TopP = 0.6)]
+[Lora(Rank = 2, Alpha = 4, Dropout = 0.0, Targets = LoraTargets.All)]
+public partial class StoriesTopP { }
+
+[MoeModel(Placement = ExpertPlacement.FeedForward)]
+[BaseModel(Layers = 5, Hidden = 64, Intermediate = 172, Heads = 8, KvHeads = 4, Vocab = 512)]
+[ExpertsPerLayer(4)]
+[Router(RouterKind.Soft)]
+[Lora(Rank = 2, Alpha = 4, Dropout = 0.0, Targets = LoraTargets.FeedForward)]
+public partial class StoriesSoft { }
+
+/// <summary>Graph router without [GraphLosses]: the GMoE losses are on with the paper's coefficients, so lambda and sigma train.</summary>
+[MoeModel(Placement = ExpertPlacement.FeedForward)]
+[BaseModel(Layers = 5, Hidden = 64, Intermediate = 172, Heads = 8, KvHeads = 4, Vocab = 512)]
+[ExpertsPerLayer(3)]
+[Router(RouterKind.Graph, TopK = 2, GraphHidden = 8, GraphLayers = 1)]
+[Lora(Rank = 1, Alpha = 2, Dropout = 0.0, Targets = LoraTargets.FeedForward)]
+public partial class StoriesGraphDefault { }

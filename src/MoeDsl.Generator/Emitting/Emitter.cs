@@ -293,8 +293,15 @@ namespace MoeDsl.Generator.Emitting
 
         private static void Router(SourceWriter w, GeneratedModel m)
         {
-            // MixLoRA draws router weights from N(0, 0.02); MoLA keeps nn.Linear's default (initStd 0).
-            string initStd = m.Placement == Dsl.FeedForward ? "0.02" : "0.0";
+            // Router initialisation follows each method's reference code: MixLoRA's top-k and MoE-PEFT's dynamic (TopP)
+            // routers draw from N(0, 0.02); MoLA (EveryProjection) and LoRAMoE (Soft) keep nn.Linear's kaiming-uniform
+            // (initStd 0); MoE-PEFT's Switch router draws from N(0, 1.0) (its router_init_range for switch).
+            string initStd = m.Router switch
+            {
+                Dsl.Switch => "1.0",
+                Dsl.Soft => "0.0",
+                _ => m.Placement == Dsl.FeedForward ? "0.02" : "0.0",
+            };
             string routing = Runtime + ".Routing.";
             w.Line("/// <summary>The router of one site, reading <paramref name=\"inFeatures\"/> features.</summary>");
             w.Line($"private static {routing}Router NewRouter(int inFeatures, int layer)");

@@ -12,10 +12,11 @@ namespace MoeDsl.Generator.Validation
 
         /// <summary>GMoE's graph router of one layer: expert-node projection Linear(d -> g) and token-node projection
         /// Linear(d -> g), L GCN weights [g, g], the output Linear(g -> 1), all without bias; plus the learnable Poisson
-        /// lambda and Normal sigma when [GraphLosses] is declared. The fixed random expert features are a buffer.
+        /// lambda and Normal sigma (always parameters: GMoE's losses are on with the paper's coefficients unless
+        /// [GraphLosses] turns them off). The fixed random expert features, the adjacency and the running load are buffers.
         /// This is the one place that knows the graph router's parameter layout.</summary>
         public static long GraphRouter(long hidden, long graphHidden, long graphLayers, bool graphLosses)
-            => checked(2 * graphHidden * hidden + graphLayers * graphHidden * graphHidden + graphHidden + (graphLosses ? 2 : 0));
+            => checked(2 * graphHidden * hidden + graphLayers * graphHidden * graphHidden + graphHidden + 2);
 
         /// <summary>Trainable parameters of one layer.</summary>
         /// <param name="router">Router kind, -1 for plain LoRA.</param>

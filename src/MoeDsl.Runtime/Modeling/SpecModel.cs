@@ -45,38 +45,33 @@ public sealed class SpecModel : MoeCausalLM
         Projection Proj(LoraTargets target, int inF, int outF, string name)
         {
             if (experts > 0 && spec.Placement == ExpertPlacement.EveryProjection && (t & target) != 0)
-                return new MoeLoraLinear(inF, outF, experts, lora, CreateRouter(spec, inF, experts, topK, layer, SiteIndex(name)), recorder, layer, name);
+                return new MoeLoraLinear(inF, outF, experts, lora, CreateRouter(spec, inF, experts, topK, layer), recorder, layer, name);
             return Plain(target, inF, outF, name);
         }
 
+        // Construction order (and so the order of random draws) is the generated code's: q, k, v, o, then the MLP.
+        Projection q = Proj(LoraTargets.Q, h, h, "q_proj"), k = Proj(LoraTargets.K, h, kv, "k_proj"), v = Proj(LoraTargets.V, h, kv, "v_proj"), o = Proj(LoraTargets.O, h, h, "o_proj");
         FeedForwardBlock mlp = experts > 0 && spec.Placement == ExpertPlacement.FeedForward && (t & LoraTargets.FeedForward) != 0
             ? new MoeFeedForward(h, inter, experts, lora, CreateRouter(spec, h, experts, topK, layer), recorder, layer)
             : new LlamaMlp(Proj(LoraTargets.Gate, h, inter, "gate_proj"), Proj(LoraTargets.Up, h, inter, "up_proj"), Proj(LoraTargets.Down, inter, h, "down_proj"));
-
-        return new LlamaDecoderLayer(c, layer,
-            Proj(LoraTargets.Q, h, h, "q_proj"), Proj(LoraTargets.K, h, kv, "k_proj"), Proj(LoraTargets.V, h, kv, "v_proj"), Proj(LoraTargets.O, h, h, "o_proj"),
-            mlp);
+        return new LlamaDecoderLayer(c, layer, q, k, v, o, mlp);
     }
 
-    /// <summary>Stable index of a projection name (router seeds).</summary>
-    public static int SiteIndex(string projection) => Array.IndexOf(Sites, projection) + 1;
-
-    private static readonly string[] Sites = { "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj" };
-
-    /// <summary>The router a declaration asks for. Initialisation follows each method's reference code: MixLoRA's top-k
-    /// and MoE-PEFT's dynamic (TopP) routers draw from N(0, 0.02); MoLA (EveryProjection) and LoRAMoE (Soft) keep
-    /// nn.Linear's kaiming-uniform; Switch draws from N(0, 1.0) (MoE-PEFT's router_init_range for switch); the Graph
-    /// router is seeded by its layer (and site) so a declaration always builds the same expert graph.</summary>
-    public static Router CreateRouter(ModelSpec spec, int inFeatures, int experts, int topK, int layer, int site = 0)
+    /// <summary>The router a declaration asks for, built exactly as the generator's emitted code builds it.
+    /// Initialisation follows each method's reference code: MixLoRA's top-k and MoE-PEFT's dynamic (TopP) routers draw
+    /// from N(0, 0.02); MoLA (EveryProjection) and LoRAMoE (Soft) keep nn.Linear's kaiming-uniform; Switch draws from
+    /// N(0, 1.0) (MoE-PEFT's router_init_range for switch); the Graph router (FeedForward only) is seeded by its layer,
+    /// so a declaration always builds the same expert graph.</summary>
+    public static Router CreateRouter(ModelSpec spec, int inFeatures, int experts, int topK, int layer)
     {
-        bool mola = spec.Placement == ExpertPlacement.EveryProjection;
+        double std = spec.Placement == ExpertPlacement.FeedForward ? 0.02 : 0.0;
         return spec.Router switch
         {
-            RouterKind.TopK => new TopKRouter(inFeatures, experts, topK, spec.JitterNoise, mola ? 0.0 : 0.02),
-            RouterKind.TopP => new TopPRouter(inFeatures, experts, spec.TopP, spec.JitterNoise, mola ? 0.0 : 0.02),
+            RouterKind.TopK => new TopKRouter(inFeatures, experts, topK, spec.JitterNoise, std),
+            RouterKind.TopP => new TopPRouter(inFeatures, experts, spec.TopP, spec.JitterNoise, std),
             RouterKind.Switch => new SwitchRouter(inFeatures, experts, spec.CapacityFactor, spec.JitterNoise, 1.0),
             RouterKind.Soft => new SoftRouter(inFeatures, experts, spec.JitterNoise, 0.0),
-            RouterKind.Graph => new GraphRouter(inFeatures, experts, topK, spec.GraphHidden, spec.GraphLayers, spec.GraphDensity, spec.PoissonLambda, seed: 1000L * layer + site),
+            RouterKind.Graph => new GraphRouter(inFeatures, experts, topK, spec.GraphHidden, spec.GraphLayers, spec.GraphDensity, spec.PoissonLambda, seed: layer),
             _ => throw new ArgumentException($"{spec.Name}: a mixture needs a router kind", nameof(spec)),
         };
     }

@@ -112,7 +112,7 @@ namespace Examples
 
             /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
             private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.SoftRouter(inFeatures, Experts, jitterNoise: 0.0, initStd: 0.02);
+                => new global::MoeDsl.Runtime.Routing.SoftRouter(inFeatures, Experts, jitterNoise: 0.0, initStd: 0.0);
         }
     }
 }

@@ -124,7 +124,7 @@ namespace Examples
 
             /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
             private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 0.0);
+                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 1.0);
         }
 
         /// <summary>Layers 1: every targeted projection has its own router over 3 LoRA experts of rank 2 (switch, capacity factor 1.25).</summary>
@@ -154,7 +154,7 @@ namespace Examples
 
             /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
             private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 0.0);
+                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 1.0);
         }
 
         /// <summary>Layers 2: every targeted projection has its own router over 4 LoRA experts of rank 4 (switch, capacity factor 1.25).</summary>
@@ -184,7 +184,7 @@ namespace Examples
 
             /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
             private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 0.0);
+                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 1.0);
         }
 
         /// <summary>Layers 3: every targeted projection has its own router over 5 LoRA experts of rank 4 (switch, capacity factor 1.25).</summary>
@@ -214,7 +214,7 @@ namespace Examples
 
             /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
             private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 0.0);
+                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 1.0);
         }
 
         /// <summary>Layers 4: every targeted projection has its own router over 6 LoRA experts of rank 8 (switch, capacity factor 1.25).</summary>
@@ -244,7 +244,7 @@ namespace Examples
 
             /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
             private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 0.0);
+                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 1.0);
         }
     }
 }
