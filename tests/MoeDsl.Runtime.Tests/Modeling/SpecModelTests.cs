@@ -9,6 +9,7 @@ namespace MoeDsl.Runtime.Tests.Modeling;
 
 /// <summary>The run-time wiring (SpecModel, used by the CLI for --method) and the generator's compile-time wiring build
 /// the same model: same parameter and buffer names, shapes and, from the same seed, the same initial values.</summary>
+[Collection(nameof(SerialTests))]
 public sealed class SpecModelTests
 {
     public static IEnumerable<object[]> Declarations() => new[]

@@ -13,6 +13,7 @@ namespace MoeDsl.Runtime.Tests.Training;
 
 /// <summary>A 1,000-step run keeps the live tensor count and the resident memory flat after warm-up
 /// (one dispose scope per step; routing records disposed after every forward).</summary>
+[Collection(nameof(SerialTests))]
 public sealed class LongRunTests
 {
     private readonly ITestOutputHelper output;
