@@ -123,7 +123,13 @@ public sealed class TrainingRun
                 return new TrainingRunResult(RunOutcome.Interrupted, step, start, lastCheckpoint, null, reports, trainer.SkippedSteps);
             }
             step++;
-            StepReport r = trainer.Step(step, source);
+            StepReport r;
+            try { r = trainer.Step(step, source); }
+            catch (NonFiniteTrainingException)
+            {
+                Append(writer, new JsonObject { ["step"] = step, ["skipped"] = true, ["stopped"] = "non-finite" }.ToJsonString());
+                throw;
+            }
             reports.Add(r);
             Append(writer, StepLine(r));
             OnStep?.Invoke(r);
