@@ -110,6 +110,17 @@ public sealed class Trainer : IDisposable
     /// <summary>Steps skipped because of a non-finite loss or gradient.</summary>
     public int SkippedSteps { get; private set; }
 
+    /// <summary>Non-finite steps in a row up to the last step (0 after a finite one).</summary>
+    public int ConsecutiveNonFinite => consecutiveNonFinite;
+
+    /// <summary>Restores the non-finite counters of a checkpoint (resume).</summary>
+    public void RestoreCounters(int skippedSteps, int consecutiveNonFiniteSteps)
+    {
+        if (skippedSteps < 0 || consecutiveNonFiniteSteps < 0) throw new ArgumentOutOfRangeException(nameof(skippedSteps), "counters must be >= 0");
+        SkippedSteps = skippedSteps;
+        consecutiveNonFinite = consecutiveNonFiniteSteps;
+    }
+
     /// <summary>The parameters the optimizer updates (and keeps state for).</summary>
     public IReadOnlyList<Parameter> TrainedParameters => trainable;
 

@@ -1,0 +1,441 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Threading;
+using MoeDsl.Runtime.Adapters;
+using MoeDsl.Runtime.Data;
+using MoeDsl.Runtime.Evaluation;
+using MoeDsl.Runtime.IO;
+using MoeDsl.Runtime.Modeling;
+using MoeDsl.Runtime.Native;
+using MoeDsl.Runtime.Training;
+using MoeDsl.Runtime.Workflow;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Cli;
+
+/// <summary>The <c>moedsl</c> command line for the declarations of any assembly: a user project gets
+/// <c>train</c>, <c>eval</c>, <c>generate</c> and <c>inspect</c> for its own <c>[MoeModel]</c> classes with
+/// <c>return MoeDslApp.Run(args, typeof(MyModel).Assembly);</c>. The <c>moedsl</c> tool is this with its own
+/// assembly (the papers' methods in <c>MoeDsl.Cli.Methods</c>).</summary>
+public static class MoeDslApp
+{
+    /// <summary>Exit code of a bad input file or checkpoint.</summary>
+    public const int ExitBadInput = 1;
+    /// <summary>Exit code of bad arguments.</summary>
+    public const int ExitUsage = 2;
+    /// <summary>Exit code of a run stopped by too many non-finite steps.</summary>
+    public const int ExitNonFinite = 3;
+    /// <summary>Exit code of a run interrupted by Ctrl-C (after its checkpoint was saved).</summary>
+    public const int ExitInterrupted = 130;
+
+    private static readonly string[] Common = { "libtorch", "device", "threads" };
+
+    /// <summary>Every verb and its options (name -> takes a value).</summary>
+    public static readonly IReadOnlyDictionary<string, IReadOnlyDictionary<string, bool>> Verbs = new Dictionary<string, IReadOnlyDictionary<string, bool>>
+    {
+        ["train"] = Options(new[] { "method", "model", "data", "task", "out", "steps", "batch-size", "lr", "schedule", "warmup", "weight-decay",
+            "router-weight-decay", "grad-accum", "max-grad-norm", "seed", "max-length", "eval-data", "eval-task", "eval-every", "save-every",
+            "max-non-finite" }, new[] { "mask-prompt", "no-mask-prompt", "skip-bad-lines", "resume", "no-plots" }),
+        ["eval"] = Options(new[] { "method", "model", "adapter", "data", "task", "out", "max-length", "limit" }, new[] { "skip-bad-lines" }),
+        ["generate"] = Options(new[] { "method", "model", "adapter", "prompt-ids", "prompt", "max-new-tokens", "temperature", "top-k", "seed", "format" }, new[] { "stop-at-eos" }),
+        ["inspect"] = Options(new[] { "method", "model" }, Array.Empty<string>()),
+        ["methods"] = Options(Array.Empty<string>(), Array.Empty<string>()),
+    };
+
+    private static IReadOnlyDictionary<string, bool> Options(string[] valued, string[] flags)
+    {
+        var d = new Dictionary<string, bool>(StringComparer.Ordinal);
+        foreach (string v in valued.Concat(Common)) d[v] = true;
+        foreach (string f in flags) d[f] = false;
+        return d;
+    }
+
+    /// <summary>Runs the command line over the declarations of <paramref name="assemblies"/>: 0 on success, 1 on a bad
+    /// input file, 2 on bad arguments, 3 when training stopped on non-finite steps, 130 when interrupted (checkpoint saved).</summary>
+    public static int Run(string[] args, params Assembly[] assemblies)
+    {
+        try
+        {
+            CommandLineArguments a = CommandLineArguments.Parse(args, Verbs);
+            if (a.String("libtorch") is string lib) LibTorchLoader.Load(lib, "--libtorch");
+            if (a.String("threads") is not null) set_num_threads(a.Int("threads", 1, 1, 1024));
+            var methods = DeclaredMethod.Discover(assemblies);
+            return a.Verb switch
+            {
+                "train" => Train(a, methods),
+                "eval" => Eval(a, methods),
+                "generate" => Generate(a, methods),
+                "inspect" => Inspect(a, methods),
+                "methods" => ListMethods(methods),
+                _ => throw new UsageException($"unknown command '{a.Verb}'"),
+            };
+        }
+        catch (UsageException e) { return Fail(e.Message, ExitUsage); }
+        catch (LibTorchLoadException e) { return Fail(e.Message, ExitUsage); }
+        catch (ModelFormatException e) { return Fail(e.Message, ExitBadInput); }
+        catch (NonFiniteTrainingException e) { return Fail(e.Message, ExitNonFinite); }
+        catch (ArgumentException e) { return Fail(e.Message.Split(" (Parameter", 2)[0], ExitUsage); }
+        catch (InvalidOperationException e) { return Fail(e.Message, ExitBadInput); }
+        catch (IOException e) { return Fail(e.Message, ExitBadInput); }
+        catch (UnauthorizedAccessException e) { return Fail(e.Message, ExitBadInput); }
+    }
+
+    private static int Fail(string message, int code)
+    {
+        Console.Error.WriteLine("moedsl: " + message.ReplaceLineEndings(" "));
+        return code;
+    }
+
+    private static void Log(string line) => Console.Error.WriteLine(line);
+
+    private static Device PickDevice(CommandLineArguments a)
+    {
+        string request = a.Choice("device", "cpu", "cpu", "cuda", "auto");
+        try { return DeviceSelection.Pick(request); }
+        catch (InvalidOperationException e) { throw new UsageException(e.Message); }
+    }
+
+    private static (MoeCausalLM Model, string BaseDir, ITokenizer? Tokenizer) LoadModel(CommandLineArguments a, DeclaredMethod method, Device device)
+    {
+        string modelArg = a.RequiredString("model");
+        string dir = Inputs.ModelDirectory(modelArg, Log);
+        ITokenizer? tokenizer = Inputs.Tokenizer(modelArg, dir);
+        MoeCausalLM model = method.Build(dir, out bool reshaped);
+        if (reshaped) Log($"{method.Name}: re-shaped to {dir} ({model.Config.NumHiddenLayers} layers, hidden {model.Config.HiddenSize})");
+        DeviceSelection.Place(model, device);
+        return (model, dir, tokenizer);
+    }
+
+    private static int ListMethods(IReadOnlyList<DeclaredMethod> methods)
+    {
+        foreach (DeclaredMethod m in methods) Console.WriteLine($"{m.Name,-12} {m.Type.FullName}");
+        return 0;
+    }
+
+    // ---------------------------------------------------------------- inspect
+
+    private static int Inspect(CommandLineArguments a, IReadOnlyList<DeclaredMethod> methods)
+    {
+        DeclaredMethod method = DeclaredMethod.Find(methods, a.RequiredString("method"));
+        ModelSpec spec = method.Spec;
+        string baseName = "declared shape";
+        if (a.String("model") is string modelArg)
+        {
+            string dir = modelArg == Inputs.Embedded ? Inputs.ModelDirectory(modelArg, Log) : modelArg;
+            if (!Directory.Exists(dir)) throw new UsageException($"--model '{dir}' is not a folder; pass a Hugging Face checkpoint folder or 'embedded'");
+            spec = Inspection.ShapeOf(method, LlamaConfig.Load(dir));
+            baseName = dir;
+        }
+        IReadOnlyList<LayerRow> rows = Inspection.Rows(spec);
+        Console.WriteLine(Inspection.Describe(method, spec, baseName));
+        Console.WriteLine($"{"layer",5} {"experts",7} {"top-k",5} {"rank",4} {"router",-7} {"trainable",14}");
+        foreach (LayerRow r in rows)
+            Console.WriteLine($"{r.Layer,5} {r.Experts,7} {r.TopK,5} {r.Rank,4} {r.Router,-7} {r.Trainable.ToString("N0", CultureInfo.InvariantCulture),14}");
+        long total = rows.Sum(r => r.Trainable);
+        Console.WriteLine($"total trainable parameters: {total.ToString("N0", CultureInfo.InvariantCulture)} ({total / 1e6:F2} M); experts in total: {rows.Sum(r => r.Experts)}");
+        return 0;
+    }
+
+    // ---------------------------------------------------------------- train
+
+    private static int Train(CommandLineArguments a, IReadOnlyList<DeclaredMethod> methods)
+    {
+        DeclaredMethod method = DeclaredMethod.Find(methods, a.RequiredString("method"));
+        string outDir = Path.GetFullPath(a.RequiredString("out"));
+        string data = a.RequiredString("data");
+        string? tasks = a.String("task");
+        bool resume = a.Has("resume");
+        if (a.Has("mask-prompt") && a.Has("no-mask-prompt")) throw new UsageException("--mask-prompt and --no-mask-prompt contradict each other; give one");
+        var schedule = a.Choice("schedule", "cosine", "constant", "linear", "cosine") switch
+        {
+            "constant" => ScheduleKind.Constant,
+            "linear" => ScheduleKind.Linear,
+            _ => ScheduleKind.Cosine,
+        };
+        int steps = a.Int("steps", 200, 1, 100_000_000);
+        var trainerOptions = new TrainerOptions
+        {
+            Steps = steps,
+            LearningRate = a.Double("lr", 2e-4, double.Epsilon, 1e30),
+            Schedule = schedule,
+            WarmupSteps = a.Int("warmup", 0, 0, steps),
+            WeightDecay = a.Double("weight-decay", 0, 0, 10),
+            RouterWeightDecay = a.Double("router-weight-decay", 0, 0, 10),
+            GradientAccumulation = a.Int("grad-accum", 1, 1, 1 << 16),
+            MaxGradNorm = a.Double("max-grad-norm", 1.0, 0, 1e9),
+            Seed = a.Int("seed", 42, 0),
+            MaxConsecutiveNonFinite = a.Int("max-non-finite", 10, 1, 1_000_000),
+        };
+        int batchSize = a.Int("batch-size", 8, 1, 1 << 16);
+        var sequenceOptions = new SequenceOptions
+        {
+            MaxTokens = a.Int("max-length", 512, 3, 1 << 20),
+            MaskPrompt = !a.Has("no-mask-prompt"),
+            SkipBadLines = a.Has("skip-bad-lines"),
+        };
+        int saveEvery = a.Int("save-every", 0, 0, int.MaxValue);
+        int evalEvery = a.Int("eval-every", 0, 0, int.MaxValue);
+        string? evalData = a.String("eval-data");
+        string? evalTasks = a.String("eval-task");
+        if (evalEvery > 0 && evalData is null) throw new UsageException("--eval-every needs --eval-data (held-out data to evaluate)");
+        if (evalTasks is not null && evalData is null) throw new UsageException("--eval-task needs --eval-data");
+        bool plots = !a.Has("no-plots");
+        if (resume && TrainingCheckpoint.Latest(outDir) is null)
+            throw new UsageException($"--resume: {TrainingCheckpoint.Root(outDir)} holds no complete checkpoint; start without --resume, or pass the --out of the run to continue");
+        if (!resume && TrainingCheckpoint.Latest(outDir) is string existing)
+            throw new UsageException($"--out {outDir} already holds a checkpoint ({Path.GetFileName(existing)}); add --resume to continue that run, or choose another --out");
+        Device device = PickDevice(a);
+
+        var read = new JsonlReadOptions { SkipBadLines = sequenceOptions.SkipBadLines };
+        IReadOnlyList<DataFile> files = Inputs.Files(data, tasks, heldOut: false, read);
+        IReadOnlyList<DataFile>? evalFiles = evalData is null ? null : Inputs.Files(evalData, evalTasks ?? tasks, heldOut: true, read, "--eval-data");
+
+        var (model, baseDir, tokenizerOrNull) = LoadModel(a, method, device);
+        using var _ = model;
+        ITokenizer tokenizer = Inputs.RequireTokenizer(tokenizerOrNull, baseDir, "train");
+        long padId = tokenizer.PadId ?? tokenizer.EosId ?? 0;
+
+        var tokenized = new List<TokenizedData>();
+        for (int i = 0; i < files.Count; i++)
+        {
+            TokenizedData t = SequenceBuilder.BuildTraining(files[i], tokenizer, sequenceOptions, Inputs.TaskOf(files[i], tasks, i));
+            tokenized.Add(t);
+            Log($"data: {files[i].File} ({t.Task}): {t.Sequences.Count} sequences" + (files[i].SkippedLines + t.Skipped > 0 ? $", {files[i].SkippedLines + t.Skipped} bad lines skipped" : "") + (t.Truncated > 0 ? $", {t.Truncated} truncated to {sequenceOptions.MaxTokens} tokens" : ""));
+        }
+        var pool = SequenceBuilder.Mix(tokenized, (int)trainerOptions.Seed).Select(s => new TokenSequence(s.InputIds, s.Labels)).ToList();
+        var source = new SequencePoolBatches(pool, batchSize, padId, (int)trainerOptions.Seed, device);
+
+        Func<double>? evaluate = null;
+        if (evalFiles is not null)
+        {
+            var evalPool = new List<TokenSequence>();
+            for (int i = 0; i < evalFiles.Count; i++)
+                evalPool.AddRange(SequenceBuilder.BuildTraining(evalFiles[i], tokenizer, sequenceOptions with { MaskPrompt = true }, Inputs.TaskOf(evalFiles[i], evalTasks ?? tasks, i)).Sequences
+                    .Select(s => new TokenSequence(s.InputIds, s.Labels)));
+            evaluate = () => Trainer.EvaluateLoss(model, Enumerable.Range(0, (evalPool.Count + batchSize - 1) / batchSize)
+                .Select(b => TokenBatch.From(evalPool.Skip(b * batchSize).Take(batchSize).ToList(), padId, device)));
+        }
+
+        string runKey = $"{method.Name}|sequences={pool.Count}|hash={Hash(pool)}|batch={batchSize}|accum={trainerOptions.GradientAccumulation}|seed={trainerOptions.Seed}";
+        Log($"{method.Name}: {model.CountAdapterParameters().ToString("N0", CultureInfo.InvariantCulture)} trainable parameters; {pool.Count} sequences; {steps} steps x {batchSize} x {trainerOptions.GradientAccumulation}; out {outDir}");
+
+        int stopRequested = 0;
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { if (Interlocked.Exchange(ref stopRequested, 1) == 0) ctx.Cancel = true; });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { if (Interlocked.Exchange(ref stopRequested, 1) == 0) ctx.Cancel = true; });
+
+        var trainCurve = new List<(int, double)>();
+        var evalCurve = new List<(int, double)>();
+        var watch = Stopwatch.StartNew();
+        long tokensSeen = 0;
+        int firstStep = -1;
+        model.ExpertLoad.Tracking = model.Spec.IsMixture;
+        using var board = TensorBoard.TryCreate(Path.Combine(outDir, "tensorboard"));
+        int resumedFrom = resume ? TrainingCheckpoint.ReadState(TrainingCheckpoint.Latest(outDir)!).Step : 0;
+
+        TrainingRunResult result = ProgressView.Run("train", steps, resumedFrom, update =>
+        {
+            var run = new TrainingRun(model, trainerOptions, source, new TrainingRunOptions
+            {
+                OutputDirectory = outDir, SaveEvery = saveEvery, EvalEvery = evalEvery, Resume = resume,
+                BaseModelNameOrPath = a.String("model") == Inputs.Embedded ? "embedded" : baseDir, RunKey = runKey,
+            })
+            {
+                StopRequested = () => Volatile.Read(ref stopRequested) == 1,
+                Evaluate = evaluate,
+                OnStep = r =>
+                {
+                    if (firstStep < 0) { firstStep = r.Step; watch.Restart(); }
+                    tokensSeen += r.Tokens;
+                    trainCurve.Add((r.Step, r.LmLoss));
+                    board?.Scalar("train/loss", r.LmLoss, r.Step);
+                    foreach (var (k, v) in r.AuxLosses) board?.Scalar("train/" + k, v, r.Step);
+                    board?.Scalar("train/lr", r.LearningRate, r.Step);
+                    double rate = watch.Elapsed.TotalSeconds > 0 ? tokensSeen / watch.Elapsed.TotalSeconds : 0;
+                    string aux = string.Concat(r.AuxLosses.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"  {kv.Key} {kv.Value:F4}"));
+                    update(r.Step, $"loss {r.LmLoss:F4}{aux}  lr {r.LearningRate:G3}  {rate:F0} tok/s" + (r.Skipped ? "  SKIPPED (non-finite)" : ""));
+                },
+                OnEvaluate = (step, loss) =>
+                {
+                    evalCurve.Add((step, loss));
+                    board?.Scalar("eval/loss", loss, step);
+                    Console.WriteLine($"eval step {step}: held-out loss {loss:F4}");
+                },
+            };
+            return run.Run();
+        });
+
+        if (result.Outcome == RunOutcome.Interrupted)
+        {
+            Console.WriteLine($"interrupted after step {result.LastStep}; checkpoint saved to {result.Checkpoint}");
+            Console.WriteLine($"resume with: moedsl {string.Join(" ", Environment.GetCommandLineArgs().Skip(1).Where(x => x != "--resume").Select(Quote))} --resume");
+            return ExitInterrupted;
+        }
+
+        if (plots) WritePlots(outDir, method, model, trainCurve, evalCurve);
+        double last = trainCurve.Count > 0 ? trainCurve.TakeLast(Math.Min(10, trainCurve.Count)).Average(p => p.Item2) : double.NaN;
+        Console.WriteLine($"done: {result.LastStep} steps" + (result.ResumedFrom > 0 ? $" (resumed from step {result.ResumedFrom})" : "") +
+                          $", final loss (mean of last 10) {last:F4}, skipped {result.SkippedSteps} non-finite step(s), {watch.Elapsed.TotalSeconds:F1}s");
+        Console.WriteLine($"adapter: {result.AdapterDirectory}");
+        Console.WriteLine($"metrics: {Path.Combine(outDir, TrainingRun.MetricsFile)}");
+        return 0;
+    }
+
+    private static string Quote(string s) => s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || "-_./,=:+".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";
+
+    private static string Hash(IReadOnlyList<TokenSequence> pool)
+    {
+        ulong h = 14695981039346656037;
+        foreach (TokenSequence s in pool)
+        {
+            foreach (long id in s.Ids) h = (h ^ (ulong)id) * 1099511628211;
+            foreach (long id in s.Labels) h = (h ^ (ulong)id) * 1099511628211;
+        }
+        return h.ToString("x16", CultureInfo.InvariantCulture);
+    }
+
+    private static void WritePlots(string outDir, DeclaredMethod method, MoeCausalLM model, List<(int, double)> train, List<(int, double)> eval)
+    {
+        try
+        {
+            string loss = Path.Combine(outDir, "loss.png");
+            Plots.LossCurves(loss, $"{method.Name} loss", train, eval);
+            Console.WriteLine($"plot: {loss}");
+            if (model.Spec.IsMixture)
+            {
+                double[,] counts = model.ExpertLoad.Snapshot();
+                if (counts.Length > 0)
+                {
+                    File.WriteAllText(Path.Combine(outDir, "expert_load.json"), JsonSerializer.Serialize(
+                        Enumerable.Range(0, counts.GetLength(0)).Select(l => Enumerable.Range(0, model.Spec.ExpertsPerLayer[l]).Select(e => counts[l, e]).ToArray()).ToArray()));
+                    string heat = Path.Combine(outDir, "expert_load.png");
+                    Plots.ExpertLoad(heat, $"{method.Name}: expert load per layer (training, this process)", counts, model.Spec.ExpertsPerLayer);
+                    Console.WriteLine($"plot: {heat}");
+                }
+            }
+        }
+        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"moedsl: plots skipped: ScottPlot could not render ({e.GetBaseException().Message}); metrics.jsonl holds the numbers");
+        }
+    }
+
+    // ---------------------------------------------------------------- eval
+
+    private static int Eval(CommandLineArguments a, IReadOnlyList<DeclaredMethod> methods)
+    {
+        DeclaredMethod method = DeclaredMethod.Find(methods, a.RequiredString("method"));
+        string data = a.RequiredString("data");
+        string? tasks = a.String("task");
+        string? adapter = a.String("adapter");
+        if (adapter is not null && !Directory.Exists(adapter)) throw new UsageException($"--adapter '{adapter}' is not a folder; pass the folder holding adapter_config.json and adapter_model.safetensors");
+        string? outFile = a.String("out");
+        int limit = a.Int("limit", 0, 0);
+        var sequenceOptions = new SequenceOptions { MaxTokens = a.Int("max-length", 512, 3, 1 << 20), SkipBadLines = a.Has("skip-bad-lines") };
+        Device device = PickDevice(a);
+        IReadOnlyList<DataFile> files = Inputs.Files(data, tasks, heldOut: true, new JsonlReadOptions { SkipBadLines = sequenceOptions.SkipBadLines });
+        foreach (DataFile f in files)
+            if (!DataLayouts.IsMultipleChoice(f.Layout))
+                throw new UsageException($"eval scores multiple-choice tasks; {f.File} has the {f.Layout} layout");
+
+        var (model, baseDir, tokenizerOrNull) = LoadModel(a, method, device);
+        using var _ = model;
+        if (adapter is not null) AdapterStore.Load(model, adapter);
+        else Log($"{method.Name}: no --adapter given; evaluating freshly initialised adapters (LoRA B = 0: the base model's answers)");
+        ITokenizer tokenizer = Inputs.RequireTokenizer(tokenizerOrNull, baseDir, "eval");
+
+        var results = new List<TaskAccuracy>();
+        for (int i = 0; i < files.Count; i++)
+        {
+            string task = Inputs.TaskOf(files[i], tasks, i);
+            var items = SequenceBuilder.BuildEvaluation(files[i], tokenizer, sequenceOptions, task);
+            if (limit > 0) items = items.Take(limit).ToList();
+            TaskAccuracy r = ProgressView.Run($"eval {task}", items.Count, 0, update => MultipleChoiceScorer.Evaluate(model, task, items, n => update(n, "")));
+            results.Add(r);
+        }
+
+        Console.WriteLine($"{"task",-16} {"items",6} {"label acc",9} {"acc",7} {"acc_norm",8}");
+        foreach (TaskAccuracy r in results)
+            Console.WriteLine($"{r.Task,-16} {r.Items,6} {r.LabelAccuracy * 100,8:F2}% {r.Accuracy * 100,6:F2}% {r.NormalizedAccuracy * 100,7:F2}%");
+        if (results.Count > 1)
+            Console.WriteLine($"{"mean",-16} {results.Sum(r => r.Items),6} {results.Average(r => r.LabelAccuracy) * 100,8:F2}% {results.Average(r => r.Accuracy) * 100,6:F2}% {results.Average(r => r.NormalizedAccuracy) * 100,7:F2}%");
+        if (outFile is not null)
+        {
+            var json = new JsonObject
+            {
+                ["method"] = method.Name,
+                ["model"] = a.String("model"),
+                ["adapter"] = adapter,
+                ["tasks"] = new JsonArray(results.Select(r => (JsonNode)new JsonObject
+                {
+                    ["task"] = r.Task, ["items"] = r.Items, ["label_acc"] = r.LabelAccuracy, ["acc"] = r.Accuracy, ["acc_norm"] = r.NormalizedAccuracy,
+                }).ToArray()),
+            };
+            string full = Path.GetFullPath(outFile);
+            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+            File.WriteAllText(full, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            Console.WriteLine($"results: {full}");
+        }
+        return 0;
+    }
+
+    // ---------------------------------------------------------------- generate
+
+    private static int Generate(CommandLineArguments a, IReadOnlyList<DeclaredMethod> methods)
+    {
+        string modelArg = a.RequiredString("model");
+        var options = new GenerationOptions(
+            MaxNewTokens: a.Int("max-new-tokens", 64, 1, 1_000_000),
+            Temperature: a.Double("temperature", 0, 0, 100),
+            TopK: a.Int("top-k", 0, 0),
+            Seed: a.Int("seed", 0, 0),
+            StopAtEos: a.Has("stop-at-eos"));
+        string format = a.Choice("format", "ids", "ids", "json", "text");
+        string? methodName = a.String("method");
+        string? adapter = a.String("adapter");
+        if (adapter is not null && methodName is null) throw new UsageException("--adapter needs --method (the declaration the adapter was trained with)");
+        if (adapter is not null && !Directory.Exists(adapter)) throw new UsageException($"--adapter '{adapter}' is not a folder");
+        if (a.Has("prompt-ids") == a.Has("prompt")) throw new UsageException("give exactly one of --prompt-ids (token ids) and --prompt (text, needs the model's tokenizer)");
+        string dir = Inputs.ModelDirectory(modelArg, Log);
+        Device device = PickDevice(a);
+        ITokenizer? tokenizer = Inputs.Tokenizer(modelArg, dir);
+
+        MoeCausalLM lm;
+        if (methodName is null) lm = PlainCausalLM.FromPretrained(dir);
+        else
+        {
+            lm = DeclaredMethod.Find(methods, methodName).Build(dir, out _);
+            if (adapter is not null) AdapterStore.Load(lm, adapter);
+        }
+        using var owned = lm;
+        DeviceSelection.Place(lm, device);
+        long[] prompt;
+        if (a.Has("prompt-ids"))
+        {
+            prompt = a.Ids("prompt-ids");
+            foreach (long id in prompt)
+                if (id < 0 || id >= lm.Config.VocabSize) throw new UsageException($"--prompt-ids: token id {id} is outside the vocabulary [0, {lm.Config.VocabSize})");
+        }
+        else
+        {
+            ITokenizer t = Inputs.RequireTokenizer(tokenizer, dir, "generate --prompt");
+            IReadOnlyList<int> ids;
+            try { ids = t.Encode(a.RequiredString("prompt")); }
+            catch (ArgumentException e) { throw new UsageException("--prompt: " + e.Message.Split(" (Parameter", 2)[0]); }
+            prompt = (t.BosId is int bos ? new[] { bos }.Concat(ids) : ids).Select(i => (long)i).ToArray();
+        }
+        IReadOnlyList<long> result = TextGenerator.Generate(lm, prompt, options);
+        if (format == "text")
+            Console.WriteLine(Inputs.RequireTokenizer(tokenizer, dir, "generate --format text").Decode(result.Select(x => (int)x)));
+        else
+            Console.WriteLine(format == "json" ? "[" + string.Join(",", result) + "]" : string.Join(" ", result));
+        return 0;
+    }
+}

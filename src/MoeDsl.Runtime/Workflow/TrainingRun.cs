@@ -1,0 +1,179 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json.Nodes;
+using MoeDsl.Runtime.Adapters;
+using MoeDsl.Runtime.Modeling;
+using MoeDsl.Runtime.Training;
+
+namespace MoeDsl.Runtime.Workflow;
+
+/// <summary>Settings of a <see cref="TrainingRun"/> beyond the optimizer's.</summary>
+public sealed record TrainingRunOptions
+{
+    /// <summary>Output folder: <c>metrics.jsonl</c>, <c>checkpoints/</c>, <c>adapter/</c>.</summary>
+    public string OutputDirectory { get; init; } = "out";
+    /// <summary>Write a checkpoint every N steps (0: only at the end and on interruption).</summary>
+    public int SaveEvery { get; init; }
+    /// <summary>Evaluate the held-out loss every N steps (0: never; needs an evaluator).</summary>
+    public int EvalEvery { get; init; }
+    /// <summary>Continue from the newest complete checkpoint in the output folder.</summary>
+    public bool Resume { get; init; }
+    /// <summary>Recorded in adapter_config.json as base_model_name_or_path.</summary>
+    public string BaseModelNameOrPath { get; init; } = "";
+    /// <summary>Identifies the run (method, data, batch, seed); a resumed checkpoint must carry the same key.</summary>
+    public string RunKey { get; init; } = "";
+}
+
+/// <summary>How a run ended.</summary>
+public enum RunOutcome
+{
+    /// <summary>All steps done; final checkpoint and adapter written.</summary>
+    Completed,
+    /// <summary>Stopped on request (Ctrl-C); a checkpoint of the last completed step was written.</summary>
+    Interrupted,
+}
+
+/// <summary>The result of <see cref="TrainingRun.Run"/>.</summary>
+/// <param name="Outcome">Completed or interrupted.</param>
+/// <param name="LastStep">Last completed step.</param>
+/// <param name="ResumedFrom">Step the run resumed from (0 when fresh).</param>
+/// <param name="Checkpoint">The last checkpoint written (or resumed from), or null.</param>
+/// <param name="AdapterDirectory">The final adapter folder (completed runs), or null.</param>
+/// <param name="Steps">Reports of the steps this process ran.</param>
+/// <param name="SkippedSteps">Non-finite steps skipped over the whole run.</param>
+public sealed record TrainingRunResult(RunOutcome Outcome, int LastStep, int ResumedFrom, string? Checkpoint, string? AdapterDirectory, IReadOnlyList<StepReport> Steps, int SkippedSteps);
+
+/// <summary>A fine-tuning run with metrics, periodic evaluation, atomic checkpoints, exact resume and a clean stop on
+/// request: the loop behind <c>moedsl train</c>. Resuming restores the adapter, the AdamW state, the schedule position
+/// (the step), torch's CPU generator, the data position and the counters, so N steps + resume to 2N gives the same
+/// numbers as 2N steps in one go.</summary>
+public sealed class TrainingRun
+{
+    /// <summary>Metrics file in the output folder.</summary>
+    public const string MetricsFile = "metrics.jsonl";
+    /// <summary>Final adapter folder in the output folder.</summary>
+    public const string AdapterFolder = "adapter";
+
+    private readonly MoeCausalLM model;
+    private readonly TrainerOptions trainerOptions;
+    private readonly SequencePoolBatches source;
+    private readonly TrainingRunOptions options;
+    private readonly List<string> metrics = new();
+
+    /// <summary>Creates it.</summary>
+    public TrainingRun(MoeCausalLM model, TrainerOptions trainerOptions, SequencePoolBatches source, TrainingRunOptions options)
+    {
+        trainerOptions.Validate();
+        if (options.SaveEvery < 0) throw new ArgumentException($"save-every must be >= 0 (got {options.SaveEvery})");
+        if (options.EvalEvery < 0) throw new ArgumentException($"eval-every must be >= 0 (got {options.EvalEvery})");
+        this.model = model;
+        this.trainerOptions = trainerOptions;
+        this.source = source;
+        this.options = options;
+    }
+
+    /// <summary>Polled after every step; true stops the run with a checkpoint (Ctrl-C).</summary>
+    public Func<bool>? StopRequested { get; init; }
+    /// <summary>Held-out loss, called every <see cref="TrainingRunOptions.EvalEvery"/> steps.</summary>
+    public Func<double>? Evaluate { get; init; }
+    /// <summary>Called after every step.</summary>
+    public Action<StepReport>? OnStep { get; init; }
+    /// <summary>Called after every evaluation with (step, loss).</summary>
+    public Action<int, double>? OnEvaluate { get; init; }
+    /// <summary>Called after every checkpoint with (step, folder).</summary>
+    public Action<int, string>? OnCheckpoint { get; init; }
+
+    /// <summary>Metric lines (JSON) written so far, resumed ones included.</summary>
+    public IReadOnlyList<string> MetricLines => metrics;
+
+    /// <summary>Runs to <see cref="TrainerOptions.Steps"/> (or until stopped). A non-finite streak beyond the limit throws
+    /// <see cref="NonFiniteTrainingException"/>; nothing is saved after the last finite checkpoint then.</summary>
+    public TrainingRunResult Run()
+    {
+        string outDir = options.OutputDirectory;
+        Directory.CreateDirectory(outDir);
+        string metricsPath = Path.Combine(outDir, MetricsFile);
+        using var trainer = new Trainer(model, trainerOptions);
+        int start = 0;
+        string? lastCheckpoint = null;
+        if (options.Resume)
+        {
+            TrainingCheckpoint.RemoveIncomplete(outDir);
+            string checkpoint = TrainingCheckpoint.Latest(outDir)
+                ?? throw new InvalidOperationException($"--resume: {TrainingCheckpoint.Root(outDir)} holds no complete checkpoint; start without --resume");
+            var (state, lines) = TrainingCheckpoint.Restore(checkpoint, model, trainer, options.RunKey);
+            source.Seek(state.Epoch, state.Position);
+            metrics.AddRange(lines);
+            start = state.Step;
+            lastCheckpoint = checkpoint;
+        }
+        File.WriteAllLines(metricsPath, metrics);
+
+        var reports = new List<StepReport>();
+        using var writer = new StreamWriter(metricsPath, append: true);
+        int step = start;
+        while (step < trainerOptions.Steps)
+        {
+            if (StopRequested?.Invoke() == true)
+            {
+                lastCheckpoint = SaveCheckpoint(trainer, step);
+                return new TrainingRunResult(RunOutcome.Interrupted, step, start, lastCheckpoint, null, reports, trainer.SkippedSteps);
+            }
+            step++;
+            StepReport r;
+            try { r = trainer.Step(step, source); }
+            catch (NonFiniteTrainingException)
+            {
+                Append(writer, new JsonObject { ["step"] = step, ["skipped"] = true, ["stopped"] = "non-finite" }.ToJsonString());
+                throw;
+            }
+            reports.Add(r);
+            Append(writer, StepLine(r));
+            OnStep?.Invoke(r);
+            if (options.EvalEvery > 0 && Evaluate is not null && (step % options.EvalEvery == 0 || step == trainerOptions.Steps))
+            {
+                double loss = Evaluate();
+                Append(writer, new JsonObject { ["step"] = step, ["eval_loss"] = Finite(loss) }.ToJsonString());
+                OnEvaluate?.Invoke(step, loss);
+            }
+            if (options.SaveEvery > 0 && step % options.SaveEvery == 0 && step < trainerOptions.Steps)
+                lastCheckpoint = SaveCheckpoint(trainer, step);
+        }
+        lastCheckpoint = SaveCheckpoint(trainer, step);
+        string adapter = Path.Combine(outDir, AdapterFolder);
+        AdapterStore.Save(model, adapter, options.BaseModelNameOrPath);
+        return new TrainingRunResult(RunOutcome.Completed, step, start, lastCheckpoint, adapter, reports, trainer.SkippedSteps);
+    }
+
+    private string SaveCheckpoint(Trainer trainer, int step)
+    {
+        var state = new CheckpointState(step, source.Epoch, source.Position, trainer.SkippedSteps, trainer.ConsecutiveNonFinite, options.RunKey);
+        string dir = TrainingCheckpoint.Save(options.OutputDirectory, model, trainer, state, metrics, options.BaseModelNameOrPath);
+        OnCheckpoint?.Invoke(step, dir);
+        return dir;
+    }
+
+    private void Append(StreamWriter writer, string line)
+    {
+        metrics.Add(line);
+        writer.WriteLine(line);
+        writer.Flush();
+    }
+
+    /// <summary>The metrics line of a step.</summary>
+    public static string StepLine(StepReport r)
+    {
+        var aux = new JsonObject();
+        foreach (var (k, v) in r.AuxLosses.OrderBy(kv => kv.Key, StringComparer.Ordinal)) aux[k] = Finite(v);
+        return new JsonObject
+        {
+            ["step"] = r.Step, ["loss"] = Finite(r.LmLoss), ["aux"] = aux, ["lr"] = r.LearningRate, ["grad_norm"] = Finite(r.GradNorm),
+            ["tokens"] = r.Tokens, ["seconds"] = Math.Round(r.Seconds, 6), ["skipped"] = r.Skipped,
+        }.ToJsonString();
+    }
+
+    private static JsonNode? Finite(double v) => double.IsFinite(v) ? JsonValue.Create(v) : JsonValue.Create(v.ToString(CultureInfo.InvariantCulture));
+}
