@@ -90,6 +90,9 @@ internal static class Program
         }
 
         PrintSummary(results, selected.Select(m => m.Name).ToArray());
+        foreach (string png in ComparisonPlots.Write(outDir, results, selected.Select(m => m.Name).ToArray(),
+                     name => selected.First(m => m.Name == name).Spec.ExpertsPerLayer))
+            Console.WriteLine($"plot: {png}");
         string json = Path.Combine(outDir, "results.json");
         File.WriteAllText(json, JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"results: {json}");

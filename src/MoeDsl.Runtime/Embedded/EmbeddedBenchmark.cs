@@ -31,8 +31,12 @@ public sealed record EmbeddedRunOptions
 }
 
 /// <summary>The result of one run.</summary>
+/// <param name="Losses">Training loss of every step.</param>
+/// <param name="ExpertLoad">Share of routing assignments per layer and expert over the held-out evaluation (rows sum to 1;
+/// empty for plain LoRA). For EveryProjection the projections of a layer are pooled.</param>
 public sealed record EmbeddedRunResult(string Method, int Seed, long TrainableParameters, double FirstLoss, double FinalLoss,
-    double HeldOutLossBefore, double HeldOutLossAfter, IReadOnlyDictionary<string, double> Accuracy, double Seconds, string? AdapterDirectory)
+    double HeldOutLossBefore, double HeldOutLossAfter, IReadOnlyDictionary<string, double> Accuracy, double Seconds, string? AdapterDirectory,
+    IReadOnlyList<double> Losses, double[][] ExpertLoad)
 {
     /// <summary>Mean held-out exact match over tasks.</summary>
     public double MeanAccuracy => Accuracy.Values.Average();
@@ -61,6 +65,7 @@ public static class EmbeddedBenchmark
         var source = new SequencePoolBatches(train, options.BatchSize, EmbeddedVocabulary.Pad, options.Seed);
         var trainerOptions = new TrainerOptions { Steps = options.Steps, LearningRate = options.LearningRate, WarmupSteps = options.Steps / 10, Seed = options.Seed };
         double first = double.NaN, last = double.NaN;
+        var losses = new List<double>(options.Steps);
         using (var trainer = new Trainer(model, trainerOptions))
         {
             var recent = new Queue<double>();
@@ -68,6 +73,7 @@ public static class EmbeddedBenchmark
             {
                 StepReport r = trainer.Step(step, source);
                 if (step == 1) first = r.LmLoss;
+                losses.Add(r.LmLoss);
                 recent.Enqueue(r.LmLoss);
                 if (recent.Count > 20) recent.Dequeue();
                 onStep?.Invoke(r);
@@ -75,11 +81,28 @@ public static class EmbeddedBenchmark
             last = recent.Average();
         }
 
+        model.ExpertLoad.Reset();
+        model.ExpertLoad.Tracking = model.Spec.IsMixture;
         var accuracy = test.ToDictionary(kv => kv.Key, kv => ExactMatch.Accuracy(model, kv.Value, EmbeddedVocabulary.Pad));
+        model.ExpertLoad.Tracking = false;
+        double[][] load = Shares(model.ExpertLoad.Snapshot());
         double heldOutAfter = HeldOutLoss(model, allTest);
         if (options.AdapterDirectory is not null) AdapterStore.Save(model, options.AdapterDirectory, baseDirectory);
         return new EmbeddedRunResult(method, options.Seed, model.CountAdapterParameters(), first, last, heldOutBefore, heldOutAfter, accuracy,
-            watch.Elapsed.TotalSeconds, options.AdapterDirectory);
+            watch.Elapsed.TotalSeconds, options.AdapterDirectory, losses, load);
+    }
+
+    private static double[][] Shares(double[,] counts)
+    {
+        var rows = new double[counts.GetLength(0)][];
+        for (int l = 0; l < rows.Length; l++)
+        {
+            rows[l] = new double[counts.GetLength(1)];
+            double total = 0;
+            for (int e = 0; e < rows[l].Length; e++) total += counts[l, e];
+            for (int e = 0; e < rows[l].Length; e++) rows[l][e] = total > 0 ? counts[l, e] / total : 0;
+        }
+        return rows;
     }
 
     private static double HeldOutLoss(MoeCausalLM model, List<TokenSequence> sequences)

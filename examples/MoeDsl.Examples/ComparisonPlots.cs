@@ -1,0 +1,75 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using MoeDsl.Runtime.Embedded;
+using ScottPlot;
+
+namespace MoeDsl.Examples;
+
+/// <summary>The comparison's figures: loss curves per method (mean over seeds), held-out exact match per task and
+/// method, and the expert-load heatmap per mixture (the figure MoLA and GMoE use to argue their case).</summary>
+internal static class ComparisonPlots
+{
+    public static IReadOnlyList<string> Write(string directory, IReadOnlyList<EmbeddedRunResult> results, string[] methods, Func<string, int[]> expertsPerLayer)
+    {
+        var written = new List<string>();
+
+        var loss = new Plot();
+        foreach (string m in methods)
+        {
+            var runs = results.Where(r => r.Method == m).ToList();
+            int steps = runs.Min(r => r.Losses.Count);
+            double[] mean = Enumerable.Range(0, steps).Select(i => runs.Average(r => r.Losses[i])).ToArray();
+            double[] smooth = mean.Select((_, i) => mean.Skip(Math.Max(0, i - 9)).Take(Math.Min(10, i + 1)).Average()).ToArray();
+            var line = loss.Add.Scatter(Enumerable.Range(1, steps).Select(i => (double)i).ToArray(), smooth);
+            line.LegendText = m;
+            line.MarkerSize = 0;
+        }
+        loss.Title("training loss (mean over seeds, 10-step moving average)");
+        loss.XLabel("step");
+        loss.YLabel("loss");
+        loss.ShowLegend();
+        written.Add(Save(loss, Path.Combine(directory, "loss.png"), 900, 500));
+
+        var acc = new Plot();
+        string[] tasks = SyntheticTasks.Names;
+        for (int mi = 0; mi < methods.Length; mi++)
+        {
+            var runs = results.Where(r => r.Method == methods[mi]).ToList();
+            var bars = tasks.Select((t, ti) => new Bar
+            {
+                Position = ti * (methods.Length + 1) + mi,
+                Value = 100 * runs.Average(r => r.Accuracy[t]),
+                FillColor = Colors.Category10[mi % 10],
+            }).ToList();
+            acc.Add.Bars(bars);
+            acc.Legend.ManualItems.Add(new LegendItem { LabelText = methods[mi], FillColor = Colors.Category10[mi % 10] });
+        }
+        acc.Axes.Bottom.SetTicks(tasks.Select((_, ti) => (double)(ti * (methods.Length + 1) + (methods.Length - 1) / 2.0)).ToArray(), tasks);
+        acc.Title("held-out exact match (%), mean over seeds");
+        acc.ShowLegend();
+        written.Add(Save(acc, Path.Combine(directory, "accuracy.png"), 900, 500));
+
+        foreach (string m in methods)
+        {
+            EmbeddedRunResult? last = results.LastOrDefault(r => r.Method == m && r.ExpertLoad.Length > 0);
+            if (last is null) continue;
+            int layers = last.ExpertLoad.Length, experts = last.ExpertLoad.Max(row => row.Length);
+            var counts = new double[layers, experts];
+            int[] perLayer = expertsPerLayer(m);
+            for (int l = 0; l < layers; l++)
+                for (int e = 0; e < last.ExpertLoad[l].Length; e++) counts[l, e] = last.ExpertLoad[l][e];
+            string path = Path.Combine(directory, $"expert_load_{m}.png");
+            MoeDsl.Cli.Plots.ExpertLoad(path, $"{m}: share of routing assignments per layer (held-out, seed {last.Seed})", counts, perLayer);
+            written.Add(path);
+        }
+        return written;
+    }
+
+    private static string Save(Plot plot, string path, int width, int height)
+    {
+        plot.SavePng(path, width, height);
+        return path;
+    }
+}
