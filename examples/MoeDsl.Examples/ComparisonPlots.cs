@@ -11,7 +11,7 @@ namespace MoeDsl.Examples;
 /// method, and the expert-load heatmap per mixture (the figure MoLA and GMoE use to argue their case).</summary>
 internal static class ComparisonPlots
 {
-    public static IReadOnlyList<string> Write(string directory, IReadOnlyList<EmbeddedRunResult> results, string[] methods, Func<string, int[]> expertsPerLayer)
+    public static IReadOnlyList<string> Write(string directory, IReadOnlyList<EmbeddedRunResult> results, string[] methods, string[] tasks, Func<string, int[]> expertsPerLayer)
     {
         var written = new List<string>();
 
@@ -33,7 +33,6 @@ internal static class ComparisonPlots
         written.Add(Save(loss, Path.Combine(directory, "loss.png"), 900, 500));
 
         var acc = new Plot();
-        string[] tasks = SyntheticTasks.Names;
         for (int mi = 0; mi < methods.Length; mi++)
         {
             var runs = results.Where(r => r.Method == methods[mi]).ToList();
@@ -47,7 +46,7 @@ internal static class ComparisonPlots
             acc.Legend.ManualItems.Add(new LegendItem { LabelText = methods[mi], FillColor = Colors.Category10[mi % 10] });
         }
         acc.Axes.Bottom.SetTicks(tasks.Select((_, ti) => (double)(ti * (methods.Length + 1) + (methods.Length - 1) / 2.0)).ToArray(), tasks);
-        acc.Title("held-out exact match (%), mean over seeds");
+        acc.Title("held-out accuracy (%), mean over seeds");
         acc.ShowLegend();
         written.Add(Save(acc, Path.Combine(directory, "accuracy.png"), 900, 500));
 

@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 using MoeDsl.Examples.Methods;
+using MoeDsl.Runtime.Data;
 using MoeDsl.Runtime.Embedded;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
@@ -49,7 +50,7 @@ internal static class Program
         var o = Options.Parse(args);
         if (o.Help)
         {
-            Console.WriteLine("usage: dotnet run -c Release --project examples/MoeDsl.Examples -- [--full] [--seeds N] [--steps N] [--methods a,b] [--model DIR] [--out DIR] [--threads N]");
+            Console.WriteLine("usage: dotnet run -c Release --project examples/MoeDsl.Examples -- [--full] [--seeds N] [--steps N] [--methods a,b] [--model DIR [--data F1,F2 --task T1,T2]] [--out DIR] [--threads N]");
             Console.WriteLine("methods: " + string.Join(", ", Methods.Select(m => m.Name)));
             return 0;
         }
@@ -58,12 +59,14 @@ internal static class Program
         string outDir = Path.GetFullPath(o.Out);
         Directory.CreateDirectory(outDir);
 
+        if (o.Data is not null && o.Model is null) throw new ArgumentException("--data needs --model (a checkpoint folder with a tokenizer)");
+        if (o.Tasks is not null && o.Data is null) throw new ArgumentException("--task needs --data");
         string baseDir;
         if (o.Model is not null)
         {
             baseDir = Path.GetFullPath(o.Model);
             LlamaConfig c = LlamaConfig.Load(baseDir);
-            if (c.VocabSize < EmbeddedVocabulary.Size)
+            if (o.Data is null && c.VocabSize < EmbeddedVocabulary.Size)
                 throw new ArgumentException($"--model {baseDir}: the embedded tasks use the {EmbeddedVocabulary.Size}-id character vocabulary; vocab_size {c.VocabSize} is smaller");
             Console.WriteLine($"base: {baseDir} ({c.NumHiddenLayers} layers, hidden {c.HiddenSize}); declarations re-shaped to it at run time");
         }
@@ -73,8 +76,13 @@ internal static class Program
         }
 
         var run = new EmbeddedRunOptions { Steps = o.Steps, Seed = 0 };
-        Console.WriteLine($"embedded tasks: {string.Join(", ", SyntheticTasks.Names)}; {run.TrainPerTask} train / {run.TestPerTask} held-out examples per task; " +
-                          $"{o.Steps} steps x {run.BatchSize} sequences; seeds {string.Join(",", Enumerable.Range(1, o.Seeds))}; torch threads {o.Threads}");
+        List<DataBenchmark.TaskData>? data = o.Data is null ? null : DataBenchmark.Load(baseDir, o.Data, o.Tasks ?? Array.Empty<string>(), 512);
+        string[] taskNames = data?.Select(d => d.Task).ToArray() ?? SyntheticTasks.Names;
+        long padId = o.Data is null ? EmbeddedVocabulary.Pad : (Tokenizers.Load(baseDir)?.PadId ?? 0);
+        Console.WriteLine(data is null
+            ? $"embedded tasks: {string.Join(", ", SyntheticTasks.Names)}; {run.TrainPerTask} train / {run.TestPerTask} held-out examples per task; "
+            : $"tasks: {string.Join(", ", data.Select(d => $"{d.Task} ({d.Train.Count} train / {d.HeldOut.Count} held-out)"))}; ");
+        Console.WriteLine($"{o.Steps} steps x {run.BatchSize} sequences; seeds {string.Join(",", Enumerable.Range(1, o.Seeds))}; torch threads {o.Threads}");
         var results = new List<EmbeddedRunResult>();
         foreach (Method m in selected)
         {
@@ -82,15 +90,17 @@ internal static class Program
             {
                 Func<string, MoeCausalLM> create = o.Model is null ? m.FromPretrained : d => SpecModel.FromPretrained(d, m.Spec);
                 string adapterDir = Path.Combine(outDir, "adapters", $"{m.Name}-seed{seed}");
-                EmbeddedRunResult r = EmbeddedBenchmark.Run(m.Name, create, baseDir, run with { Seed = seed, AdapterDirectory = adapterDir });
+                EmbeddedRunResult r = data is null
+                    ? EmbeddedBenchmark.Run(m.Name, create, baseDir, run with { Seed = seed, AdapterDirectory = adapterDir })
+                    : DataBenchmark.Run(m.Name, create, baseDir, data, run with { Seed = seed, AdapterDirectory = adapterDir }, padId);
                 results.Add(r);
                 Console.WriteLine($"  {m.Name,-10} seed {seed}: loss {r.FirstLoss:F3} -> {r.FinalLoss:F3}, held-out loss {r.HeldOutLossBefore:F3} -> {r.HeldOutLossAfter:F3}, " +
-                                  $"exact match {string.Join(" ", r.Accuracy.Select(a => $"{a.Key} {a.Value:P0}"))} ({r.Seconds:F0}s)");
+                                  $"accuracy {string.Join(" ", r.Accuracy.Select(a => $"{a.Key} {a.Value:P0}"))} ({r.Seconds:F0}s)");
             }
         }
 
-        PrintSummary(results, selected.Select(m => m.Name).ToArray());
-        foreach (string png in ComparisonPlots.Write(outDir, results, selected.Select(m => m.Name).ToArray(),
+        PrintSummary(results, selected.Select(m => m.Name).ToArray(), taskNames, data is null ? "held-out exact match" : "held-out label-token accuracy");
+        foreach (string png in ComparisonPlots.Write(outDir, results, selected.Select(m => m.Name).ToArray(), taskNames,
                      name => selected.First(m => m.Name == name).Spec.ExpertsPerLayer))
             Console.WriteLine($"plot: {png}");
         string json = Path.Combine(outDir, "results.json");
@@ -100,17 +110,17 @@ internal static class Program
         return 0;
     }
 
-    private static void PrintSummary(List<EmbeddedRunResult> results, string[] methods)
+    private static void PrintSummary(List<EmbeddedRunResult> results, string[] methods, string[] tasks, string metric)
     {
         Console.WriteLine();
-        Console.WriteLine("held-out exact match, mean ± std over seeds");
-        string header = $"{"method",-10} {"params",9} " + string.Join(" ", SyntheticTasks.Names.Select(t => $"{t,13}")) + $" {"mean",13} {"final loss",10}";
+        Console.WriteLine($"{metric} (%), mean ± std over seeds");
+        string header = $"{"method",-10} {"params",9} " + string.Join(" ", tasks.Select(t => $"{t,13}")) + $" {"mean",13} {"final loss",10}";
         Console.WriteLine(header);
         Console.WriteLine(new string('-', header.Length));
         foreach (string m in methods)
         {
             var rs = results.Where(r => r.Method == m).ToList();
-            string cells = string.Join(" ", SyntheticTasks.Names.Select(t => Cell(rs.Select(r => r.Accuracy[t]))));
+            string cells = string.Join(" ", tasks.Select(t => Cell(rs.Select(r => r.Accuracy[t]))));
             Console.WriteLine($"{m,-10} {rs[0].TrainableParameters,9:N0} {cells} {Cell(rs.Select(r => r.MeanAccuracy))} {rs.Average(r => r.FinalLoss),10:F3}");
         }
     }
@@ -123,11 +133,11 @@ internal static class Program
         return $"{mean * 100,6:F1} ± {std * 100,4:F1}";
     }
 
-    private sealed record Options(bool Help, int Steps, int Seeds, string[]? Methods, string? Model, string Out, int Threads)
+    private sealed record Options(bool Help, int Steps, int Seeds, string[]? Methods, string? Model, string Out, int Threads, string[]? Data, string[]? Tasks)
     {
         public static Options Parse(string[] args)
         {
-            var o = new Options(false, 300, 3, null, null, "runs/main", 1);
+            var o = new Options(false, 300, 3, null, null, "runs/main", 1, null, null);
             for (int i = 0; i < args.Length; i++)
             {
                 string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -143,6 +153,8 @@ internal static class Program
                     "--model" => o with { Model = Value() },
                     "--out" => o with { Out = Value() },
                     "--threads" => o with { Threads = Int("--threads", 1) },
+                    "--data" => o with { Data = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
+                    "--task" => o with { Tasks = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
                     _ => throw new ArgumentException($"unknown option '{args[i]}'; see --help"),
                 };
             }
