@@ -331,20 +331,12 @@ internal sealed class Runner
     {
         LlamaConfig c = options.Shape.Config;
         var recorder = new RoutingRecorder { Enabled = false };
+        // Both layers as the generated code builds them (SpecModel.BuildLayer: LoRA r=16 on q/k/v/o, MixLoRA FFN 8 experts
+        // top-2 r=16, dropout 0.05), same seed, differing only in the router.
         manual_seed(5);
-        // SpecModel.CreateRouter does not wire the Graph router yet: both layers are assembled here the way BuildLayer does
-        // (LoRA r=16 on q/k/v/o, MixLoRA FFN 8 experts top-2 r=16), differing only in the router.
-        ModelSpec spec = Specs.MixLora(c, RouterKind.Graph);
-        LlamaDecoderLayer Layer(Router router)
-        {
-            int h = c.HiddenSize, kv = c.NumKeyValueHeads * c.HeadDim;
-            var lora = new LoraSettings(16, 32, 0.05);
-            return new LlamaDecoderLayer(c, 0, new LoraLinear(h, h, lora, "q_proj"), new LoraLinear(h, kv, lora, "k_proj"), new LoraLinear(h, kv, lora, "v_proj"),
-                new LoraLinear(h, h, lora, "o_proj"), new MoeFeedForward(h, c.IntermediateSize, 8, lora, router, recorder, 0));
-        }
-        using LlamaDecoderLayer graph = Layer(new GraphRouter(c.HiddenSize, 8, 2, spec.GraphHidden, spec.GraphLayers, spec.GraphDensity, spec.PoissonLambda, 5));
+        using LlamaDecoderLayer graph = SpecModel.BuildLayer(Specs.MixLora(c, RouterKind.Graph).ShapedTo(c), c, 0, recorder);
         manual_seed(5);
-        using LlamaDecoderLayer topk = Layer(new TopKRouter(c.HiddenSize, 8, 2));
+        using LlamaDecoderLayer topk = SpecModel.BuildLayer(Specs.MixLora(c).ShapedTo(c), c, 0, recorder);
         graph.train();
         topk.train();
         long l = options.Shape.SequenceLength;
