@@ -318,13 +318,14 @@ internal sealed class Runner
         }
 
         var (ml, mo, ratio, _) = Interleave(() => Time(loop.Forward), () => Time(ours.forward));
-        figures.Add(new Figure("fused_vs_loop_ffn", "MoE-PEFT-style loop FFN", "ours (fused, dense-masked)", ml, mo, ratio, "ms fwd+bwd", ">= 1.3"));
+        string mode = MoeFeedForward.UsesGrouped(ours.Execution, x.shape[0] * x.shape[1] * topK, experts, lora.Rank, inter, DeviceType.CPU) ? "grouped" : "dense-masked";
+        figures.Add(new Figure("fused_vs_loop_ffn", "MoE-PEFT-style loop FFN", $"ours (fused, Auto = {mode})", ml, mo, ratio, "ms fwd+bwd", ">= 1.3"));
         ours.Execution = ExpertExecution.DenseMasked;
         var (md, mg, ratio3, _) = Interleave(() => Time(ours.forward), () => { ours.Execution = ExpertExecution.Grouped; double ms = Time(ours.forward); ours.Execution = ExpertExecution.DenseMasked; return ms; });
         figures.Add(new Figure("dense_vs_grouped_ffn", "ours, dense-masked (E*r GEMMs)", "ours, grouped (sorted segments)", md, mg, ratio3, "ms fwd+bwd", "context"));
         ours.Execution = ExpertExecution.Auto;
         var (mm, mp, ratio2, _) = Interleave(() => Time(ours.forward), () => Time(plain.forward));
-        figures.Add(new Figure("moe_vs_lora_ffn", "ours MixLoRA FFN 8x top-2 r=16", "plain LoRA FFN r=16", mm, mp, ratio2, "ms fwd+bwd", "context"));
+        figures.Add(new Figure("moe_vs_lora_ffn", $"ours MixLoRA FFN 8x top-2 r=16 ({mode})", "plain LoRA FFN r=16", mm, mp, ratio2, "ms fwd+bwd", "context"));
     }
 
     private void GraphFigure()
