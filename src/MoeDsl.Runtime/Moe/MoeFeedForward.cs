@@ -38,8 +38,8 @@ public sealed class SharedExpertProjection : Projection
 /// <summary>MixLoRA's FFN (FeedForward placement), fused:
 /// <c>y = sum_{j in S} w_j E_j(x)</c> with <c>E_j(x) = (W_d + dD_j)[silu((W_g + dG_j) x) * ((W_u + dU_j) x)]</c>.
 /// The frozen <c>W_g x</c> and <c>W_u x</c> are computed once for all tokens, the frozen <c>W_d</c> is applied once to
-/// <c>sum_j w_j h_j</c> (it is linear), and every expert LoRA runs dense-masked (one GEMM over the stacked A's, one
-/// over the stacked B's, per projection and slot group) with static shapes and no host synchronisation.
+/// <c>sum_j w_j h_j</c> (it is linear); the experts' LoRA runs grouped (pairs sorted by expert, rank-r GEMMs per
+/// segment) or dense-masked (stacked A's and B's, static shapes, no host synchronisation), see <see cref="Execution"/>.
 /// State-dict keys: <c>moe_gate.*</c>, <c>{gate,up,down}_proj.weight</c> (frozen), <c>{gate,up,down}_proj.experts.{e}.lora_{A,B}.weight</c>.</summary>
 public sealed class MoeFeedForward : FeedForwardBlock
 {
