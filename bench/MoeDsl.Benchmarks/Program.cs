@@ -318,33 +318,26 @@ internal sealed class Runner
         }
 
         var (ml, mo, ratio, _) = Interleave(() => Time(loop.Forward), () => Time(ours.forward));
-        figures.Add(new Figure("fused_vs_loop_ffn", "MoE-PEFT-style loop FFN", "ours (fused, dense-masked)", ml, mo, ratio, "ms fwd+bwd", ">= 1.3"));
+        string mode = MoeFeedForward.UsesGrouped(ours.Execution, x.shape[0] * x.shape[1] * topK, experts, lora.Rank, inter, DeviceType.CPU) ? "grouped" : "dense-masked";
+        figures.Add(new Figure("fused_vs_loop_ffn", "MoE-PEFT-style loop FFN", $"ours (fused, Auto = {mode})", ml, mo, ratio, "ms fwd+bwd", ">= 1.3"));
         ours.Execution = ExpertExecution.DenseMasked;
         var (md, mg, ratio3, _) = Interleave(() => Time(ours.forward), () => { ours.Execution = ExpertExecution.Grouped; double ms = Time(ours.forward); ours.Execution = ExpertExecution.DenseMasked; return ms; });
         figures.Add(new Figure("dense_vs_grouped_ffn", "ours, dense-masked (E*r GEMMs)", "ours, grouped (sorted segments)", md, mg, ratio3, "ms fwd+bwd", "context"));
         ours.Execution = ExpertExecution.Auto;
         var (mm, mp, ratio2, _) = Interleave(() => Time(ours.forward), () => Time(plain.forward));
-        figures.Add(new Figure("moe_vs_lora_ffn", "ours MixLoRA FFN 8x top-2 r=16", "plain LoRA FFN r=16", mm, mp, ratio2, "ms fwd+bwd", "context"));
+        figures.Add(new Figure("moe_vs_lora_ffn", $"ours MixLoRA FFN 8x top-2 r=16 ({mode})", "plain LoRA FFN r=16", mm, mp, ratio2, "ms fwd+bwd", "context"));
     }
 
     private void GraphFigure()
     {
         LlamaConfig c = options.Shape.Config;
         var recorder = new RoutingRecorder { Enabled = false };
+        // Both layers as the generated code builds them (SpecModel.BuildLayer: LoRA r=16 on q/k/v/o, MixLoRA FFN 8 experts
+        // top-2 r=16, dropout 0.05), same seed, differing only in the router.
         manual_seed(5);
-        // SpecModel.CreateRouter does not wire the Graph router yet: both layers are assembled here the way BuildLayer does
-        // (LoRA r=16 on q/k/v/o, MixLoRA FFN 8 experts top-2 r=16), differing only in the router.
-        ModelSpec spec = Specs.MixLora(c, RouterKind.Graph);
-        LlamaDecoderLayer Layer(Router router)
-        {
-            int h = c.HiddenSize, kv = c.NumKeyValueHeads * c.HeadDim;
-            var lora = new LoraSettings(16, 32, 0.05);
-            return new LlamaDecoderLayer(c, 0, new LoraLinear(h, h, lora, "q_proj"), new LoraLinear(h, kv, lora, "k_proj"), new LoraLinear(h, kv, lora, "v_proj"),
-                new LoraLinear(h, h, lora, "o_proj"), new MoeFeedForward(h, c.IntermediateSize, 8, lora, router, recorder, 0));
-        }
-        using LlamaDecoderLayer graph = Layer(new GraphRouter(c.HiddenSize, 8, 2, spec.GraphHidden, spec.GraphLayers, spec.GraphDensity, spec.PoissonLambda, 5));
+        using LlamaDecoderLayer graph = SpecModel.BuildLayer(Specs.MixLora(c, RouterKind.Graph).ShapedTo(c), c, 0, recorder);
         manual_seed(5);
-        using LlamaDecoderLayer topk = Layer(new TopKRouter(c.HiddenSize, 8, 2));
+        using LlamaDecoderLayer topk = SpecModel.BuildLayer(Specs.MixLora(c).ShapedTo(c), c, 0, recorder);
         graph.train();
         topk.train();
         long l = options.Shape.SequenceLength;

@@ -38,8 +38,8 @@ public sealed class SharedExpertProjection : Projection
 /// <summary>MixLoRA's FFN (FeedForward placement), fused:
 /// <c>y = sum_{j in S} w_j E_j(x)</c> with <c>E_j(x) = (W_d + dD_j)[silu((W_g + dG_j) x) * ((W_u + dU_j) x)]</c>.
 /// The frozen <c>W_g x</c> and <c>W_u x</c> are computed once for all tokens, the frozen <c>W_d</c> is applied once to
-/// <c>sum_j w_j h_j</c> (it is linear), and every expert LoRA runs dense-masked (one GEMM over the stacked A's, one
-/// over the stacked B's, per projection and slot group) with static shapes and no host synchronisation.
+/// <c>sum_j w_j h_j</c> (it is linear); the experts' LoRA runs grouped (pairs sorted by expert, rank-r GEMMs per
+/// segment) or dense-masked (stacked A's and B's, static shapes, no host synchronisation), see <see cref="Execution"/>.
 /// State-dict keys: <c>moe_gate.*</c>, <c>{gate,up,down}_proj.weight</c> (frozen), <c>{gate,up,down}_proj.experts.{e}.lora_{A,B}.weight</c>.</summary>
 public sealed class MoeFeedForward : FeedForwardBlock
 {
@@ -76,9 +76,8 @@ public sealed class MoeFeedForward : FeedForwardBlock
     /// <summary>down_proj with its experts.</summary>
     public SharedExpertProjection DownProj => down_proj;
 
-    /// <summary>How the experts' LoRA runs. <see cref="ExpertExecution.Auto"/> (default) is dense-masked: the issue #5
-    /// quick benchmark (2 CPU cores, 256 tokens) measured dense-masked / grouped = 0.90, and it has no host
-    /// synchronisation; <see cref="ExpertExecution.Grouped"/> stays selectable for larger token counts.</summary>
+    /// <summary>How the experts' LoRA runs. <see cref="ExpertExecution.Auto"/> (default) picks per forward, see
+    /// <see cref="UsesGrouped"/>.</summary>
     public ExpertExecution Execution { get; set; } = ExpertExecution.Auto;
 
     /// <inheritdoc />
@@ -86,11 +85,24 @@ public sealed class MoeFeedForward : FeedForwardBlock
     {
         using var scope = NewDisposeScope();
         RoutingDecision decision = moe_gate.forward(x);
-        bool grouped = Execution == ExpertExecution.Grouped;
+        bool grouped = UsesGrouped(Execution, x.shape[0] * x.shape[1] * decision.Experts.shape[1], expertCount, lora.Rank, (int)gate_proj.OutFeatures, x.device_type);
         Tensor y = grouped ? ForwardGrouped(x, decision) : ForwardDenseMasked(x, decision);
         recorder.Add(layer, "mlp", moe_gate, decision);
         return y.MoveToOuterDisposeScope();
     }
+
+    /// <summary>Whether a forward of <paramref name="pairs"/> (token, slot) pairs runs grouped. <see cref="ExpertExecution.Auto"/>:
+    /// grouped on the CPU once the FLOPs dense-masked spends on the unchosen experts' blocks (three I-wide GEMMs of inner
+    /// dimension E*r instead of r, forward and backward: <c>6 P (E-1) r I</c>) reach 1.5e8 (a few milliseconds of fp32
+    /// GEMM, about twice what grouped's per-expert op calls cost); dense-masked below that and on CUDA, where grouped's
+    /// one host read of the segment sizes would stall the stream (not measured: no GPU here). Issue #5 quick shape
+    /// (256 tokens, top-2, 8 experts, r=16, I=1408): 4.8e8, grouped; the tests' toy layers: dense-masked.</summary>
+    public static bool UsesGrouped(ExpertExecution execution, long pairs, int experts, int rank, int intermediate, DeviceType device) => execution switch
+    {
+        ExpertExecution.Grouped => true,
+        ExpertExecution.DenseMasked => false,
+        _ => device == DeviceType.CPU && 6.0 * pairs * (experts - 1) * rank * intermediate >= 1.5e8,
+    };
 
     /// <summary>Dense-masked: static shapes, no sort, no gather, no host synchronisation; every slot runs a GEMM pair of
     /// inner dimension E*r with the blocks of the experts it did not choose zeroed.</summary>
@@ -127,15 +139,17 @@ public sealed class MoeFeedForward : FeedForwardBlock
         return y.to(x.dtype).view(b, l, d);
     }
 
-    /// <summary>Grouped: the (token, slot) pairs sorted by expert, each expert's rank-r LoRA run on its contiguous
-    /// segment (r, not E*r, inner dimension), results index-added back per token. Reads the E segment sizes on the host
-    /// once per forward.</summary>
+    /// <summary>Grouped: the (token, slot) pairs sorted by expert (stable), so that every GEMM whose width is the FFN's
+    /// intermediate size runs at rank r, not E*r. The narrow GEMMs stay dense: all experts' gate and up A in one GEMM
+    /// on the T tokens (<c>[T, 2*E*r]</c>), each pair's chosen r-blocks gathered; per expert one B GEMM for gate and
+    /// one for up and one down-A GEMM on its contiguous segment; the weighted down-A rows scattered into
+    /// <c>[T, E*r]</c> and one GEMM with the stacked down B. Reads the E segment sizes on the host once per forward.</summary>
     private Tensor ForwardGrouped(Tensor x, RoutingDecision decision)
     {
         long b = x.shape[0], l = x.shape[1], d = x.shape[2];
         long t = b * l;
         long k = decision.Experts.shape[1];
-        int e = expertCount;
+        int e = expertCount, r = lora.Rank;
         double s = lora.Scaling;
 
         Tensor xt = x.reshape(t, d);
@@ -143,39 +157,57 @@ public sealed class MoeFeedForward : FeedForwardBlock
         Tensor u0 = up_proj.forward(xt).to(ScalarType.Float32);
         Tensor xd = lora.Dropout > 0 ? nn.functional.dropout(xt.to(ScalarType.Float32), lora.Dropout, training) : xt.to(ScalarType.Float32);
 
-        Tensor pairExpert = decision.Experts.reshape(-1);                               // pair p = token * k + slot
-        Tensor order = pairExpert.sort(dim: 0, descending: false, stable: true).Indices;
+        var (sortedExpert, order) = decision.Experts.reshape(-1).sort(dim: 0, descending: false, stable: true); // pair p = token * k + slot
         Tensor pairToken = order.div(k, rounding_mode: RoundingMode.floor);             // [P] token of each sorted pair
+        Tensor pairRow = pairToken * e + sortedExpert;                                   // [P] row (token, expert) of a [T*E, .] view
         Tensor pairWeight = decision.Weights.reshape(-1).index_select(0, order).unsqueeze(-1); // [P, 1]
-        long[] counts = pairExpert.bincount(null, e).cpu().data<long>().ToArray();      // the one host read
+        long[] counts = sortedExpert.bincount(null, e).cpu().data<long>().ToArray();    // the one host read
 
-        Tensor xs = xd.index_select(0, pairToken);                                      // [P, d]
-        Tensor gate = g0.index_select(0, pairToken) + Segments(xs, counts, gate_proj.Experts) * s; // [P, I]
-        Tensor up = u0.index_select(0, pairToken) + Segments(xs, counts, up_proj.Experts) * s;
+        // Gate and up A of every expert in one GEMM, laid out [T, E, (gate r | up r)]; each pair takes its expert's 2r.
+        Tensor aGateUp = nn.functional.linear(xd, ExpertStack.StackInterleavedA(gate_proj.Experts, up_proj.Experts)); // [T, E*2r]
+        Tensor pairA = aGateUp.view(t * e, 2 * r).index_select(0, pairRow) * s;         // [P, 2r], scaled here (rank-wide, not I-wide)
+        var (gateDelta, upDelta) = GateUpSegments(pairA, counts, r);                     // [P, I] each
+        // In place on the fresh GEMM outputs (cat or linear; neither saves its output for backward): no extra [P, I] tensors.
+        Tensor gate = gateDelta.add_(g0.index_select(0, pairToken));                    // [P, I]
+        Tensor up = upDelta.add_(u0.index_select(0, pairToken));
         Tensor h = nn.functional.silu(gate) * up;                                       // [P, I]
 
         // Frozen W_down once, on sum_j w_j h_j.
         Tensor mixed = zeros(t, h.shape[1], dtype: ScalarType.Float32, device: h.device).index_add(0, pairToken, h * pairWeight, 1.0);
         Tensor y = down_proj.forward(mixed.to(x.dtype)).to(ScalarType.Float32);
-        // Experts' down-LoRA: sum_j w_j B_j A_j dropout(h_j), per segment, added back per token.
+        // Experts' down-LoRA: sum_j w_j B_j A_j dropout(h_j): A per segment, the weighted rows placed in their expert's
+        // r-block of [T, E*r], one GEMM with the stacked B.
         Tensor hd = lora.Dropout > 0 ? nn.functional.dropout(h, lora.Dropout, training) : h;
-        y = y.index_add(0, pairToken, Segments(hd, counts, down_proj.Experts) * (pairWeight * s), 1.0);
+        Tensor downA = DownASegments(hd, counts, down_proj.Experts) * (pairWeight * s); // [P, r]
+        Tensor blocks = zeros(t * e, r, dtype: ScalarType.Float32, device: h.device).index_add(0, pairRow, downA, 1.0).view(t, e * r);
+        y = y + nn.functional.linear(blocks, down_proj.StackedB());
         return y.to(x.dtype).view(b, l, d);
     }
 
-    /// <summary>Rows of <paramref name="sorted"/> grouped by expert (sizes <paramref name="counts"/>), each group through its
-    /// expert's <c>B A</c>; the results concatenated in the same order.</summary>
-    private static Tensor Segments(Tensor sorted, long[] counts, ModuleList<LoraExpert> experts)
+    /// <summary>Per expert segment of <paramref name="pairA"/> [P, 2r] (gate r | up r): the gate and up B GEMMs.</summary>
+    private (Tensor Gate, Tensor Up) GateUpSegments(Tensor pairA, long[] counts, int r)
     {
-        var parts = new List<Tensor>(counts.Length);
-        long start = 0;
+        // split, not narrow: split's backward is one cat of the pieces' gradients, narrow's is a full-size zero tensor per piece.
+        Tensor[] segments = pairA.split(counts, 0);
+        var gates = new List<Tensor>(counts.Length);
+        var ups = new List<Tensor>(counts.Length);
         for (int i = 0; i < counts.Length; i++)
         {
             if (counts[i] == 0) continue;
-            Tensor segment = sorted.narrow(0, start, counts[i]);
-            parts.Add(nn.functional.linear(nn.functional.linear(segment, experts[i].A), experts[i].B));
-            start += counts[i];
+            Tensor[] gateUp = segments[i].split(r, 1);
+            gates.Add(nn.functional.linear(gateUp[0], gate_proj.Experts[i].B));
+            ups.Add(nn.functional.linear(gateUp[1], up_proj.Experts[i].B));
         }
+        return gates.Count == 1 ? (gates[0], ups[0]) : (cat(gates, 0), cat(ups, 0));
+    }
+
+    /// <summary>Per expert segment of <paramref name="sorted"/> [P, in]: that expert's A GEMM; [P, r].</summary>
+    private static Tensor DownASegments(Tensor sorted, long[] counts, ModuleList<LoraExpert> experts)
+    {
+        Tensor[] segments = sorted.split(counts, 0);     // split, not narrow (see GateUpSegments)
+        var parts = new List<Tensor>(counts.Length);
+        for (int i = 0; i < counts.Length; i++)
+            if (counts[i] > 0) parts.Add(nn.functional.linear(segments[i], experts[i].A));
         return parts.Count == 1 ? parts[0] : cat(parts, 0);
     }
 }
@@ -183,7 +215,7 @@ public sealed class MoeFeedForward : FeedForwardBlock
 /// <summary>How a layer runs its experts' LoRA (issue #5 measured both).</summary>
 public enum ExpertExecution
 {
-    /// <summary>The measured default: dense-masked.</summary>
+    /// <summary>The measured default: grouped on the CPU for layers big enough to pay, dense-masked otherwise (<see cref="MoeFeedForward.UsesGrouped"/>).</summary>
     Auto = 0,
     /// <summary>Pairs sorted by expert, each expert on its segment; one host read of the segment sizes per forward.</summary>
     Grouped = 1,

@@ -117,10 +117,24 @@ public sealed class GraphRouter : Router
         long t = tokens.shape[0];
         Tensor tokenNode = nn.functional.silu(nn.functional.linear(tokens, token_proj.weight!));    // [T, g]
         Tensor expertNodes = nn.functional.silu(nn.functional.linear(expert_features, expert_proj.weight!)); // [E, g]
-        Tensor h = cat(new[] { expertNodes.unsqueeze(0).expand(t, Experts, GraphHidden), tokenNode.unsqueeze(1) }, 1); // [T, E+1, g]
-        foreach (Linear layer in gcn)
-            h = nn.functional.silu(adjacency.matmul(nn.functional.linear(h, layer.weight!)));
-        Tensor logits = nn.functional.linear(h.narrow(1, 0, Experts), score.weight!).squeeze(-1);   // [T, E]
+        // Node-major [E+1, T, g], so that the adjacency product of every token's graph is one 2-D GEMM
+        // [E+1, E+1] x [E+1, T*g] rather than T batched [E+1, E+1] x [E+1, g] products.
+        long n = Experts + 1;
+        Tensor h;
+        if (gcn.Count == 0)
+            h = cat(new[] { expertNodes.unsqueeze(1).expand(Experts, t, GraphHidden), tokenNode.unsqueeze(0) }, 0); // [E+1, T, g]
+        else
+        {
+            // The first layer's input has the same E expert rows for every token: their transform and their share of the
+            // adjacency product are computed once ([E+1, g]); only the token node's column varies per token.
+            Linear first = gcn[0];
+            Tensor shared = adjacency.narrow(1, 0, Experts).matmul(nn.functional.linear(expertNodes, first.weight!));  // [E+1, g]
+            Tensor tokenColumn = adjacency.narrow(1, Experts, 1).unsqueeze(-1);                                         // [E+1, 1, 1]
+            h = nn.functional.silu(shared.unsqueeze(1) + tokenColumn * nn.functional.linear(tokenNode, first.weight!).unsqueeze(0)); // [E+1, T, g]
+        }
+        foreach (Linear layer in gcn.Skip(1))
+            h = nn.functional.silu(adjacency.matmul(nn.functional.linear(h, layer.weight!).view(n, t * GraphHidden)).view(n, t, GraphHidden));
+        Tensor logits = nn.functional.linear(h.narrow(0, 0, Experts), score.weight!).squeeze(-1).t(); // [T, E]
         Tensor probs = logits.softmax(-1);
         var (experts, weights) = TopKRenormalised(probs, TopK);
         return new RoutingDecision(logits, probs, experts, weights).MoveToOuterDisposeScope();
