@@ -9,6 +9,7 @@ using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Tests.Training;
 
+[Collection(nameof(SerialTests))]
 public sealed class TrainingTests
 {
     private readonly ITestOutputHelper output;
