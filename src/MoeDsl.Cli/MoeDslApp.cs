@@ -47,6 +47,7 @@ public static class MoeDslApp
         ["eval"] = Options(new[] { "method", "model", "adapter", "data", "task", "out", "max-length", "limit" }, new[] { "skip-bad-lines" }),
         ["generate"] = Options(new[] { "method", "model", "adapter", "prompt-ids", "prompt", "max-new-tokens", "temperature", "top-k", "seed", "format" }, new[] { "stop-at-eos" }),
         ["inspect"] = Options(new[] { "method", "model" }, Array.Empty<string>()),
+        ["merge"] = Options(new[] { "method", "model", "adapter", "out" }, Array.Empty<string>()),
         ["methods"] = Options(Array.Empty<string>(), Array.Empty<string>()),
     };
 
@@ -74,6 +75,7 @@ public static class MoeDslApp
                 "eval" => Eval(a, methods),
                 "generate" => Generate(a, methods),
                 "inspect" => Inspect(a, methods),
+                "merge" => Merge(a, methods),
                 "methods" => ListMethods(methods),
                 _ => throw new UsageException($"unknown command '{a.Verb}'"),
             };
@@ -117,6 +119,25 @@ public static class MoeDslApp
     private static int ListMethods(IReadOnlyList<DeclaredMethod> methods)
     {
         foreach (DeclaredMethod m in methods) Console.WriteLine($"{m.Name,-12} {m.Type.FullName}");
+        return 0;
+    }
+
+    // ---------------------------------------------------------------- merge
+
+    private static int Merge(CommandLineArguments a, IReadOnlyList<DeclaredMethod> methods)
+    {
+        DeclaredMethod method = DeclaredMethod.Find(methods, a.RequiredString("method"));
+        if (method.Spec.IsMixture) throw new UsageException($"--method {method.Name} is a mixture of experts; only plain LoRA (e.g. --method lora) can be merged into the base");
+        string adapter = a.RequiredString("adapter");
+        if (!Directory.Exists(adapter)) throw new UsageException($"--adapter '{adapter}' is not a folder");
+        string output = a.RequiredString("out");
+        var (model, _, _) = LoadModel(a, method, CPU);
+        using (model)
+        {
+            AdapterStore.Load(model, adapter);
+            LoraMerge.SaveMerged(model, output);
+        }
+        Console.WriteLine($"merged {method.Name} adapter {adapter} into the base: {Path.GetFullPath(output)} (config.json + model.safetensors)");
         return 0;
     }
 

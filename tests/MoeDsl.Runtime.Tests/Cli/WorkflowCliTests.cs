@@ -65,6 +65,38 @@ public sealed class WorkflowCliTests
     }
 
     [Fact]
+    public void MergedLoraFolderGeneratesWhatTheAdapterGenerates()
+    {
+        string outDir = Temp(), merged = Temp();
+        try
+        {
+            string[] train = { "train", "--method", "lora", "--model", TinyBase.Directory, "--data", "embedded", "--out", outDir, "--steps", "6",
+                               "--batch-size", "4", "--lr", "5e-2", "--threads", "1", "--no-plots" };
+            var (tc, _, terr) = CliTests.Run(train);
+            Assert.True(tc == 0, terr);
+            string adapter = Path.Combine(outDir, "adapter");
+            var (mc, mout, merr) = CliTests.Run("merge", "--method", "lora", "--model", TinyBase.Directory, "--adapter", adapter, "--out", merged);
+            Assert.True(mc == 0, merr);
+            Assert.Contains("merged lora", mout);
+            string[] prompt = { "--prompt-ids", "1,20,21,22", "--max-new-tokens", "16", "--format", "ids" };
+            var (ac, aout, aerr) = CliTests.Run(new[] { "generate", "--method", "lora", "--model", TinyBase.Directory, "--adapter", adapter }.Concat(prompt).ToArray());
+            var (bc, bout, berr) = CliTests.Run(new[] { "generate", "--model", merged }.Concat(prompt).ToArray());
+            var (cc, cout, _) = CliTests.Run(new[] { "generate", "--model", TinyBase.Directory }.Concat(prompt).ToArray());
+            Assert.True(ac == 0 && bc == 0 && cc == 0, aerr + berr);
+            Assert.Equal(aout.Trim().Split('\n').Last(), bout.Trim().Split('\n').Last());
+            output.WriteLine($"adapter {aout.Trim()} | merged {bout.Trim()} | base {cout.Trim()}");
+            Assert.NotEqual(cout.Trim().Split('\n').Last(), aout.Trim().Split('\n').Last()); // the adapter changed the output
+            var (xc, _, xerr) = CliTests.Run("merge", "--method", "mixlora", "--model", TinyBase.Directory, "--adapter", adapter, "--out", Temp());
+            Assert.Equal(2, xc);
+            Assert.Contains("only plain LoRA", xerr);
+        }
+        finally
+        {
+            foreach (string d in new[] { outDir, merged }) if (Directory.Exists(d)) Directory.Delete(d, true);
+        }
+    }
+
+    [Fact]
     public void TrainEvalGenerateOnTheEmbeddedTasks()
     {
         string outDir = Temp();
