@@ -104,7 +104,11 @@ internal static class Program
                      name => selected.First(m => m.Name == name).Spec.ExpertsPerLayer))
             Console.WriteLine($"plot: {png}");
         string json = Path.Combine(outDir, "results.json");
-        File.WriteAllText(json, JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(json, JsonSerializer.Serialize(results, new JsonSerializerOptions
+        {
+            WriteIndented = true,
+            NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals, // NaN: a metric not measured
+        }));
         Console.WriteLine($"results: {json}");
         Console.WriteLine($"adapters: {Path.Combine(outDir, "adapters")} (adapter_model.safetensors + adapter_config.json per method and seed)");
         return 0;

@@ -28,8 +28,7 @@ internal static class Inputs
         => modelValue == Embedded ? EmbeddedTokenizer() : Tokenizers.Load(directory);
 
     /// <summary>A <see cref="CharTokenizer"/> with exactly the embedded vocabulary's ids (PAD 0, BOS 1, EOS 2, characters from 3).</summary>
-    public static CharTokenizer EmbeddedTokenizer()
-        => new(EmbeddedVocabulary.Decode(Enumerable.Range(CharTokenizer.FirstSymbolId, EmbeddedVocabulary.Size - CharTokenizer.FirstSymbolId).Select(i => (long)i)));
+    public static CharTokenizer EmbeddedTokenizer() => EmbeddedVocabulary.Tokenizer();
 
     /// <summary>Requires a tokenizer for text data.</summary>
     public static ITokenizer RequireTokenizer(ITokenizer? tokenizer, string directory, string verb)

@@ -9,7 +9,8 @@ using MoeDsl.Runtime.Training;
 namespace MoeDsl.Runtime.Embedded;
 
 /// <summary>The project's own tiny LLaMA base: pre-trained on <see cref="SyntheticCorpus"/> the first time it is needed
-/// and cached as a Hugging Face checkpoint folder (config.json + model.safetensors + recipe.txt). No downloads.</summary>
+/// and cached as a Hugging Face checkpoint folder (config.json + model.safetensors + char_tokenizer.json + recipe.txt),
+/// so the folder also works as <c>--model DIR</c> for the CLI. No downloads.</summary>
 public static class EmbeddedBase
 {
     /// <summary>Shape of the embedded base (GQA, untied head, like LLaMA-2/3 in miniature).</summary>
@@ -37,6 +38,7 @@ public static class EmbeddedBase
         if (File.Exists(recipeFile) && File.ReadAllText(recipeFile) == recipe.Describe()
             && File.Exists(Path.Combine(dir, "model.safetensors")) && File.Exists(Path.Combine(dir, "config.json")))
         {
+            if (!File.Exists(Path.Combine(dir, Data.CharTokenizer.FileName))) EmbeddedVocabulary.Tokenizer().Save(dir);
             log?.Invoke($"embedded base: cached at {dir}");
             return dir;
         }
@@ -71,6 +73,7 @@ public static class EmbeddedBase
         File.WriteAllText(Path.Combine(temp, "config.json"), Config.ToJson());
         SafeTensorsWriter.Save(Path.Combine(temp, "model.safetensors"),
             model.BaseParameters().Select(p => new KeyValuePair<string, TorchSharp.torch.Tensor>(p.Name, p.Parameter)));
+        EmbeddedVocabulary.Tokenizer().Save(temp);
         File.WriteAllText(Path.Combine(temp, "recipe.txt"), recipe.Describe());
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(dir))!);

@@ -37,6 +37,9 @@ public static class EmbeddedVocabulary
         return result;
     }
 
+    /// <summary>The same vocabulary as a <see cref="Data.CharTokenizer"/> (written beside the cached base as char_tokenizer.json).</summary>
+    public static Data.CharTokenizer Tokenizer() => new(Characters);
+
     /// <summary>Text of ids; special ids are dropped.</summary>
     public static string Decode(IEnumerable<long> tokens)
     {
