@@ -318,7 +318,7 @@ internal sealed class Runner
         }
 
         var (ml, mo, ratio, _) = Interleave(() => Time(loop.Forward), () => Time(ours.forward));
-        string mode = MoeFeedForward.UsesGrouped(ours.Execution, x.shape[0] * x.shape[1] * topK, experts, lora.Rank, inter, DeviceType.CPU) ? "grouped" : "dense-masked";
+        string mode = MoeFeedForward.Resolve(ours.Execution, x.shape[0] * x.shape[1] * topK, experts, lora.Rank, inter, DeviceType.CPU).ToString();
         figures.Add(new Figure("fused_vs_loop_ffn", "MoE-PEFT-style loop FFN", $"ours (fused, Auto = {mode})", ml, mo, ratio, "ms fwd+bwd", ">= 1.3"));
         ours.Execution = ExpertExecution.DenseMasked;
         var (md, mg, ratio3, _) = Interleave(() => Time(ours.forward), () => { ours.Execution = ExpertExecution.Grouped; double ms = Time(ours.forward); ours.Execution = ExpertExecution.DenseMasked; return ms; });

@@ -77,7 +77,7 @@ public sealed class MoeFeedForward : FeedForwardBlock
     public SharedExpertProjection DownProj => down_proj;
 
     /// <summary>How the experts' LoRA runs. <see cref="ExpertExecution.Auto"/> (default) picks per forward, see
-    /// <see cref="UsesGrouped"/>.</summary>
+    /// <see cref="Resolve"/>.</summary>
     public ExpertExecution Execution { get; set; } = ExpertExecution.Auto;
 
     /// <inheritdoc />
@@ -85,24 +85,40 @@ public sealed class MoeFeedForward : FeedForwardBlock
     {
         using var scope = NewDisposeScope();
         RoutingDecision decision = moe_gate.forward(x);
-        bool grouped = UsesGrouped(Execution, x.shape[0] * x.shape[1] * decision.Experts.shape[1], expertCount, lora.Rank, (int)gate_proj.OutFeatures, x.device_type);
-        Tensor y = grouped ? ForwardGrouped(x, decision) : ForwardDenseMasked(x, decision);
+        Tensor y = Resolve(Execution, x.shape[0] * x.shape[1] * decision.Experts.shape[1], expertCount, lora.Rank, (int)gate_proj.OutFeatures, x.device_type) switch
+        {
+            ExpertExecution.Fused => ForwardFused(x, decision),
+            ExpertExecution.Grouped => ForwardGrouped(x, decision),
+            _ => ForwardDenseMasked(x, decision),
+        };
         recorder.Add(layer, "mlp", moe_gate, decision);
         return y.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Whether a forward of <paramref name="pairs"/> (token, slot) pairs runs grouped. <see cref="ExpertExecution.Auto"/>:
-    /// grouped on the CPU once the FLOPs dense-masked spends on the unchosen experts' blocks (three I-wide GEMMs of inner
+    /// <summary>The execution a forward of <paramref name="pairs"/> (token, slot) pairs runs. <see cref="ExpertExecution.Auto"/>:
+    /// fused on the CPU once the FLOPs dense-masked would spend on the unchosen experts' blocks (three I-wide GEMMs of inner
     /// dimension E*r instead of r, forward and backward: <c>6 P (E-1) r I</c>) reach 1.5e8 (a few milliseconds of fp32
-    /// GEMM, about twice what grouped's per-expert op calls cost); dense-masked below that and on CUDA, where grouped's
-    /// one host read of the segment sizes would stall the stream (not measured: no GPU here). Issue #5 quick shape
-    /// (256 tokens, top-2, 8 experts, r=16, I=1408): 4.8e8, grouped; the tests' toy layers: dense-masked.</summary>
-    public static bool UsesGrouped(ExpertExecution execution, long pairs, int experts, int rank, int intermediate, DeviceType device) => execution switch
+    /// GEMM, about twice what the per-expert op calls cost); dense-masked below that and on CUDA, where the segment
+    /// sizes' one host read would stall the stream (not measured: no GPU here). Issue #5 quick shape
+    /// (256 tokens, top-2, 8 experts, r=16, I=1408): 4.8e8, fused; the tests' toy layers: dense-masked.</summary>
+    public static ExpertExecution Resolve(ExpertExecution execution, long pairs, int experts, int rank, int intermediate, DeviceType device) => execution switch
     {
-        ExpertExecution.Grouped => true,
-        ExpertExecution.DenseMasked => false,
-        _ => device == DeviceType.CPU && 6.0 * pairs * (experts - 1) * rank * intermediate >= 1.5e8,
+        ExpertExecution.Auto => device == DeviceType.CPU && 6.0 * pairs * (experts - 1) * rank * intermediate >= 1.5e8
+            ? ExpertExecution.Fused : ExpertExecution.DenseMasked,
+        _ => execution,
     };
+
+    /// <summary>Fused: the whole FFN as one autograd function that recomputes gate, up and h in backward instead of
+    /// keeping them (<see cref="FusedExpertFeedForward"/>).</summary>
+    private Tensor ForwardFused(Tensor x, RoutingDecision decision)
+    {
+        long b = x.shape[0], l = x.shape[1], d = x.shape[2];
+        var settings = new FusedExpertSettings(expertCount, lora.Rank, lora.Scaling, lora.Dropout, training);
+        Tensor y = FusedExpertFeedForward.Apply(x.reshape(b * l, d), gate_proj.Weight, up_proj.Weight, down_proj.Weight,
+            ExpertStack.StackInterleavedA(gate_proj.Experts, up_proj.Experts), ExpertStack.StackBTransposed(gate_proj.Experts),
+            ExpertStack.StackBTransposed(up_proj.Experts), down_proj.StackedA(), down_proj.StackedB(), decision.Weights, decision.Experts, settings);
+        return y.view(b, l, d);
+    }
 
     /// <summary>Dense-masked: static shapes, no sort, no gather, no host synchronisation; every slot runs a GEMM pair of
     /// inner dimension E*r with the blocks of the experts it did not choose zeroed.</summary>
@@ -212,13 +228,16 @@ public sealed class MoeFeedForward : FeedForwardBlock
     }
 }
 
-/// <summary>How a layer runs its experts' LoRA (issue #5 measured both).</summary>
+/// <summary>How a layer runs its experts' LoRA (issue #5 measured all three).</summary>
 public enum ExpertExecution
 {
-    /// <summary>The measured default: grouped on the CPU for layers big enough to pay, dense-masked otherwise (<see cref="MoeFeedForward.UsesGrouped"/>).</summary>
+    /// <summary>The measured default: fused on the CPU for layers big enough to pay, dense-masked otherwise (<see cref="MoeFeedForward.Resolve"/>).</summary>
     Auto = 0,
     /// <summary>Pairs sorted by expert, each expert on its segment; one host read of the segment sizes per forward.</summary>
     Grouped = 1,
     /// <summary>All experts' A stacked, unchosen r-blocks zeroed, one GEMM with the stacked B; no host synchronisation.</summary>
     DenseMasked = 2,
+    /// <summary>Grouped, as one autograd function that keeps the frozen gate/up outputs and rank-wide activations and
+    /// recomputes the I-wide ones in backward (<see cref="FusedExpertFeedForward"/>).</summary>
+    Fused = 3,
 }

@@ -1,6 +1,8 @@
 using MoeDsl.Runtime.Lora;
 using MoeDsl.Runtime.Moe;
 using MoeDsl.Runtime.Routing;
+using MoeDsl.Runtime.Tests.Routing;
+using System.Collections.Generic;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -31,8 +33,11 @@ public sealed class ExpertExecutionTests
         }
         var (yDense, gDense) = Run(ExpertExecution.DenseMasked);
         var (yGrouped, gGrouped) = Run(ExpertExecution.Grouped);
+        var (yFused, gFused) = Run(ExpertExecution.Fused);
         Assert.True((yDense - yGrouped).abs().max().item<float>() < 1e-5f);
         Assert.True((gDense - gGrouped).abs().max().item<float>() < 1e-4f);
+        Assert.True((yDense - yFused).abs().max().item<float>() < 1e-5f);
+        Assert.True((gDense - gFused).abs().max().item<float>() < 1e-4f);
         Assert.True(gDense.abs().max().item<float>() > 0, "expert 1's down A got no gradient: the test routes nothing to it");
 
         // Per token: sum over its top-2 experts of w_j (W_d + s B_d A_d) silu((W_g + s B_g A_g) x) * ((W_u + s B_u A_u) x).
@@ -53,5 +58,65 @@ public sealed class ExpertExecutionTests
             }
             Assert.True((yDense.reshape(10, d)[t] - expected).abs().max().item<float>() < 1e-4f, $"token {t}");
         }
+    }
+
+    /// <summary>The fused function with LoRA dropout on: given keep-masks, its output and the gradients of x, every stacked
+    /// adapter and the routing weights equal a per-(token, slot) autograd reference that applies the same masks
+    /// (x~ = x m_x / (1-p) into the gate/up LoRA, h~ = h m_h / (1-p) into the down LoRA).</summary>
+    [Fact]
+    public void FusedWithDropoutMasksEqualsPerPairReference()
+    {
+        using var scope = NewDisposeScope();
+        using var g = new Generator(33);
+        const int t = 7, d = 6, inter = 10, e = 3, r = 2, k = 2;
+        const double p = 0.3, s = 1.5;
+        Tensor Leaf(params long[] shape) => (randn(shape, generator: g) * 0.5).requires_grad_(true);
+        Tensor x = Leaf(t, d);
+        Tensor wg = randn(new long[] { inter, d }, generator: g) * 0.4, wu = randn(new long[] { inter, d }, generator: g) * 0.4, wd = randn(new long[] { d, inter }, generator: g) * 0.4;
+        Tensor gateUpA = Leaf(e * 2 * r, d), gateBt = Leaf(e * r, inter), upBt = Leaf(e * r, inter), downA = Leaf(e * r, inter), downB = Leaf(d, e * r);
+        Tensor weights = rand(new long[] { t, k }, generator: g).requires_grad_(true);
+        // Expert 2 chosen by no token: its gradients must be exactly zero.
+        Tensor experts = tensor(new long[] { 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1 }).reshape(t, k);
+        Tensor maskX = rand(new long[] { t, d }, generator: g).ge(p);
+        Tensor maskH = rand(new long[] { t * k, inter }, generator: g).ge(p);
+        var settings = new FusedExpertSettings(e, r, s, p, Training: true);
+
+        Tensor Reference()
+        {
+            Tensor xd = x * maskX / (1 - p);
+            var rows = new Tensor[t];
+            for (int i = 0; i < t; i++)
+            {
+                Tensor y = zeros(d);
+                for (int j = 0; j < k; j++)
+                {
+                    long ex = experts[i, j].item<long>();
+                    Tensor aG = gateUpA[TensorIndex.Slice(ex * 2 * r, ex * 2 * r + r)], aU = gateUpA[TensorIndex.Slice(ex * 2 * r + r, ex * 2 * r + 2 * r)];
+                    Tensor bG = gateBt[TensorIndex.Slice(ex * r, ex * r + r)].t(), bU = upBt[TensorIndex.Slice(ex * r, ex * r + r)].t();
+                    Tensor aD = downA[TensorIndex.Slice(ex * r, ex * r + r)], bD = downB[TensorIndex.Colon, TensorIndex.Slice(ex * r, ex * r + r)];
+                    Tensor gate = wg.matmul(x[i]) + s * bG.matmul(aG.matmul(xd[i]));
+                    Tensor up = wu.matmul(x[i]) + s * bU.matmul(aU.matmul(xd[i]));
+                    Tensor h = gate * gate.sigmoid() * up;
+                    Tensor hd = h * maskH[i * k + j] / (1 - p);
+                    y = y + weights[i, j] * (wd.matmul(h) + s * bD.matmul(aD.matmul(hd)));
+                }
+                rows[i] = y;
+            }
+            return stack(rows);
+        }
+
+        var leaves = new List<(string, Tensor)> { ("x", x), ("gateUpA", gateUpA), ("gateBt", gateBt), ("upBt", upBt), ("downA", downA), ("downB", downB), ("weights", weights) };
+        Numerics.AssertSameValueAndGradients(
+            () => FusedExpertFeedForward.Apply(x, wg, wu, wd, gateUpA, gateBt, upBt, downA, downB, weights, experts, settings, maskX, maskH),
+            Reference, leaves, seed: 3);
+
+        // The unused expert's blocks get zero gradients (not garbage from uninitialised memory).
+        Tensor y = FusedExpertFeedForward.Apply(x, wg, wu, wd, gateUpA, gateBt, upBt, downA, downB, weights, experts, settings, maskX, maskH);
+        foreach (var (_, leaf) in leaves) leaf.grad?.zero_();
+        y.sum().backward();
+        Assert.Equal(0f, gateBt.grad![TensorIndex.Slice(2 * r, 3 * r)].abs().max().item<float>());
+        Assert.Equal(0f, downA.grad![TensorIndex.Slice(2 * r, 3 * r)].abs().max().item<float>());
+        Assert.Equal(0f, upBt.grad![TensorIndex.Slice(2 * r, 3 * r)].abs().max().item<float>());
+        Assert.True(gateBt.grad!.abs().max().item<float>() > 0);
     }
 }

@@ -61,10 +61,14 @@ public sealed class MoeFeedForwardTests
         Tensor x = randn(new long[] { 2, 6, hidden }, generator: g).requires_grad_(true);
         var leaves = new List<(string, Tensor)> { ("x", x) };
         leaves.AddRange(ffn.named_parameters().Where(p => p.parameter.requires_grad && p.name is not ("moe_gate.poisson_lambda" or "moe_gate.normal_sigma")).Select(p => (p.name, (Tensor)p.parameter)));
-        var (value, gradient) = Numerics.AssertSameValueAndGradients(
-            () => { Tensor y = ffn.forward(x); recorder.Clear(); return y; },
-            () => Naive(ffn, x, lora.Scaling), leaves, seed: 7);
-        output.WriteLine($"{kind}: max |value diff| {value:G3}, max |gradient diff| {gradient:G3} over {leaves.Count} tensors");
+        foreach (ExpertExecution execution in new[] { ExpertExecution.DenseMasked, ExpertExecution.Grouped, ExpertExecution.Fused })
+        {
+            ffn.Execution = execution;
+            var (value, gradient) = Numerics.AssertSameValueAndGradients(
+                () => { Tensor y = ffn.forward(x); recorder.Clear(); return y; },
+                () => Naive(ffn, x, lora.Scaling), leaves, seed: 7);
+            output.WriteLine($"{kind} {execution}: max |value diff| {value:G3}, max |gradient diff| {gradient:G3} over {leaves.Count} tensors");
+        }
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using System.IO;
 using System.Linq;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
+using MoeDsl.Runtime.Moe;
 using MoeDsl.Runtime.Training;
 using TorchSharp;
 using Xunit;
@@ -27,8 +28,12 @@ public sealed class LongRunTests
         return 0;
     }
 
-    [Fact]
-    public void ThousandStepsKeepLiveTensorsAndRssFlat()
+    /// <summary>Auto runs these tiny layers dense-masked; Fused runs the custom autograd function (its saved tensors and
+    /// backward-returned gradients must not outlive the step either).</summary>
+    [Theory]
+    [InlineData(ExpertExecution.Auto)]
+    [InlineData(ExpertExecution.Fused)]
+    public void ThousandStepsKeepLiveTensorsAndRssFlat(ExpertExecution execution)
     {
         if (!OperatingSystem.IsLinux()) { output.WriteLine("SKIPPED: RSS is read from /proc"); return; }
         var config = new LlamaConfig(32, 64, 2, 4, 2, 48);
@@ -40,6 +45,9 @@ public sealed class LongRunTests
         };
         random.manual_seed(3);
         using var model = SpecModel.Create(config, spec);
+        var ffns = model.modules().OfType<MoeFeedForward>().ToList();
+        Assert.Equal(2, ffns.Count);
+        foreach (MoeFeedForward ffn in ffns) ffn.Execution = execution;
         var rng = new Random(5);
         var pool = Enumerable.Range(0, 64).Select(_ => TokenSequence.Plain(Enumerable.Range(0, 24).Select(_ => (long)rng.Next(3, 48)).ToArray())).ToList();
         var source = new SequencePoolBatches(pool, 8, 0, 1);

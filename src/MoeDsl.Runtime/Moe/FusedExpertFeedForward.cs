@@ -1,0 +1,258 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.Moe;
+
+/// <summary>Shape and training settings of one <see cref="FusedExpertFeedForward"/> call.</summary>
+/// <param name="Experts">E.</param>
+/// <param name="Rank">r of every expert.</param>
+/// <param name="Scaling">LoRA scaling alpha / r.</param>
+/// <param name="Dropout">LoRA dropout probability (applied when <paramref name="Training"/>).</param>
+/// <param name="Training">Whether dropout masks are drawn.</param>
+public sealed record FusedExpertSettings(int Experts, int Rank, double Scaling, double Dropout, bool Training)
+{
+    /// <summary>Whether this call draws dropout masks.</summary>
+    public bool DrawsMasks => Training && Dropout > 0;
+}
+
+/// <summary>MixLoRA's whole FFN as one autograd function with a hand-written backward that recomputes instead of
+/// storing (issue #5, fused execution). Forward, for the P = T k (token, slot) pairs sorted by expert:
+/// <code>
+/// g0 = W_g x, u0 = W_u x                                  frozen, once for all tokens   [T, I]
+/// gate_p = g0[t_p] + s A_g[e_p] x~ B_g[e_p]^T, up_p alike  rank-r GEMM per expert segment [P, I]
+/// h_p = silu(gate_p) * up_p
+/// y_t = W_d (sum_p w_p h_p) + s sum_p w_p B_d[e_p] A_d[e_p] h~_p
+/// </code>
+/// (x~, h~: LoRA dropout). Autograd would keep about six [P, I] tensors per layer for backward (gate, up, silu, h,
+/// the dropout mask and output); this function keeps the two frozen [T, I] outputs, the rank-wide pair activations
+/// and the dropout masks as booleans, and recomputes gate, up and h from them in backward (two rank-r GEMMs and two
+/// gathers, small next to the frozen GEMMs). Gradients: x, every expert's A and B, and the routing weights; the frozen
+/// weights get none. Runs on any device; reads the E segment sizes on the host once per forward.</summary>
+public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<FusedExpertFeedForward>
+{
+    /// <inheritdoc />
+    public override string Name => "MoeDsl.FusedExpertFeedForward";
+
+    /// <summary>Runs the FFN on <paramref name="x"/> [T, d]; returns [T, d] in x's dtype.</summary>
+    /// <param name="x">[T, d] input (any float dtype; LoRA math in fp32).</param>
+    /// <param name="gateWeight">Frozen W_g [I, d].</param>
+    /// <param name="upWeight">Frozen W_u [I, d].</param>
+    /// <param name="downWeight">Frozen W_d [d, I].</param>
+    /// <param name="gateUpA">[E*2r, d]: for each expert its gate A then its up A (<c>ExpertStack.StackInterleavedA</c>).</param>
+    /// <param name="gateBt">[E*r, I]: each expert's gate B transposed, stacked.</param>
+    /// <param name="upBt">[E*r, I]: each expert's up B transposed, stacked.</param>
+    /// <param name="downA">[E*r, I]: each expert's down A, stacked.</param>
+    /// <param name="downB">[d, E*r]: each expert's down B side by side.</param>
+    /// <param name="weights">[T, k] fp32 combine weight of each slot.</param>
+    /// <param name="experts">[T, k] int64 expert of each slot.</param>
+    /// <param name="settings">E, r, scaling, dropout.</param>
+    /// <param name="inputMask">Optional [T, d] bool keep-mask of the gate/up LoRA input (tests); drawn when null and dropout is on.</param>
+    /// <param name="hiddenMask">Optional [T*k, I] bool keep-mask of the down LoRA input, pairs in token-major order (tests).</param>
+    public static Tensor Apply(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor downWeight, Tensor gateUpA, Tensor gateBt, Tensor upBt,
+        Tensor downA, Tensor downB, Tensor weights, Tensor experts, FusedExpertSettings settings, Tensor? inputMask = null, Tensor? hiddenMask = null)
+        => apply(x, gateWeight, upWeight, downWeight, gateUpA, gateBt, upBt, downA, downB, weights, experts, inputMask!, hiddenMask!, settings);
+
+    /// <inheritdoc />
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        Tensor x = (Tensor)vars[0], gateWeight = (Tensor)vars[1], upWeight = (Tensor)vars[2], downWeight = (Tensor)vars[3];
+        Tensor gateUpA = (Tensor)vars[4], gateBt = (Tensor)vars[5], upBt = (Tensor)vars[6], downA = (Tensor)vars[7], downB = (Tensor)vars[8];
+        Tensor weights = (Tensor)vars[9], experts = (Tensor)vars[10];
+        Tensor? givenInputMask = vars[11] as Tensor, givenHiddenMask = vars[12] as Tensor;
+        var settings = (FusedExpertSettings)vars[13];
+
+        using var scope = NewDisposeScope();
+        long t = x.shape[0], d = x.shape[1], k = experts.shape[1];
+        int e = settings.Experts, r = settings.Rank;
+        double s = settings.Scaling;
+
+        Tensor g0 = Frozen(x, gateWeight);                                               // [T, I]
+        Tensor u0 = Frozen(x, upWeight);
+        long inter = g0.shape[1];
+        Tensor? inputMask = givenInputMask ?? (settings.DrawsMasks ? rand(t, d, device: x.device).ge(settings.Dropout) : null);
+        Tensor xd = Dropped(x.to(ScalarType.Float32), inputMask, settings);
+
+        // Pairs p = token * k + slot, sorted (stably) by expert.
+        var (sortedExpert, order) = experts.reshape(-1).sort(dim: 0, descending: false, stable: true);
+        Tensor pairToken = order.div(k, rounding_mode: RoundingMode.floor);
+        Tensor pairRow = pairToken * e + sortedExpert;                                   // row (token, expert) of a [T*E, .] view
+        Tensor pairWeight = weights.reshape(-1).to(ScalarType.Float32).index_select(0, order);
+        long[] counts = sortedExpert.bincount(null, e).cpu().data<long>().ToArray();     // the one host read
+
+        // Every expert's gate and up A in one GEMM on the T tokens; each pair takes its expert's 2r columns, scaled.
+        Tensor pairA = xd.mm(gateUpA.t()).view(t * e, 2 * r).index_select(0, pairRow).mul_(s); // [P, 2r]
+        Tensor? hiddenMask = givenHiddenMask?.index_select(0, order)
+            ?? (settings.DrawsMasks ? rand(pairA.shape[0], inter, device: x.device).ge(settings.Dropout) : null);
+
+        var (gate, up) = PreActivations(g0, u0, pairA, gateBt, upBt, pairToken, counts, r);
+        Tensor h = nn.functional.silu(gate, inplace: true).mul_(up);                     // [P, I], in gate's buffer
+        up.Dispose();
+
+        Tensor pairDownA = empty(pairA.shape[0], r, device: x.device);                   // A_d[e_p] h~_p  [P, r]
+        Tensor hd = hiddenMask is null ? h : h.mul(hiddenMask).mul_(1.0 / (1.0 - settings.Dropout));
+        ForEachSegment(counts, (i, o, c) => pairDownA.narrow(0, o, c).addmm_(hd.narrow(0, o, c), downA.narrow(0, i * r, r).t(), beta: 0));
+        if (!ReferenceEquals(hd, h)) hd.Dispose();
+
+        // Frozen W_d once, on sum_p w_p h_p; the experts' down LoRA as one GEMM on their weighted r-blocks.
+        Tensor mixed = zeros(t, inter, device: x.device).index_add_(0, pairToken, h.mul_(pairWeight.unsqueeze(1)), 1.0);
+        h.Dispose();
+        Tensor y = Frozen(mixed, downWeight);
+        mixed.Dispose();
+        Tensor blocks = zeros(t * e, r, device: x.device).index_add_(0, pairRow, pairDownA * (pairWeight * s).unsqueeze(1), 1.0).view(t, e * r);
+        y.addmm_(blocks, downB.t());
+
+        var saved = new List<Tensor>
+        {
+            x, gateWeight, upWeight, downWeight, gateUpA, gateBt, upBt, downA, downB, weights,
+            g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, inputMask!, hiddenMask!,
+        };
+        ctx.save_for_backward(saved);
+        ctx.save_data("counts", counts);
+        ctx.save_data("settings", settings);
+        // The saved intermediates must outlive this scope until apply has registered them with the graph.
+        foreach (Tensor? keep in new[] { g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, inputMask, hiddenMask })
+            keep?.MoveToOuterDisposeScope();
+        return y.to(x.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+    {
+        using var scope = NewDisposeScope();
+        List<Tensor> sv = ctx.get_saved_variables();
+        Tensor x = sv[0], gateWeight = sv[1], upWeight = sv[2], downWeight = sv[3], gateUpA = sv[4], gateBt = sv[5], upBt = sv[6];
+        Tensor downA = sv[7], downB = sv[8], weights = sv[9];
+        Tensor g0 = sv[10], u0 = sv[11], pairA = sv[12], pairDownA = sv[13], pairToken = sv[14], pairRow = sv[15], pairWeight = sv[16], order = sv[17];
+        Tensor? inputMask = sv[18], hiddenMask = sv[19];
+        var counts = (long[])ctx.get_data("counts");
+        var settings = (FusedExpertSettings)ctx.get_data("settings");
+        long t = x.shape[0], k = weights.shape[1], p = pairA.shape[0], inter = g0.shape[1];
+        int e = settings.Experts, r = settings.Rank;
+        double s = settings.Scaling, keepScale = 1.0 / (1.0 - settings.Dropout);
+
+        Tensor dy = gradOutput.to(ScalarType.Float32);                                   // [T, d]
+
+        // Down LoRA: y += blocks B_d^T with blocks = index_add(s w_p A_d[e_p] h~_p).
+        Tensor pairDy = dy.mm(downB).view(t * e, r).index_select(0, pairRow);           // dy_t B_d[e_p]  [P, r]
+        Tensor weightS = (pairWeight * s).unsqueeze(1);
+        Tensor blocks = zeros(t * e, r, device: dy.device).index_add_(0, pairRow, pairDownA * weightS, 1.0).view(t, e * r);
+        Tensor gradDownB = dy.t().mm(blocks);                                            // [d, E*r]
+        Tensor gradPairDownA = pairDy * weightS;                                         // dL/d(A_d h~)  [P, r]
+        Tensor gradWeight = (pairDownA * pairDy).sum(1).mul_(s);                         // [P], the down-LoRA part
+
+        // Recompute gate, up, h.
+        Tensor pairDMixed;
+        using (Tensor dMixed = FrozenInputGradient(dy, downWeight)) pairDMixed = dMixed.index_select(0, pairToken); // [P, I]
+        var (gate, up) = PreActivations(g0, u0, pairA, gateBt, upBt, pairToken, counts, r);
+        Tensor sig = gate.sigmoid();
+        Tensor silu = gate * sig;
+        Tensor gradDownA = empty(e * r, inter, device: dy.device);
+        using (Tensor h = silu * up)
+        {
+            using (Tensor prod = pairDMixed * h) gradWeight.add_(prod.sum(1));        // the W_d sum_p w_p h_p part
+            if (hiddenMask is not null) h.mul_(hiddenMask).mul_(keepScale);              // h~
+            ForEachSegment(counts, (i, o, c) => gradDownA.narrow(0, i * r, r).addmm_(gradPairDownA.narrow(0, o, c).t(), h.narrow(0, o, c), beta: 0), (i) => gradDownA.narrow(0, i * r, r).zero_());
+        }
+
+        // dL/dh_p = w_p dMixed_t + (dL/d(A_d h~)) A_d[e_p] masked.
+        Tensor gradH = pairDMixed.mul_(pairWeight.unsqueeze(1));
+        if (hiddenMask is null)
+            ForEachSegment(counts, (i, o, c) => gradH.narrow(0, o, c).addmm_(gradPairDownA.narrow(0, o, c), downA.narrow(0, i * r, r)));
+        else
+            using (Tensor viaLora = empty(p, inter, device: dy.device))
+            {
+                ForEachSegment(counts, (i, o, c) => viaLora.narrow(0, o, c).addmm_(gradPairDownA.narrow(0, o, c), downA.narrow(0, i * r, r), beta: 0));
+                gradH.add_(viaLora.mul_(hiddenMask).mul_(keepScale));
+            }
+
+        // SwiGLU: d up = dh silu(gate); d gate = dh up silu'(gate), silu'(z) = sig (1 + z - silu(z)).
+        Tensor gradGate = gate.sub_(silu).add_(1.0).mul_(sig).mul_(up).mul_(gradH);
+        Tensor gradUp = silu.mul_(gradH);
+        sig.Dispose();
+        up.Dispose();
+        gradH.Dispose();
+
+        // Frozen gate/up: their input gradient.
+        Tensor gradX;
+        using (Tensor gradG0 = zeros(t, inter, device: dy.device).index_add_(0, pairToken, gradGate, 1.0))
+            gradX = FrozenInputGradient(gradG0, gateWeight);
+        using (Tensor gradU0 = zeros(t, inter, device: dy.device).index_add_(0, pairToken, gradUp, 1.0))
+            gradX.add_(FrozenInputGradient(gradU0, upWeight));
+
+        // Experts' gate and up B, and the gradient of the pairs' rank-wide A activations.
+        Tensor gradPairA = empty(p, 2 * r, device: dy.device);
+        Tensor gradGateBt = empty(e * r, inter, device: dy.device), gradUpBt = empty(e * r, inter, device: dy.device);
+        ForEachSegment(counts, (i, o, c) =>
+        {
+            Tensor gg = gradGate.narrow(0, o, c), gu = gradUp.narrow(0, o, c);
+            Tensor pa = pairA.narrow(0, o, c), ga = gradPairA.narrow(0, o, c);
+            ga.narrow(1, 0, r).addmm_(gg, gateBt.narrow(0, i * r, r).t(), beta: 0);
+            ga.narrow(1, r, r).addmm_(gu, upBt.narrow(0, i * r, r).t(), beta: 0);
+            gradGateBt.narrow(0, i * r, r).addmm_(pa.narrow(1, 0, r).t(), gg, beta: 0);
+            gradUpBt.narrow(0, i * r, r).addmm_(pa.narrow(1, r, r).t(), gu, beta: 0);
+        }, (i) => { gradGateBt.narrow(0, i * r, r).zero_(); gradUpBt.narrow(0, i * r, r).zero_(); });
+        gradGate.Dispose();
+        gradUp.Dispose();
+
+        // Back through the pair gather and the stacked A GEMM on x~.
+        Tensor gradXA = zeros(t * e, 2 * r, device: dy.device).index_add_(0, pairRow, gradPairA.mul_(s), 1.0).view(t, e * 2 * r);
+        Tensor xd = Dropped(x.to(ScalarType.Float32), inputMask, settings);
+        Tensor gradGateUpA = gradXA.t().mm(xd);                                          // [E*2r, d]
+        Tensor gradXd = gradXA.mm(gateUpA);
+        if (inputMask is not null) gradXd.mul_(inputMask).mul_(keepScale);
+        gradX.add_(gradXd);
+
+        // Routing weights, back to the [T, k] layout.
+        Tensor gradWeights = zeros(t * k, device: dy.device).index_copy_(0, order, gradWeight).view(t, k).to(weights.dtype);
+
+        var grads = new List<Tensor>
+        {
+            gradX.to(x.dtype), null!, null!, null!, gradGateUpA, gradGateBt, gradUpBt, gradDownA, gradDownB, gradWeights, null!, null!, null!, null!,
+        };
+        foreach (Tensor? g in grads) g?.MoveToOuterDisposeScope();
+        return grads;
+    }
+
+    /// <summary>The frozen projection's output in fp32: <c>x W^T</c> in W's dtype (bf16 on CUDA).</summary>
+    private static Tensor Frozen(Tensor x, Tensor weight) => nn.functional.linear(x.to(weight.dtype), weight).to(ScalarType.Float32);
+
+    /// <summary>Input gradient of a frozen projection: <c>dy W</c> in W's dtype, returned in fp32.</summary>
+    private static Tensor FrozenInputGradient(Tensor dy, Tensor weight) => dy.to(weight.dtype).mm(weight).to(ScalarType.Float32);
+
+    private static Tensor Dropped(Tensor xf, Tensor? keep, FusedExpertSettings settings)
+        => keep is null ? xf : xf.mul(keep).mul_(1.0 / (1.0 - settings.Dropout));
+
+    /// <summary>gate_p = g0[t_p] + pairA_p[:r] B_g[e_p]^T and up alike, one rank-r GEMM per expert segment, in place on the
+    /// gathered frozen rows.</summary>
+    private static (Tensor Gate, Tensor Up) PreActivations(Tensor g0, Tensor u0, Tensor pairA, Tensor gateBt, Tensor upBt, Tensor pairToken, long[] counts, int r)
+    {
+        Tensor gate = g0.index_select(0, pairToken);
+        Tensor up = u0.index_select(0, pairToken);
+        ForEachSegment(counts, (i, o, c) =>
+        {
+            Tensor pa = pairA.narrow(0, o, c);
+            gate.narrow(0, o, c).addmm_(pa.narrow(1, 0, r), gateBt.narrow(0, i * r, r));
+            up.narrow(0, o, c).addmm_(pa.narrow(1, r, r), upBt.narrow(0, i * r, r));
+        });
+        return (gate, up);
+    }
+
+    /// <summary>Calls <paramref name="body"/>(expert, offset, count) for every expert with pairs, <paramref name="empty"/>(expert) for the others.</summary>
+    private static void ForEachSegment(long[] counts, Action<int, long, long> body, Action<int>? empty = null)
+    {
+        long offset = 0;
+        for (int i = 0; i < counts.Length; i++)
+        {
+            if (counts[i] > 0)
+            {
+                using var _ = NewDisposeScope();   // the narrow views
+                body(i, offset, counts[i]);
+            }
+            else empty?.Invoke(i);
+            offset += counts[i];
+        }
+    }
+}
