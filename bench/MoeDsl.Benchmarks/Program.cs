@@ -284,7 +284,8 @@ internal sealed class Runner
                 if (p.requires_grad) nn.init.normal_(p, 0, 0.02);    // non-zero B so every term counts
         ours.train();
         var loop = new LoopMixLoraFfn(ours, experts, lora.Scaling);
-        using var plain = new LlamaMlp(new LoraLinear(h, inter, lora, "gate_proj"), new LoraLinear(h, inter, lora, "up_proj"), new LoraLinear(inter, h, lora, "down_proj"));
+        LoraLinear plainGate = new(h, inter, lora, "gate_proj"), plainUp = new(h, inter, lora, "up_proj"), plainDown = new(inter, h, lora, "down_proj");
+        using var plain = new LlamaMlp(plainGate, plainUp, plainDown);
         plain.train();
         using Tensor x = randn(options.Shape.Batch, options.Shape.SequenceLength, h).requires_grad_(true);
         using Tensor gradOut = randn(options.Shape.Batch, options.Shape.SequenceLength, h);
@@ -325,7 +326,23 @@ internal sealed class Runner
         figures.Add(new Figure("dense_vs_grouped_ffn", "ours, dense-masked (E*r GEMMs)", "ours, grouped (sorted segments)", md, mg, ratio3, "ms fwd+bwd", "context"));
         ours.Execution = ExpertExecution.Auto;
         var (mm, mp, ratio2, _) = Interleave(() => Time(ours.forward), () => Time(plain.forward));
-        figures.Add(new Figure("moe_vs_lora_ffn", $"ours MixLoRA FFN 8x top-2 r=16 ({mode})", "plain LoRA FFN r=16", mm, mp, ratio2, "ms fwd+bwd", "context"));
+        figures.Add(new Figure("moe_vs_lora_ffn", $"ours MixLoRA FFN 8x top-2 r=16 ({mode})", "plain LoRA FFN r=16 (PEFT-style)", mm, mp, ratio2, "ms fwd+bwd", "context"));
+
+        // The plain-LoRA baseline above is PEFT-style autograd. The same recomputing function run as a plain LoRA FFN
+        // (one expert, weight 1) says how much of moe_vs_lora_ffn is the MoE and how much is the fused execution.
+        var single = new FusedExpertSettings(1, lora.Rank, lora.Scaling, lora.Dropout, Training: true);
+        Tensor FusedLora(Tensor input)
+        {
+            long tokens = input.shape[0] * input.shape[1];
+            Tensor y = FusedExpertFeedForward.Apply(input.reshape(tokens, h), plainGate.Weight, plainUp.Weight, plainDown.Weight,
+                cat(new Tensor[] { plainGate.A, plainUp.A }, 0), plainGate.B.t(), plainUp.B.t(), plainDown.A, plainDown.B,
+                ones(tokens, 1), zeros(tokens, 1, dtype: ScalarType.Int64), single);
+            return y.view(input.shape);
+        }
+        var (mf, pf, ratio4, _) = Interleave(() => Time(FusedLora), () => Time(plain.forward));
+        figures.Add(new Figure("fused_lora_vs_lora_ffn", "plain LoRA FFN r=16 run by the fused function", "plain LoRA FFN r=16 (PEFT-style)", mf, pf, ratio4, "ms fwd+bwd", "context"));
+        var (mm2, mf2, ratio5, _) = Interleave(() => Time(ours.forward), () => Time(FusedLora));
+        figures.Add(new Figure("moe_vs_fused_lora_ffn", $"ours MixLoRA FFN 8x top-2 r=16 ({mode})", "plain LoRA FFN r=16, fused function", mm2, mf2, ratio5, "ms fwd+bwd", "context"));
     }
 
     private void GraphFigure()

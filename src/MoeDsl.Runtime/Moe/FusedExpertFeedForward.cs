@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using TorchSharp;
+using MoeDsl.Runtime.Kernels;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Moe;
@@ -12,7 +13,9 @@ namespace MoeDsl.Runtime.Moe;
 /// <param name="Scaling">LoRA scaling alpha / r.</param>
 /// <param name="Dropout">LoRA dropout probability (applied when <paramref name="Training"/>).</param>
 /// <param name="Training">Whether dropout masks are drawn.</param>
-public sealed record FusedExpertSettings(int Experts, int Rank, double Scaling, double Dropout, bool Training)
+/// <param name="CpuKernels">Use <see cref="ExpertKernels"/> for the element-wise work when the tensors are fp32 on the CPU
+/// (default); false runs the same math as TorchSharp ops (the path every other device takes).</param>
+public sealed record FusedExpertSettings(int Experts, int Rank, double Scaling, double Dropout, bool Training, bool CpuKernels = true)
 {
     /// <summary>Whether this call draws dropout masks.</summary>
     public bool DrawsMasks => Training && Dropout > 0;
@@ -81,6 +84,9 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         Tensor pairRow = pairToken * e + sortedExpert;                                   // row (token, expert) of a [T*E, .] view
         Tensor pairWeight = weights.reshape(-1).to(ScalarType.Float32).index_select(0, order);
         long[] counts = sortedExpert.bincount(null, e).cpu().data<long>().ToArray();     // the one host read
+        bool kernels = settings.CpuKernels && ExpertKernels.Supports(x) && ExpertKernels.Supports(gateBt);
+        // Sorted position of pair (token, slot): each token's k rows for the race-free gather-sums.
+        Tensor? pairAt = kernels ? empty_like(order).index_copy_(0, order, arange(order.shape[0], dtype: ScalarType.Int64, device: x.device)) : null;
 
         // Every expert's gate and up A in one GEMM on the T tokens; each pair takes its expert's 2r columns, scaled.
         Tensor pairA = xd.mm(gateUpA.t()).view(t * e, 2 * r).index_select(0, pairRow).mul_(s); // [P, 2r]
@@ -88,16 +94,22 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
             ?? (settings.DrawsMasks ? rand(pairA.shape[0], inter, device: x.device).ge(settings.Dropout) : null);
 
         var (gate, up) = PreActivations(g0, u0, pairA, gateBt, upBt, pairToken, counts, r);
-        Tensor h = nn.functional.silu(gate, inplace: true).mul_(up);                     // [P, I], in gate's buffer
+        Tensor h;                                                                        // [P, I], in gate's buffer
+        if (kernels) { ExpertKernels.SwiGlu(gate, up); h = gate; }
+        else h = nn.functional.silu(gate, inplace: true).mul_(up);
         up.Dispose();
 
         Tensor pairDownA = empty(pairA.shape[0], r, device: x.device);                   // A_d[e_p] h~_p  [P, r]
-        Tensor hd = hiddenMask is null ? h : h.mul(hiddenMask).mul_(1.0 / (1.0 - settings.Dropout));
+        float keepScale = (float)(1.0 / (1.0 - settings.Dropout));
+        Tensor hd = hiddenMask is null ? h
+            : kernels ? Fill(empty_like(h), o => ExpertKernels.MaskScale(h, hiddenMask, keepScale, o)) : h.mul(hiddenMask).mul_(keepScale);
         ForEachSegment(counts, (i, o, c) => pairDownA.narrow(0, o, c).addmm_(hd.narrow(0, o, c), downA.narrow(0, i * r, r).t(), beta: 0));
         if (!ReferenceEquals(hd, h)) hd.Dispose();
 
         // Frozen W_d once, on sum_p w_p h_p; the experts' down LoRA as one GEMM on their weighted r-blocks.
-        Tensor mixed = zeros(t, inter, device: x.device).index_add_(0, pairToken, h.mul_(pairWeight.unsqueeze(1)), 1.0);
+        Tensor mixed = kernels
+            ? Fill(empty(t, inter, device: x.device), o => ExpertKernels.GatherSum(h, pairAt!, weights.reshape(-1).to(ScalarType.Float32).contiguous(), (int)k, o))
+            : zeros(t, inter, device: x.device).index_add_(0, pairToken, h.mul_(pairWeight.unsqueeze(1)), 1.0);
         h.Dispose();
         Tensor y = Frozen(mixed, downWeight);
         mixed.Dispose();
@@ -107,13 +119,13 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         var saved = new List<Tensor>
         {
             x, gateWeight, upWeight, downWeight, gateUpA, gateBt, upBt, downA, downB, weights,
-            g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, inputMask!, hiddenMask!,
+            g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, inputMask!, hiddenMask!, pairAt!,
         };
         ctx.save_for_backward(saved);
         ctx.save_data("counts", counts);
         ctx.save_data("settings", settings);
         // The saved intermediates must outlive this scope until apply has registered them with the graph.
-        foreach (Tensor? keep in new[] { g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, inputMask, hiddenMask })
+        foreach (Tensor? keep in new[] { g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, inputMask, hiddenMask, pairAt })
             keep?.MoveToOuterDisposeScope();
         return y.to(x.dtype).MoveToOuterDisposeScope();
     }
@@ -126,7 +138,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         Tensor x = sv[0], gateWeight = sv[1], upWeight = sv[2], downWeight = sv[3], gateUpA = sv[4], gateBt = sv[5], upBt = sv[6];
         Tensor downA = sv[7], downB = sv[8], weights = sv[9];
         Tensor g0 = sv[10], u0 = sv[11], pairA = sv[12], pairDownA = sv[13], pairToken = sv[14], pairRow = sv[15], pairWeight = sv[16], order = sv[17];
-        Tensor? inputMask = sv[18], hiddenMask = sv[19];
+        Tensor? inputMask = sv[18], hiddenMask = sv[19], pairAt = sv[20];
         var counts = (long[])ctx.get_data("counts");
         var settings = (FusedExpertSettings)ctx.get_data("settings");
         long t = x.shape[0], k = weights.shape[1], p = pairA.shape[0], inter = g0.shape[1];
@@ -143,6 +155,52 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         Tensor gradPairDownA = pairDy * weightS;                                         // dL/d(A_d h~)  [P, r]
         Tensor gradWeight = (pairDownA * pairDy).sum(1).mul_(s);                         // [P], the down-LoRA part
 
+        var (gradGate, gradUp, gradDownA, gradX) = KernelsUsable(settings, dy, gateBt, pairAt)
+            ? SwiGluBackwardKernels(dy, downWeight, gateWeight, upWeight, g0, u0, pairA, gateBt, upBt, downA, pairToken, pairWeight, pairAt!, hiddenMask, gradPairDownA, gradWeight, counts, e, r, (int)k, (float)keepScale)
+            : SwiGluBackwardOps(dy, downWeight, gateWeight, upWeight, g0, u0, pairA, gateBt, upBt, downA, pairToken, pairWeight, hiddenMask, gradPairDownA, gradWeight, counts, e, r, keepScale);
+
+        // Experts' gate and up B, and the gradient of the pairs' rank-wide A activations.
+        Tensor gradPairA = empty(p, 2 * r, device: dy.device);
+        Tensor gradGateBt = empty(e * r, inter, device: dy.device), gradUpBt = empty(e * r, inter, device: dy.device);
+        ForEachSegment(counts, (i, o, c) =>
+        {
+            Tensor gg = gradGate.narrow(0, o, c), gu = gradUp.narrow(0, o, c);
+            Tensor pa = pairA.narrow(0, o, c), ga = gradPairA.narrow(0, o, c);
+            ga.narrow(1, 0, r).addmm_(gg, gateBt.narrow(0, i * r, r).t(), beta: 0);
+            ga.narrow(1, r, r).addmm_(gu, upBt.narrow(0, i * r, r).t(), beta: 0);
+            gradGateBt.narrow(0, i * r, r).addmm_(pa.narrow(1, 0, r).t(), gg, beta: 0);
+            gradUpBt.narrow(0, i * r, r).addmm_(pa.narrow(1, r, r).t(), gu, beta: 0);
+        }, (i) => { gradGateBt.narrow(0, i * r, r).zero_(); gradUpBt.narrow(0, i * r, r).zero_(); });
+        gradGate.Dispose();
+        gradUp.Dispose();
+
+        // Back through the pair gather and the stacked A GEMM on x~.
+        Tensor gradXA = zeros(t * e, 2 * r, device: dy.device).index_add_(0, pairRow, gradPairA.mul_(s), 1.0).view(t, e * 2 * r);
+        Tensor xd = Dropped(x.to(ScalarType.Float32), inputMask, settings);
+        Tensor gradGateUpA = gradXA.t().mm(xd);                                          // [E*2r, d]
+        Tensor gradXd = gradXA.mm(gateUpA);
+        if (inputMask is not null) gradXd.mul_(inputMask).mul_(keepScale);
+        gradX.add_(gradXd);
+
+        // Routing weights, back to the [T, k] layout.
+        Tensor gradWeights = zeros(t * k, device: dy.device).index_copy_(0, order, gradWeight).view(t, k).to(weights.dtype);
+
+        var grads = new List<Tensor>
+        {
+            gradX.to(x.dtype), null!, null!, null!, gradGateUpA, gradGateBt, gradUpBt, gradDownA, gradDownB, gradWeights, null!, null!, null!, null!,
+        };
+        foreach (Tensor? g in grads) g?.MoveToOuterDisposeScope();
+        return grads;
+    }
+
+    /// <summary>Recomputes gate, up and h and runs the SwiGLU, down-LoRA-input and frozen gate/up backward with
+    /// TorchSharp ops. Returns d gate, d up [P, I], the experts' down A gradient [E*r, I] and the input gradient through
+    /// the frozen gate/up [T, d]; adds the routing weights' W_d part to <paramref name="gradWeight"/>.</summary>
+    private static (Tensor GradGate, Tensor GradUp, Tensor GradDownA, Tensor GradX) SwiGluBackwardOps(Tensor dy, Tensor downWeight, Tensor gateWeight, Tensor upWeight,
+        Tensor g0, Tensor u0, Tensor pairA, Tensor gateBt, Tensor upBt, Tensor downA, Tensor pairToken, Tensor pairWeight, Tensor? hiddenMask,
+        Tensor gradPairDownA, Tensor gradWeight, long[] counts, int e, int r, double keepScale)
+    {
+        long t = dy.shape[0], p = pairA.shape[0], inter = g0.shape[1];
         // Recompute gate, up, h.
         Tensor pairDMixed;
         using (Tensor dMixed = FrozenInputGradient(dy, downWeight)) pairDMixed = dMixed.index_select(0, pairToken); // [P, I]
@@ -182,38 +240,43 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         using (Tensor gradU0 = zeros(t, inter, device: dy.device).index_add_(0, pairToken, gradUp, 1.0))
             gradX.add_(FrozenInputGradient(gradU0, upWeight));
 
-        // Experts' gate and up B, and the gradient of the pairs' rank-wide A activations.
-        Tensor gradPairA = empty(p, 2 * r, device: dy.device);
-        Tensor gradGateBt = empty(e * r, inter, device: dy.device), gradUpBt = empty(e * r, inter, device: dy.device);
-        ForEachSegment(counts, (i, o, c) =>
+        return (gradGate, gradUp, gradDownA, gradX);
+    }
+
+    /// <summary><see cref="SwiGluBackwardOps"/> with <see cref="ExpertKernels"/>: one fused pass for the SwiGLU backward and
+    /// race-free gather-sums instead of the index_add scatters.</summary>
+    private static (Tensor GradGate, Tensor GradUp, Tensor GradDownA, Tensor GradX) SwiGluBackwardKernels(Tensor dy, Tensor downWeight, Tensor gateWeight, Tensor upWeight,
+        Tensor g0, Tensor u0, Tensor pairA, Tensor gateBt, Tensor upBt, Tensor downA, Tensor pairToken, Tensor pairWeight, Tensor pairAt, Tensor? hiddenMask,
+        Tensor gradPairDownA, Tensor gradWeight, long[] counts, int e, int r, int k, float keepScale)
+    {
+        long t = dy.shape[0], p = pairA.shape[0], inter = g0.shape[1];
+        using Tensor dMixed = FrozenInputGradient(dy, downWeight);                       // [T, I], read per pair by the kernel
+        var (gate, up) = PreActivations(g0, u0, pairA, gateBt, upBt, pairToken, counts, r);
+        using Tensor viaLora = empty(p, inter, device: dy.device);                       // (dL/d(A_d h~)) A_d, then h~
+        ForEachSegment(counts, (i, o, c) => viaLora.narrow(0, o, c).addmm_(gradPairDownA.narrow(0, o, c), downA.narrow(0, i * r, r), beta: 0));
+        using Tensor weightViaMixed = empty(p, device: dy.device);
+        ExpertKernels.SwiGluBackward(gate, up, dMixed, pairToken, pairWeight, viaLora, hiddenMask, keepScale, weightViaMixed);
+        gradWeight.add_(weightViaMixed);
+        Tensor gradDownA = empty(e * r, inter, device: dy.device);
+        ForEachSegment(counts, (i, o, c) => gradDownA.narrow(0, i * r, r).addmm_(gradPairDownA.narrow(0, o, c).t(), viaLora.narrow(0, o, c), beta: 0), (i) => gradDownA.narrow(0, i * r, r).zero_());
+        Tensor gradX;
+        using (Tensor gradG0 = empty(t, inter, device: dy.device))
         {
-            Tensor gg = gradGate.narrow(0, o, c), gu = gradUp.narrow(0, o, c);
-            Tensor pa = pairA.narrow(0, o, c), ga = gradPairA.narrow(0, o, c);
-            ga.narrow(1, 0, r).addmm_(gg, gateBt.narrow(0, i * r, r).t(), beta: 0);
-            ga.narrow(1, r, r).addmm_(gu, upBt.narrow(0, i * r, r).t(), beta: 0);
-            gradGateBt.narrow(0, i * r, r).addmm_(pa.narrow(1, 0, r).t(), gg, beta: 0);
-            gradUpBt.narrow(0, i * r, r).addmm_(pa.narrow(1, r, r).t(), gu, beta: 0);
-        }, (i) => { gradGateBt.narrow(0, i * r, r).zero_(); gradUpBt.narrow(0, i * r, r).zero_(); });
-        gradGate.Dispose();
-        gradUp.Dispose();
+            ExpertKernels.GatherSum(gate, pairAt, null, k, gradG0);
+            gradX = FrozenInputGradient(gradG0, gateWeight);
+            ExpertKernels.GatherSum(up, pairAt, null, k, gradG0);
+            gradX.add_(FrozenInputGradient(gradG0, upWeight));
+        }
+        return (gate, up, gradDownA, gradX);
+    }
 
-        // Back through the pair gather and the stacked A GEMM on x~.
-        Tensor gradXA = zeros(t * e, 2 * r, device: dy.device).index_add_(0, pairRow, gradPairA.mul_(s), 1.0).view(t, e * 2 * r);
-        Tensor xd = Dropped(x.to(ScalarType.Float32), inputMask, settings);
-        Tensor gradGateUpA = gradXA.t().mm(xd);                                          // [E*2r, d]
-        Tensor gradXd = gradXA.mm(gateUpA);
-        if (inputMask is not null) gradXd.mul_(inputMask).mul_(keepScale);
-        gradX.add_(gradXd);
+    private static bool KernelsUsable(FusedExpertSettings settings, Tensor dy, Tensor gateBt, Tensor? pairAt)
+        => settings.CpuKernels && pairAt is not null && ExpertKernels.Supports(dy) && ExpertKernels.Supports(gateBt);
 
-        // Routing weights, back to the [T, k] layout.
-        Tensor gradWeights = zeros(t * k, device: dy.device).index_copy_(0, order, gradWeight).view(t, k).to(weights.dtype);
-
-        var grads = new List<Tensor>
-        {
-            gradX.to(x.dtype), null!, null!, null!, gradGateUpA, gradGateBt, gradUpBt, gradDownA, gradDownB, gradWeights, null!, null!, null!, null!,
-        };
-        foreach (Tensor? g in grads) g?.MoveToOuterDisposeScope();
-        return grads;
+    private static Tensor Fill(Tensor output, Action<Tensor> kernel)
+    {
+        kernel(output);
+        return output;
     }
 
     /// <summary>The frozen projection's output in fp32: <c>x W^T</c> in W's dtype (bf16 on CUDA).</summary>

@@ -60,11 +60,14 @@ public sealed class ExpertExecutionTests
         }
     }
 
-    /// <summary>The fused function with LoRA dropout on: given keep-masks, its output and the gradients of x, every stacked
+    /// <summary>The fused function with LoRA dropout on, through the CPU kernels and through TorchSharp ops (the path
+    /// other devices take): given keep-masks, its output and the gradients of x, every stacked
     /// adapter and the routing weights equal a per-(token, slot) autograd reference that applies the same masks
     /// (x~ = x m_x / (1-p) into the gate/up LoRA, h~ = h m_h / (1-p) into the down LoRA).</summary>
-    [Fact]
-    public void FusedWithDropoutMasksEqualsPerPairReference()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void FusedWithDropoutMasksEqualsPerPairReference(bool cpuKernels)
     {
         using var scope = NewDisposeScope();
         using var g = new Generator(33);
@@ -79,7 +82,7 @@ public sealed class ExpertExecutionTests
         Tensor experts = tensor(new long[] { 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1 }).reshape(t, k);
         Tensor maskX = rand(new long[] { t, d }, generator: g).ge(p);
         Tensor maskH = rand(new long[] { t * k, inter }, generator: g).ge(p);
-        var settings = new FusedExpertSettings(e, r, s, p, Training: true);
+        var settings = new FusedExpertSettings(e, r, s, p, Training: true, CpuKernels: cpuKernels);
 
         Tensor Reference()
         {
