@@ -12,7 +12,8 @@ namespace MoeDsl.Runtime.Kernels;
 /// that would make one memory pass per op over a [pairs, intermediate] tensor with one pass that keeps the
 /// intermediates in registers (Vector256, FMA where the JIT has it), rows split over <c>torch.get_num_threads()</c>
 /// workers. fp32, CPU, contiguous only: <see cref="Supports"/> says when a caller may use them; everything else runs the
-/// equivalent TorchSharp ops. Memory is reached through TorchSharp's own native accessor <c>THSTensor_data</c>
+/// equivalent TorchSharp ops. Every loop is JIT-compiled fully optimised on first use (AggressiveOptimization: tier-0 SIMD
+/// code would be several times slower for the first calls). Memory is reached through TorchSharp's own native accessor <c>THSTensor_data</c>
 /// (the export its <c>TensorAccessor</c> uses), on tensors this code allocated or checked.</summary>
 public static unsafe class ExpertKernels
 {
@@ -20,6 +21,9 @@ public static unsafe class ExpertKernels
     private static extern IntPtr THSTensor_data(IntPtr handle);
 
     private const int RowsPerTask = 16;
+
+    /// <summary>Worker threads of the kernels (default: torch.get_num_threads()).</summary>
+    public static int Workers { get; set; } = Math.Max(1, Environment.GetEnvironmentVariable("MOEDSL_KERNEL_THREADS") is string v && int.TryParse(v, out int n) ? n : torch.get_num_threads());
 
     /// <summary>Whether the kernels can run on these tensors: CPU, fp32 (the caller checks its masks and indices).</summary>
     public static bool Supports(Tensor t) => t.device_type == DeviceType.CPU && t.dtype == ScalarType.Float32;
@@ -31,7 +35,7 @@ public static unsafe class ExpertKernels
         Check(gate, ScalarType.Float32, rows, width);
         Check(up, ScalarType.Float32, rows, width);
         float* g = Data<float>(gate), u = Data<float>(up);
-        ForRows(rows, r =>
+        ForRows(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long r) =>
         {
             float* gr = g + r * width, ur = u + r * width;
             long i = 0;
@@ -57,7 +61,7 @@ public static unsafe class ExpertKernels
         float* src = Data<float>(rows), dst = Data<float>(output);
         long* idx = Data<long>(at);
         float* w = weights is null ? null : Data<float>(weights);
-        ForRows(tokens, t =>
+        ForRows(tokens, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long t) =>
         {
             float* o = dst + t * width;
             for (int j = 0; j < k; j++)
@@ -89,7 +93,7 @@ public static unsafe class ExpertKernels
         Check(output, ScalarType.Float32, rows, width);
         float* x = Data<float>(input), y = Data<float>(output);
         byte* m = Data<byte>(keep);
-        ForRows(rows, r =>
+        ForRows(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long r) =>
         {
             long o = r * width, i = 0;
             for (; i + 8 <= width; i += 8) Vector256.Store(Vector256.Load(x + o + i) * Mask(m + o + i, scale), y + o + i);
@@ -124,7 +128,7 @@ public static unsafe class ExpertKernels
         long* tok = Data<long>(token);
         byte* m = keep is null ? null : Data<byte>(keep);
         var one = Vector256.Create(1f);
-        ForRows(rows, r =>
+        ForRows(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long r) =>
         {
             long o = r * width;
             float* gr = g + o, ur = u + o, vr = vl + o, dr = dm + tok[r] * width;
@@ -177,7 +181,7 @@ public static unsafe class ExpertKernels
 
     private static void ForRows(long rows, Action<long> body)
     {
-        int workers = Math.Max(1, torch.get_num_threads());
+        int workers = Workers;
         long tasks = (rows + RowsPerTask - 1) / RowsPerTask;
         if (workers == 1 || tasks == 1)
         {

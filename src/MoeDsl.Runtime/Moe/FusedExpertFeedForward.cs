@@ -56,7 +56,8 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
     /// <param name="hiddenMask">Optional [T*k, I] bool keep-mask of the down LoRA input, pairs in token-major order (tests).</param>
     public static Tensor Apply(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor downWeight, Tensor gateUpA, Tensor gateBt, Tensor upBt,
         Tensor downA, Tensor downB, Tensor weights, Tensor experts, FusedExpertSettings settings, Tensor? inputMask = null, Tensor? hiddenMask = null)
-        => apply(x, gateWeight, upWeight, downWeight, gateUpA, gateBt, upBt, downA, downB, weights, experts, inputMask!, hiddenMask!, settings);
+        => apply(x, gateWeight, upWeight, downWeight, gateUpA.contiguous(), gateBt.contiguous(), upBt.contiguous(), downA.contiguous(), downB.contiguous(),
+            weights, experts, inputMask!, hiddenMask!, settings);
 
     /// <inheritdoc />
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
