@@ -22,29 +22,43 @@ public static unsafe class ExpertKernels
 
     private const int RowsPerTask = 16;
 
-    /// <summary>Worker threads of the kernels (default: torch.get_num_threads()).</summary>
+    /// <summary>Worker threads of the kernels (default: torch.get_num_threads(); MOEDSL_KERNEL_THREADS overrides).</summary>
     public static int Workers { get; set; } = Math.Max(1, Environment.GetEnvironmentVariable("MOEDSL_KERNEL_THREADS") is string v && int.TryParse(v, out int n) ? n : torch.get_num_threads());
 
     /// <summary>Whether the kernels can run on these tensors: CPU, fp32 (the caller checks its masks and indices).</summary>
     public static bool Supports(Tensor t) => t.device_type == DeviceType.CPU && t.dtype == ScalarType.Float32;
 
-    /// <summary>h = silu(gate) * up, written into <paramref name="gate"/>. Both [P, I].</summary>
-    public static void SwiGlu(Tensor gate, Tensor up)
+    /// <summary>The pairs' SwiGLU from the frozen outputs, without materialising the pre-activations: for pair p of
+    /// expert e = <c>pairRow[p] mod E</c> and token <c>token[p]</c>,
+    /// <code>
+    /// g = g0[token] + sum_j pairA[p, j] gateBt[e r + j]        (j &lt; r; pairA's first r columns)
+    /// u = u0[token] + sum_j pairA[p, r + j] upBt[e r + j]
+    /// h[p] = silu(g) u
+    /// </code>
+    /// g and u live in a row-sized scratch (L1/L2), so the pass reads two frozen rows and writes one. g0, u0 [T, I];
+    /// token, pairRow int64 [P]; pairA [P, 2r]; gateBt, upBt [E*r, I]; h [P, I].</summary>
+    public static void SwiGluFromFrozen(Tensor g0, Tensor u0, Tensor token, Tensor pairRow, int experts, Tensor pairA, Tensor gateBt, Tensor upBt, int rank, Tensor h)
     {
-        long rows = gate.shape[0], width = gate.shape[1];
-        Check(gate, ScalarType.Float32, rows, width);
-        Check(up, ScalarType.Float32, rows, width);
-        float* g = Data<float>(gate), u = Data<float>(up);
-        ForRows(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long r) =>
+        long rows = h.shape[0], width = h.shape[1];
+        var f = new FrozenRows(g0, u0, token, pairRow, experts, pairA, gateBt, upBt, rank, rows, width);
+        Check(h, ScalarType.Float32, rows, width);
+        float* hp = Data<float>(h);
+        ForRowRanges(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
         {
-            float* gr = g + r * width, ur = u + r * width;
-            long i = 0;
-            for (; i + 8 <= width; i += 8)
+            using var scratch = new Scratch(2, width);
+            float* g = scratch[0], u = scratch[1];
+            for (long r = start; r < end; r++)
             {
-                Vector256<float> z = Vector256.Load(gr + i);
-                Vector256.Store(z * Sigmoid(z) * Vector256.Load(ur + i), gr + i);
+                f.Row(r, g, u);
+                float* hr = hp + r * width;
+                long i = 0;
+                for (; i + 8 <= width; i += 8)
+                {
+                    Vector256<float> z = Vector256.Load(g + i);
+                    Vector256.Store(z * Sigmoid(z) * Vector256.Load(u + i), hr + i);
+                }
+                for (; i < width; i++) hr[i] = g[i] * Sigmoid(g[i]) * u[i];
             }
-            for (; i < width; i++) gr[i] = gr[i] * Sigmoid(gr[i]) * ur[i];
         });
     }
 
@@ -101,67 +115,148 @@ public static unsafe class ExpertKernels
         });
     }
 
-    /// <summary>The SwiGLU backward of the MixLoRA FFN for every pair p, one pass. Inputs: the recomputed pre-activations
-    /// <paramref name="gate"/>, <paramref name="up"/> [P, I]; <paramref name="mixedGrad"/> [T, I], the gradient of
-    /// <c>sum_p w_p h_p</c>, read at row <c>token[p]</c>; the pair weights [P]; <paramref name="viaLora"/> [P, I], the
-    /// gradient reaching h~ through the down LoRA; the optional bool keep-mask of h~ and its scale. Per element:
+    /// <summary>The SwiGLU backward of the MixLoRA FFN for every pair p in one pass, recomputing the pre-activations
+    /// g, u as <see cref="SwiGluFromFrozen"/> does (in scratch, never stored) and the gradient reaching h~ through the
+    /// down LoRA, <c>v = sum_j q[p, j] downA[e r + j]</c> (q [P, r] = dL/d(A_d h~)). Per element, with the optional bool
+    /// keep-mask m of h~ and its scale c:
     /// <code>
     /// s = sigmoid(g), silu = g s, h = silu u, h~ = h m c
-    /// dh = w dMixed + viaLora m c;  d up = dh silu;  d gate = dh u s (1 + g - silu)
+    /// dh = w_p dMixed[token] + v m c;  d up = dh silu;  d gate = dh u s (1 + g - silu)
     /// </code>
-    /// Writes d gate into <paramref name="gate"/>, d up into <paramref name="up"/>, h~ into <paramref name="viaLora"/>,
-    /// and <c>dMixed[token[p]] . h_p</c> (the routing weight's gradient through W_d) into <paramref name="weightGrad"/> [P].</summary>
-    public static void SwiGluBackward(Tensor gate, Tensor up, Tensor mixedGrad, Tensor token, Tensor pairWeight, Tensor viaLora,
-        Tensor? keep, float scale, Tensor weightGrad)
+    /// Writes d gate, d up and h~ (all [P, I]) and <c>dMixed[token] . h</c> (the routing weight's gradient through W_d)
+    /// into <paramref name="weightGrad"/> [P]. mixedGrad [T, I]; pairWeight [P].</summary>
+    public static void SwiGluBackwardFromFrozen(Tensor g0, Tensor u0, Tensor token, Tensor pairRow, int experts, Tensor pairA, Tensor gateBt, Tensor upBt, int rank,
+        Tensor mixedGrad, Tensor pairWeight, Tensor q, Tensor downA, Tensor? keep, float scale, Tensor gradGate, Tensor gradUp, Tensor hidden, Tensor weightGrad)
     {
-        long rows = gate.shape[0], width = gate.shape[1];
-        Check(gate, ScalarType.Float32, rows, width);
-        Check(up, ScalarType.Float32, rows, width);
+        long rows = gradGate.shape[0], width = gradGate.shape[1];
+        var f = new FrozenRows(g0, u0, token, pairRow, experts, pairA, gateBt, upBt, rank, rows, width);
         Check(mixedGrad, ScalarType.Float32, mixedGrad.shape[0], width);
-        Check(token, ScalarType.Int64, rows);
         Check(pairWeight, ScalarType.Float32, rows);
-        Check(viaLora, ScalarType.Float32, rows, width);
+        Check(q, ScalarType.Float32, rows, rank);
+        Check(downA, ScalarType.Float32, (long)experts * rank, width);
         if (keep is not null) Check(keep, ScalarType.Bool, rows, width);
+        foreach (Tensor o in new[] { gradGate, gradUp, hidden }) Check(o, ScalarType.Float32, rows, width);
         Check(weightGrad, ScalarType.Float32, rows);
-        float* g = Data<float>(gate), u = Data<float>(up), dm = Data<float>(mixedGrad), w = Data<float>(pairWeight);
-        float* vl = Data<float>(viaLora), dw = Data<float>(weightGrad);
-        long* tok = Data<long>(token);
+        float* dm = Data<float>(mixedGrad), w = Data<float>(pairWeight), qp = Data<float>(q), ad = Data<float>(downA);
+        float* dgp = Data<float>(gradGate), dup = Data<float>(gradUp), hp = Data<float>(hidden), dw = Data<float>(weightGrad);
         byte* m = keep is null ? null : Data<byte>(keep);
-        var one = Vector256.Create(1f);
-        ForRows(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long r) =>
+        long* tok = Data<long>(token), prow = Data<long>(pairRow);
+        ForRowRanges(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
         {
-            long o = r * width;
-            float* gr = g + o, ur = u + o, vr = vl + o, dr = dm + tok[r] * width;
-            byte* mr = m is null ? null : m + o;
-            float wr = w[r];
-            var wv = Vector256.Create(wr);
-            Vector256<float> acc = Vector256<float>.Zero;
-            long i = 0;
-            for (; i + 8 <= width; i += 8)
+            using var scratch = new Scratch(3, width);
+            float* g = scratch[0], u = scratch[1], v = scratch[2];
+            var one = Vector256.Create(1f);
+            for (long r = start; r < end; r++)
             {
-                Vector256<float> z = Vector256.Load(gr + i), up8 = Vector256.Load(ur + i), d = Vector256.Load(dr + i);
-                Vector256<float> s = Sigmoid(z), silu = z * s, h = silu * up8;
-                acc += d * h;
-                Vector256<float> mask = mr is null ? one : Mask(mr + i, scale);
-                Vector256<float> dh = wv * d + Vector256.Load(vr + i) * mask;
-                Vector256.Store(h * mask, vr + i);
-                Vector256.Store(dh * silu, ur + i);
-                Vector256.Store(dh * up8 * s * (one + z - silu), gr + i);
+                f.Row(r, g, u);
+                LowRank(null, qp + r * rank, ad + prow[r] % experts * rank * width, rank, width, v);
+                long o = r * width;
+                float* dr = dm + tok[r] * width, dgr = dgp + o, dur = dup + o, hr = hp + o;
+                byte* mr = m is null ? null : m + o;
+                float wr = w[r];
+                var wv = Vector256.Create(wr);
+                Vector256<float> acc = Vector256<float>.Zero;
+                long i = 0;
+                for (; i + 8 <= width; i += 8)
+                {
+                    Vector256<float> z = Vector256.Load(g + i), up8 = Vector256.Load(u + i), d = Vector256.Load(dr + i);
+                    Vector256<float> s = Sigmoid(z), silu = z * s, h = silu * up8;
+                    acc += d * h;
+                    Vector256<float> mask = mr is null ? one : Mask(mr + i, scale);
+                    Vector256<float> dh = wv * d + Vector256.Load(v + i) * mask;
+                    Vector256.Store(h * mask, hr + i);
+                    Vector256.Store(dh * silu, dur + i);
+                    Vector256.Store(dh * up8 * s * (one + z - silu), dgr + i);
+                }
+                float sum = Vector256.Sum(acc);
+                for (; i < width; i++)
+                {
+                    float z = g[i], up1 = u[i], d = dr[i];
+                    float s = Sigmoid(z), silu = z * s, h = silu * up1;
+                    sum += d * h;
+                    float mask = mr is null ? 1f : (mr[i] != 0 ? scale : 0f);
+                    float dh = wr * d + v[i] * mask;
+                    hr[i] = h * mask;
+                    dur[i] = dh * silu;
+                    dgr[i] = dh * up1 * s * (1f + z - silu);
+                }
+                dw[r] = sum;
             }
-            float sum = Vector256.Sum(acc);
-            for (; i < width; i++)
-            {
-                float z = gr[i], up1 = ur[i], d = dr[i];
-                float s = Sigmoid(z), silu = z * s, h = silu * up1;
-                sum += d * h;
-                float mask = mr is null ? 1f : (mr[i] != 0 ? scale : 0f);
-                float dh = wr * d + vr[i] * mask;
-                vr[i] = h * mask;
-                ur[i] = dh * silu;
-                gr[i] = dh * up1 * s * (1f + z - silu);
-            }
-            dw[r] = sum;
         });
+    }
+
+    /// <summary>Row-sized fp32 scratch rows for one task (native memory: rows of any width, no stack limit).</summary>
+    private readonly struct Scratch : IDisposable
+    {
+        private readonly float* memory;
+        private readonly long width;
+
+        public Scratch(int rows, long width)
+        {
+            this.width = width;
+            memory = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(rows * width * sizeof(float)), 64);
+        }
+
+        public float* this[int row] => memory + row * width;
+
+        public void Dispose() => System.Runtime.InteropServices.NativeMemory.AlignedFree(memory);
+    }
+
+    /// <summary>The frozen rows and rank-r corrections of <see cref="SwiGluFromFrozen"/>, checked once.</summary>
+    private readonly struct FrozenRows
+    {
+        private readonly float* g0, u0, pa, gateBt, upBt;
+        private readonly long* token, pairRow;
+        private readonly int experts, rank;
+        private readonly long width;
+
+        public FrozenRows(Tensor g0, Tensor u0, Tensor token, Tensor pairRow, int experts, Tensor pairA, Tensor gateBt, Tensor upBt, int rank, long rows, long width)
+        {
+            Check(g0, ScalarType.Float32, g0.shape[0], width);
+            Check(u0, ScalarType.Float32, g0.shape[0], width);
+            Check(token, ScalarType.Int64, rows);
+            Check(pairRow, ScalarType.Int64, rows);
+            Check(pairA, ScalarType.Float32, rows, 2L * rank);
+            Check(gateBt, ScalarType.Float32, (long)experts * rank, width);
+            Check(upBt, ScalarType.Float32, (long)experts * rank, width);
+            this.g0 = Data<float>(g0); this.u0 = Data<float>(u0); pa = Data<float>(pairA);
+            this.gateBt = Data<float>(gateBt); this.upBt = Data<float>(upBt);
+            this.token = Data<long>(token); this.pairRow = Data<long>(pairRow);
+            this.experts = experts; this.rank = rank; this.width = width;
+        }
+
+        /// <summary>g and u of pair <paramref name="r"/> into the scratch rows.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Row(long r, float* g, float* u)
+        {
+            long t = token[r], block = pairRow[r] % experts * rank * width;
+            float* a = pa + r * 2 * rank;
+            LowRank(g0 + t * width, a, gateBt + block, rank, width, g);
+            LowRank(u0 + t * width, a + rank, upBt + block, rank, width, u);
+        }
+    }
+
+    /// <summary><c>dst = base + sum_j a[j] b[j]</c> over rank rows b[j] of length width (base null: 0): per 8-wide chunk
+    /// the r products accumulate in a register, so dst is written once (the b rows, E*r*I floats, stay in cache).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void LowRank(float* baseRow, float* a, float* b, int rank, long width, float* dst)
+    {
+        Vector256<float>* av = stackalloc Vector256<float>[rank];
+        for (int j = 0; j < rank; j++) av[j] = Vector256.Create(a[j]);
+        long i = 0;
+        for (; i + 8 <= width; i += 8)
+        {
+            Vector256<float> acc = baseRow is null ? Vector256<float>.Zero : Vector256.Load(baseRow + i);
+            float* bj = b + i;
+            for (int j = 0; j < rank; j++, bj += width) acc = Vector256.FusedMultiplyAdd(av[j], Vector256.Load(bj), acc);
+            Vector256.Store(acc, dst + i);
+        }
+        for (; i < width; i++)
+        {
+            float acc = baseRow is null ? 0f : baseRow[i];
+            for (int j = 0; j < rank; j++) acc += a[j] * b[j * width + i];
+            dst[i] = acc;
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -180,19 +275,20 @@ public static unsafe class ExpertKernels
     }
 
     private static void ForRows(long rows, Action<long> body)
+        => ForRowRanges(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) => { for (long r = start; r < end; r++) body(r); });
+
+    /// <summary>Splits [0, rows) into tasks of <c>RowsPerTask</c> rows over <c>torch.get_num_threads()</c> workers.</summary>
+    private static void ForRowRanges(long rows, Action<long, long> body)
     {
         int workers = Workers;
         long tasks = (rows + RowsPerTask - 1) / RowsPerTask;
         if (workers == 1 || tasks == 1)
         {
-            for (long r = 0; r < rows; r++) body(r);
+            body(0, rows);
             return;
         }
-        Parallel.For(0L, tasks, new ParallelOptions { MaxDegreeOfParallelism = workers }, task =>
-        {
-            long end = Math.Min(rows, (task + 1) * RowsPerTask);
-            for (long r = task * RowsPerTask; r < end; r++) body(r);
-        });
+        Parallel.For(0L, tasks, new ParallelOptions { MaxDegreeOfParallelism = workers },
+            task => body(task * RowsPerTask, Math.Min(rows, (task + 1) * RowsPerTask)));
     }
 
     private static T* Data<T>(Tensor t) where T : unmanaged => (T*)THSTensor_data(t.Handle);

@@ -94,11 +94,18 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         Tensor? hiddenMask = givenHiddenMask?.index_select(0, order)
             ?? (settings.DrawsMasks ? rand(pairA.shape[0], inter, device: x.device).ge(settings.Dropout) : null);
 
-        var (gate, up) = PreActivations(g0, u0, pairA, gateBt, upBt, pairToken, counts, r);
-        Tensor h;                                                                        // [P, I], in gate's buffer
-        if (kernels) { ExpertKernels.SwiGlu(gate, up); h = gate; }
-        else h = nn.functional.silu(gate, inplace: true).mul_(up);
-        up.Dispose();
+        Tensor h;                                                                        // [P, I]
+        if (kernels)
+        {
+            h = empty(pairA.shape[0], inter, device: x.device);
+            ExpertKernels.SwiGluFromFrozen(g0, u0, pairToken, pairRow, e, pairA, gateBt, upBt, r, h);
+        }
+        else
+        {
+            var (gate, up) = PreActivations(g0, u0, pairA, gateBt, upBt, pairToken, counts, r);
+            h = nn.functional.silu(gate, inplace: true).mul_(up);                        // in gate's buffer
+            up.Dispose();
+        }
 
         Tensor pairDownA = empty(pairA.shape[0], r, device: x.device);                   // A_d[e_p] h~_p  [P, r]
         float keepScale = (float)(1.0 / (1.0 - settings.Dropout));
@@ -157,7 +164,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         Tensor gradWeight = (pairDownA * pairDy).sum(1).mul_(s);                         // [P], the down-LoRA part
 
         var (gradGate, gradUp, gradDownA, gradX) = KernelsUsable(settings, dy, gateBt, pairAt)
-            ? SwiGluBackwardKernels(dy, downWeight, gateWeight, upWeight, g0, u0, pairA, gateBt, upBt, downA, pairToken, pairWeight, pairAt!, hiddenMask, gradPairDownA, gradWeight, counts, e, r, (int)k, (float)keepScale)
+            ? SwiGluBackwardKernels(dy, downWeight, gateWeight, upWeight, g0, u0, pairA, gateBt, upBt, downA, pairToken, pairRow, pairWeight, pairAt!, hiddenMask, gradPairDownA, gradWeight, counts, e, r, (int)k, (float)keepScale)
             : SwiGluBackwardOps(dy, downWeight, gateWeight, upWeight, g0, u0, pairA, gateBt, upBt, downA, pairToken, pairWeight, hiddenMask, gradPairDownA, gradWeight, counts, e, r, keepScale);
 
         // Experts' gate and up B, and the gradient of the pairs' rank-wide A activations.
@@ -244,31 +251,33 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         return (gradGate, gradUp, gradDownA, gradX);
     }
 
-    /// <summary><see cref="SwiGluBackwardOps"/> with <see cref="ExpertKernels"/>: one fused pass for the SwiGLU backward and
-    /// race-free gather-sums instead of the index_add scatters.</summary>
+    /// <summary><see cref="SwiGluBackwardOps"/> with <see cref="ExpertKernels"/>: the pre-activations recomputed inside one
+    /// fused pass for the SwiGLU backward, race-free gather-sums instead of the index_add scatters.</summary>
     private static (Tensor GradGate, Tensor GradUp, Tensor GradDownA, Tensor GradX) SwiGluBackwardKernels(Tensor dy, Tensor downWeight, Tensor gateWeight, Tensor upWeight,
-        Tensor g0, Tensor u0, Tensor pairA, Tensor gateBt, Tensor upBt, Tensor downA, Tensor pairToken, Tensor pairWeight, Tensor pairAt, Tensor? hiddenMask,
+        Tensor g0, Tensor u0, Tensor pairA, Tensor gateBt, Tensor upBt, Tensor downA, Tensor pairToken, Tensor pairRow, Tensor pairWeight, Tensor pairAt, Tensor? hiddenMask,
         Tensor gradPairDownA, Tensor gradWeight, long[] counts, int e, int r, int k, float keepScale)
     {
         long t = dy.shape[0], p = pairA.shape[0], inter = g0.shape[1];
-        using Tensor dMixed = FrozenInputGradient(dy, downWeight);                       // [T, I], read per pair by the kernel
-        var (gate, up) = PreActivations(g0, u0, pairA, gateBt, upBt, pairToken, counts, r);
-        using Tensor viaLora = empty(p, inter, device: dy.device);                       // (dL/d(A_d h~)) A_d, then h~
-        ForEachSegment(counts, (i, o, c) => viaLora.narrow(0, o, c).addmm_(gradPairDownA.narrow(0, o, c), downA.narrow(0, i * r, r), beta: 0));
-        using Tensor weightViaMixed = empty(p, device: dy.device);
-        ExpertKernels.SwiGluBackward(gate, up, dMixed, pairToken, pairWeight, viaLora, hiddenMask, keepScale, weightViaMixed);
-        gradWeight.add_(weightViaMixed);
-        Tensor gradDownA = empty(e * r, inter, device: dy.device);
-        ForEachSegment(counts, (i, o, c) => gradDownA.narrow(0, i * r, r).addmm_(gradPairDownA.narrow(0, o, c).t(), viaLora.narrow(0, o, c), beta: 0), (i) => gradDownA.narrow(0, i * r, r).zero_());
-        Tensor gradX;
-        using (Tensor gradG0 = empty(t, inter, device: dy.device))
+        Tensor gradGate = empty(p, inter, device: dy.device), gradUp = empty(p, inter, device: dy.device);
+        using (Tensor dMixed = FrozenInputGradient(dy, downWeight))                     // [T, I], read per pair by the kernel
+        using (Tensor hidden = empty(p, inter, device: dy.device))                       // h~
+        using (Tensor weightViaMixed = empty(p, device: dy.device))
         {
-            ExpertKernels.GatherSum(gate, pairAt, null, k, gradG0);
-            gradX = FrozenInputGradient(gradG0, gateWeight);
-            ExpertKernels.GatherSum(up, pairAt, null, k, gradG0);
-            gradX.add_(FrozenInputGradient(gradG0, upWeight));
+            ExpertKernels.SwiGluBackwardFromFrozen(g0, u0, pairToken, pairRow, e, pairA, gateBt, upBt, r, dMixed, pairWeight, gradPairDownA, downA,
+                hiddenMask, keepScale, gradGate, gradUp, hidden, weightViaMixed);
+            gradWeight.add_(weightViaMixed);
+            Tensor gradDownA = empty(e * r, inter, device: dy.device);
+            ForEachSegment(counts, (i, o, c) => gradDownA.narrow(0, i * r, r).addmm_(gradPairDownA.narrow(0, o, c).t(), hidden.narrow(0, o, c), beta: 0), (i) => gradDownA.narrow(0, i * r, r).zero_());
+            Tensor gradX;
+            using (Tensor gradG0 = empty(t, inter, device: dy.device))
+            {
+                ExpertKernels.GatherSum(gradGate, pairAt, null, k, gradG0);
+                gradX = FrozenInputGradient(gradG0, gateWeight);
+                ExpertKernels.GatherSum(gradUp, pairAt, null, k, gradG0);
+                gradX.add_(FrozenInputGradient(gradG0, upWeight));
+            }
+            return (gradGate, gradUp, gradDownA, gradX);
         }
-        return (gate, up, gradDownA, gradX);
     }
 
     private static bool KernelsUsable(FusedExpertSettings settings, Tensor dy, Tensor gateBt, Tensor? pairAt)
