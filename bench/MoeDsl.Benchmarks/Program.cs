@@ -191,7 +191,7 @@ internal sealed class Runner
         Console.WriteLine("MoeDsl benchmark (issue #5)");
         Console.WriteLine(string.Create(Inv, $"date {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.OSVersion}, {Environment.ProcessorCount} cores, torch threads {torch.get_num_threads()}, TorchSharp {typeof(torch).Assembly.GetName().Version}, libtorch {torch.__version__}, device cpu, fp32"));
         Console.WriteLine($"shape {shape.Describe()}");
-        Console.WriteLine(string.Create(Inv, $"method: each figure alternates A and B (order flipped every repetition), {options.Warmup} warm-up + {options.Reps} timed repetitions, medians; ratio = median of the per-repetition ratios"));
+        Console.WriteLine(string.Create(Inv, $"method: each figure alternates A and B (order flipped every repetition), {options.Warmup} warm-up + {options.Reps} timed repetitions ({LayerRepsFactor}x both for the layer-level figures), medians; ratio = median of the per-repetition ratios"));
         Console.WriteLine();
 
         bool Want(string group) => options.Only is null || options.Only == group;
@@ -217,12 +217,17 @@ internal sealed class Runner
     }
 
     /// <summary>Runs A and B alternately; each call returns its own milliseconds.</summary>
-    private (double A, double B, double Ratio, double[] RatiosPerRep) Interleave(Func<double> a, Func<double> b)
+    /// <summary>Layer-level figures take tens of milliseconds: they run <see cref="LayerRepsFactor"/> times the repetitions so that
+    /// their medians stand against this shared machine's noise (the per-repetition ratios of one run spread 0.8-1.8 at 9).</summary>
+    private const int LayerRepsFactor = 5;
+
+    private (double A, double B, double Ratio, double[] RatiosPerRep) Interleave(Func<double> a, Func<double> b, int factor = 1)
     {
-        for (int i = 0; i < options.Warmup; i++) { a(); b(); }
-        var ta = new double[options.Reps];
-        var tb = new double[options.Reps];
-        for (int i = 0; i < options.Reps; i++)
+        int reps = options.Reps * factor;
+        for (int i = 0; i < options.Warmup * factor; i++) { a(); b(); }
+        var ta = new double[reps];
+        var tb = new double[reps];
+        for (int i = 0; i < reps; i++)
         {
             if (i % 2 == 0) { ta[i] = a(); tb[i] = b(); }
             else { tb[i] = b(); ta[i] = a(); }
@@ -318,14 +323,14 @@ internal sealed class Runner
             return ms;
         }
 
-        var (ml, mo, ratio, _) = Interleave(() => Time(loop.Forward), () => Time(ours.forward));
+        var (ml, mo, ratio, _) = Interleave(() => Time(loop.Forward), () => Time(ours.forward), LayerRepsFactor);
         string mode = MoeFeedForward.Resolve(ours.Execution, x.shape[0] * x.shape[1] * topK, experts, lora.Rank, inter, DeviceType.CPU).ToString();
         figures.Add(new Figure("fused_vs_loop_ffn", "MoE-PEFT-style loop FFN", $"ours (fused, Auto = {mode})", ml, mo, ratio, "ms fwd+bwd", ">= 1.3"));
         ours.Execution = ExpertExecution.DenseMasked;
-        var (md, mg, ratio3, _) = Interleave(() => Time(ours.forward), () => { ours.Execution = ExpertExecution.Grouped; double ms = Time(ours.forward); ours.Execution = ExpertExecution.DenseMasked; return ms; });
+        var (md, mg, ratio3, _) = Interleave(() => Time(ours.forward), () => { ours.Execution = ExpertExecution.Grouped; double ms = Time(ours.forward); ours.Execution = ExpertExecution.DenseMasked; return ms; }, LayerRepsFactor);
         figures.Add(new Figure("dense_vs_grouped_ffn", "ours, dense-masked (E*r GEMMs)", "ours, grouped (sorted segments)", md, mg, ratio3, "ms fwd+bwd", "context"));
         ours.Execution = ExpertExecution.Auto;
-        var (mm, mp, ratio2, _) = Interleave(() => Time(ours.forward), () => Time(plain.forward));
+        var (mm, mp, ratio2, _) = Interleave(() => Time(ours.forward), () => Time(plain.forward), LayerRepsFactor);
         figures.Add(new Figure("moe_vs_lora_ffn", $"ours MixLoRA FFN 8x top-2 r=16 ({mode})", "plain LoRA FFN r=16 (PEFT-style)", mm, mp, ratio2, "ms fwd+bwd", "context"));
 
         // The plain-LoRA baseline above is PEFT-style autograd. The same recomputing function run as a plain LoRA FFN
@@ -339,9 +344,9 @@ internal sealed class Runner
                 ones(tokens, 1), zeros(tokens, 1, dtype: ScalarType.Int64), single);
             return y.view(input.shape);
         }
-        var (mf, pf, ratio4, _) = Interleave(() => Time(FusedLora), () => Time(plain.forward));
+        var (mf, pf, ratio4, _) = Interleave(() => Time(FusedLora), () => Time(plain.forward), LayerRepsFactor);
         figures.Add(new Figure("fused_lora_vs_lora_ffn", "plain LoRA FFN r=16 run by the fused function", "plain LoRA FFN r=16 (PEFT-style)", mf, pf, ratio4, "ms fwd+bwd", "context"));
-        var (mm2, mf2, ratio5, _) = Interleave(() => Time(ours.forward), () => Time(FusedLora));
+        var (mm2, mf2, ratio5, _) = Interleave(() => Time(ours.forward), () => Time(FusedLora), LayerRepsFactor);
         figures.Add(new Figure("moe_vs_fused_lora_ffn", $"ours MixLoRA FFN 8x top-2 r=16 ({mode})", "plain LoRA FFN r=16, fused function", mm2, mf2, ratio5, "ms fwd+bwd", "context"));
     }
 
@@ -372,7 +377,7 @@ internal sealed class Runner
             x.grad?.zero_();
             return ms;
         }
-        var (mg, mt, ratio, _) = Interleave(() => Time(graph), () => Time(topk));
+        var (mg, mt, ratio, _) = Interleave(() => Time(graph), () => Time(topk), LayerRepsFactor);
         figures.Add(new Figure("graph_vs_topk_layer", "MixLoRA layer, Graph router", "MixLoRA layer, TopK router", mg, mt, ratio, "ms fwd+bwd", "<= 1.10"));
         cos.Dispose();
         sin.Dispose();
