@@ -63,7 +63,7 @@ public static class Program
             "mola2468" => Specs.Mola2468(c),
             _ => throw new ArgumentException($"unknown memory variant '{variant}'"),
         };
-        using var step = new TrainStep(Specs.Build(c, spec, 1), options.Shape, 7);
+        using var step = new TrainStep(Specs.Build(c, spec, 1), options.Shape, 7, options.Execution);
         step.Run();
         GC.Collect();
         GC.WaitForPendingFinalizers();
@@ -87,6 +87,7 @@ internal sealed class Options
           --libtorch D load libtorch from D (a PyTorch install's torch/lib; needs a -p:TorchBackend=external build); also MOEDSL_LIBTORCH
           --only G     run one group: train, ffn, graph, mola, mem, flat
           --steps N    steps of the live-tensor / RSS flatness check (default 200 quick, 1000 full)
+          --execution E  the MixLoRA FFNs' expert execution in the model-level figures: auto (default), fused, grouped, dense
         """;
 
     public BenchShape Shape { get; private set; } = BenchShape.Quick;
@@ -98,6 +99,7 @@ internal sealed class Options
     public string? MemoryChild { get; private set; }
     public string? LibTorch { get; private set; }
     public string? Only { get; private set; }
+    public ExpertExecution Execution { get; private set; } = ExpertExecution.Auto;
     public bool Help { get; private set; }
 
     public static Options Parse(string[] args)
@@ -129,6 +131,17 @@ internal sealed class Options
                     if (i + 1 >= args.Length) throw new ArgumentException("--only needs a figure group: train, ffn, graph, mola, mem, flat");
                     o.Only = args[++i];
                     break;
+                case "--execution":
+                    if (i + 1 >= args.Length) throw new ArgumentException("--execution needs one of auto, fused, grouped, dense");
+                    o.Execution = args[++i] switch
+                    {
+                        "auto" => ExpertExecution.Auto,
+                        "fused" => ExpertExecution.Fused,
+                        "grouped" => ExpertExecution.Grouped,
+                        "dense" => ExpertExecution.DenseMasked,
+                        string other => throw new ArgumentException($"--execution '{other}' is not one of auto, fused, grouped, dense"),
+                    };
+                    break;
                 case "--libtorch":
                     if (i + 1 >= args.Length) throw new ArgumentException("--libtorch needs the directory that contains libtorch.so");
                     o.LibTorch = args[++i];
@@ -144,7 +157,10 @@ internal sealed class Options
     /// <summary>The arguments a child process needs to rebuild the same shape and thread count.</summary>
     public IEnumerable<string> ChildArguments()
     {
-        var args = new List<string> { IsFull ? "--full" : "--quick", "--threads", Threads.ToString(CultureInfo.InvariantCulture) };
+        var args = new List<string> { IsFull ? "--full" : "--quick", "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--execution", Execution switch
+        {
+            ExpertExecution.Fused => "fused", ExpertExecution.Grouped => "grouped", ExpertExecution.DenseMasked => "dense", _ => "auto",
+        } };
         if (LibTorch is not null) args.AddRange(new[] { "--libtorch", LibTorch });
         return args;
     }
@@ -245,8 +261,8 @@ internal sealed class Runner
     private void TrainStepFigure(string name, ModelSpec specA, ModelSpec specB, string goal, bool table6)
     {
         BenchShape shape = options.Shape;
-        using var a = new TrainStep(Specs.Build(shape.Config, specA, 1), shape, 7);
-        using var b = new TrainStep(Specs.Build(shape.Config, specB, 1), shape, 7);
+        using var a = new TrainStep(Specs.Build(shape.Config, specA, 1), shape, 7, options.Execution);
+        using var b = new TrainStep(Specs.Build(shape.Config, specB, 1), shape, 7, options.Execution);
         var stepsA = new List<StepTimes>();
         var stepsB = new List<StepTimes>();
         var (ma, mb, ratio, _) = Interleave(() => Record(a, stepsA), () => Record(b, stepsB));
@@ -424,7 +440,7 @@ internal sealed class Runner
     {
         var c = new LlamaConfig(128, 352, 4, 4, 4, 1000, MaxPositionEmbeddings: 512);
         var shape = new BenchShape("flatness", c, 2, 64);
-        using var step = new TrainStep(Specs.Build(c, Specs.MixLora(c), 1), shape, 7);
+        using var step = new TrainStep(Specs.Build(c, Specs.MixLora(c), 1), shape, 7, options.Execution);
         int warm = 20;
         for (int i = 0; i < warm; i++) step.Run();
         GC.Collect();

@@ -24,9 +24,10 @@ internal sealed class TrainStep : IDisposable
     private readonly Tensor inputIds;
     private readonly Tensor labels;
 
-    public TrainStep(SpecModel model, BenchShape shape, long seed)
+    public TrainStep(SpecModel model, BenchShape shape, long seed, MoeDsl.Runtime.Moe.ExpertExecution execution = MoeDsl.Runtime.Moe.ExpertExecution.Auto)
     {
         this.model = model;
+        foreach (var ffn in model.modules().OfType<MoeDsl.Runtime.Moe.MoeFeedForward>()) ffn.Execution = execution;
         model.train();
         var parameters = model.AdapterParameters().Select(p => p.Parameter).ToArray();
         if (parameters.Length == 0) throw new InvalidOperationException($"{model.Spec.Name} has no trainable parameters");

@@ -22,8 +22,17 @@ public static unsafe class ExpertKernels
 
     private const int RowsPerTask = 16;
 
-    /// <summary>Worker threads of the kernels (default: torch.get_num_threads(); MOEDSL_KERNEL_THREADS overrides).</summary>
-    public static int Workers { get; set; } = Math.Max(1, Environment.GetEnvironmentVariable("MOEDSL_KERNEL_THREADS") is string v && int.TryParse(v, out int n) ? n : torch.get_num_threads());
+    private static readonly int? EnvironmentWorkers =
+        Environment.GetEnvironmentVariable("MOEDSL_KERNEL_THREADS") is string v && int.TryParse(v, out int n) && n > 0 ? n : null;
+    private static int? workers;
+
+    /// <summary>Worker threads of the kernels: set here, else MOEDSL_KERNEL_THREADS, else torch.get_num_threads() at each
+    /// call (so it follows torch.set_num_threads). Values below 1 are refused.</summary>
+    public static int Workers
+    {
+        get => workers ?? EnvironmentWorkers ?? Math.Max(1, torch.get_num_threads());
+        set => workers = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "ExpertKernels.Workers must be at least 1");
+    }
 
     /// <summary>Whether the kernels can run on these tensors: CPU, fp32 (the caller checks its masks and indices).</summary>
     public static bool Supports(Tensor t) => t.device_type == DeviceType.CPU && t.dtype == ScalarType.Float32;
@@ -277,17 +286,17 @@ public static unsafe class ExpertKernels
     private static void ForRows(long rows, Action<long> body)
         => ForRowRanges(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) => { for (long r = start; r < end; r++) body(r); });
 
-    /// <summary>Splits [0, rows) into tasks of <c>RowsPerTask</c> rows over <c>torch.get_num_threads()</c> workers.</summary>
+    /// <summary>Splits [0, rows) into tasks of <c>RowsPerTask</c> rows over <see cref="Workers"/> threads.</summary>
     private static void ForRowRanges(long rows, Action<long, long> body)
     {
-        int workers = Workers;
+        int threads = Workers;
         long tasks = (rows + RowsPerTask - 1) / RowsPerTask;
-        if (workers == 1 || tasks == 1)
+        if (threads == 1 || tasks == 1)
         {
             body(0, rows);
             return;
         }
-        Parallel.For(0L, tasks, new ParallelOptions { MaxDegreeOfParallelism = workers },
+        Parallel.For(0L, tasks, new ParallelOptions { MaxDegreeOfParallelism = threads },
             task => body(task * RowsPerTask, Math.Min(rows, (task + 1) * RowsPerTask)));
     }
 
