@@ -71,7 +71,7 @@ public sealed class ExpertExecutionTests
     {
         using var scope = NewDisposeScope();
         using var g = new Generator(33);
-        const int t = 7, d = 6, inter = 10, e = 3, r = 2, k = 2;
+        const int t = 7, d = 6, inter = 45, e = 3, r = 2, k = 2;   // 45 = 32 + 8 + 5: every column loop of the kernels
         const double p = 0.3, s = 1.5;
         Tensor Leaf(params long[] shape) => (randn(shape, generator: g) * 0.5).requires_grad_(true);
         Tensor x = Leaf(t, d);
