@@ -20,7 +20,7 @@ internal readonly record struct StepTimes(double Forward, double Backward, doubl
 internal sealed class TrainStep : IDisposable
 {
     private readonly SpecModel model;
-    private readonly optim.Optimizer optimizer;
+    private readonly TorchSharp.Modules.AdamW optimizer;
     private readonly Tensor inputIds;
     private readonly Tensor labels;
 
@@ -54,7 +54,7 @@ internal sealed class TrainStep : IDisposable
         loss.backward();
         double backward = sw.Elapsed.TotalMilliseconds;
         sw.Restart();
-        optimizer.step();
+        FusedAdamW.Step(optimizer);
         optimizer.zero_grad();
         double step = sw.Elapsed.TotalMilliseconds;
         return new StepTimes(forward, backward, step);

@@ -332,7 +332,7 @@ public static unsafe class ExpertKernels
         => ForRowRanges(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) => { for (long r = start; r < end; r++) body(r); });
 
     /// <summary>Splits [0, rows) into tasks of <c>RowsPerTask</c> rows over <see cref="Workers"/> threads.</summary>
-    private static void ForRowRanges(long rows, Action<long, long> body)
+    internal static void ForRowRanges(long rows, Action<long, long> body)
     {
         int threads = Workers;
         long tasks = (rows + RowsPerTask - 1) / RowsPerTask;
@@ -345,7 +345,7 @@ public static unsafe class ExpertKernels
             task => body(task * RowsPerTask, Math.Min(rows, (task + 1) * RowsPerTask)));
     }
 
-    private static T* Data<T>(Tensor t) where T : unmanaged => (T*)THSTensor_data(t.Handle);
+    internal static T* Data<T>(Tensor t) where T : unmanaged => (T*)THSTensor_data(t.Handle);
 
     private static void Check(Tensor t, ScalarType dtype, params long[] shape)
     {

@@ -163,7 +163,7 @@ public sealed class Trainer : IDisposable
         finite &= double.IsFinite(gradNorm);
         if (finite)
         {
-            optimizer.step();
+            FusedAdamW.Step(optimizer);
             consecutiveNonFinite = 0;
         }
         else

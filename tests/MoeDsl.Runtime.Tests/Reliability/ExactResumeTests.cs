@@ -16,6 +16,7 @@ using static TorchSharp.torch;
 namespace MoeDsl.Runtime.Tests.Reliability;
 
 /// <summary>N steps, stop (checkpoint), fresh process state, resume to 2N: the same losses and adapter bits as 2N in one go.</summary>
+[Collection(nameof(SerialTests))]   // torch's global generator (dropout, seeds) must not be drawn from by parallel tests
 public sealed class ExactResumeTests
 {
     private const int N = 4;
