@@ -89,8 +89,9 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         // Sorted position of pair (token, slot): each token's k rows for the race-free gather-sums.
         Tensor? pairAt = kernels ? empty_like(order).index_copy_(0, order, arange(order.shape[0], dtype: ScalarType.Int64, device: x.device)) : null;
 
-        // Every expert's gate and up A in one GEMM on the T tokens; each pair takes its expert's 2r columns, scaled.
-        Tensor pairA = xd.mm(gateUpA.t()).view(t * e, 2 * r).index_select(0, pairRow).mul_(s); // [P, 2r]
+        // Each pair's gate and up A activations on its expert's segment: P d 2r multiply-adds (one [T, E*2r] GEMM over
+        // all tokens would do E/k times that, the unchosen experts' blocks included).
+        Tensor pairA = PairActivations(xd, pairToken, gateUpA, counts, r).mul_(s);       // [P, 2r]
         Tensor? hiddenMask = givenHiddenMask?.index_select(0, order)
             ?? (settings.DrawsMasks ? rand(pairA.shape[0], inter, device: x.device).ge(settings.Dropout) : null);
 
@@ -182,11 +183,22 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         gradGate.Dispose();
         gradUp.Dispose();
 
-        // Back through the pair gather and the stacked A GEMM on x~.
-        Tensor gradXA = zeros(t * e, 2 * r, device: dy.device).index_add_(0, pairRow, gradPairA.mul_(s), 1.0).view(t, e * 2 * r);
+        // Back through the per-segment A GEMMs on the gathered x~ rows, and the gather itself (a per-token sum).
+        gradPairA.mul_(s);
         Tensor xd = Dropped(x.to(ScalarType.Float32), inputMask, settings);
-        Tensor gradGateUpA = gradXA.t().mm(xd);                                          // [E*2r, d]
-        Tensor gradXd = gradXA.mm(gateUpA);
+        Tensor pairX = xd.index_select(0, pairToken);                                    // [P, d], recomputed
+        long d = x.shape[1];
+        Tensor gradGateUpA = empty(e * 2 * r, d, device: dy.device), gradPairX = empty(p, d, device: dy.device);
+        ForEachSegment(counts, (i, o, c) =>
+        {
+            Tensor ga = gradPairA.narrow(0, o, c);
+            gradGateUpA.narrow(0, i * 2 * r, 2 * r).addmm_(ga.t(), pairX.narrow(0, o, c), beta: 0);
+            gradPairX.narrow(0, o, c).addmm_(ga, gateUpA.narrow(0, i * 2 * r, 2 * r), beta: 0);
+        }, (i) => gradGateUpA.narrow(0, i * 2 * r, 2 * r).zero_());
+        pairX.Dispose();
+        Tensor gradXd = KernelsUsable(settings, dy, gateBt, pairAt)
+            ? Fill(empty(t, d, device: dy.device), o => ExpertKernels.GatherSum(gradPairX, pairAt!, null, (int)k, o))
+            : zeros(t, d, device: dy.device).index_add_(0, pairToken, gradPairX, 1.0);
         if (inputMask is not null) gradXd.mul_(inputMask).mul_(keepScale);
         gradX.add_(gradXd);
 
@@ -297,6 +309,16 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
 
     private static Tensor Dropped(Tensor xf, Tensor? keep, FusedExpertSettings settings)
         => keep is null ? xf : xf.mul(keep).mul_(1.0 / (1.0 - settings.Dropout));
+
+    /// <summary>[P, 2r]: row p is <c>A_gate[e_p] x~_t</c> then <c>A_up[e_p] x~_t</c> (unscaled), one GEMM per expert segment on
+    /// the gathered input rows.</summary>
+    private static Tensor PairActivations(Tensor xd, Tensor pairToken, Tensor gateUpA, long[] counts, int r)
+    {
+        using Tensor pairX = xd.index_select(0, pairToken);                               // [P, d]
+        Tensor pairA = empty(pairX.shape[0], 2 * r, device: xd.device);
+        ForEachSegment(counts, (i, o, c) => pairA.narrow(0, o, c).addmm_(pairX.narrow(0, o, c), gateUpA.narrow(0, i * 2 * r, 2 * r).t(), beta: 0));
+        return pairA;
+    }
 
     /// <summary>gate_p = g0[t_p] + pairA_p[:r] B_g[e_p]^T and up alike, one rank-r GEMM per expert segment, in place on the
     /// gathered frozen rows.</summary>

@@ -120,6 +120,7 @@ public sealed class ExpertExecutionTests
         Assert.Equal(0f, gateBt.grad![TensorIndex.Slice(2 * r, 3 * r)].abs().max().item<float>());
         Assert.Equal(0f, downA.grad![TensorIndex.Slice(2 * r, 3 * r)].abs().max().item<float>());
         Assert.Equal(0f, upBt.grad![TensorIndex.Slice(2 * r, 3 * r)].abs().max().item<float>());
+        Assert.Equal(0f, gateUpA.grad![TensorIndex.Slice(2 * 2 * r, 3 * 2 * r)].abs().max().item<float>());
         Assert.True(gateBt.grad!.abs().max().item<float>() > 0);
     }
 }
