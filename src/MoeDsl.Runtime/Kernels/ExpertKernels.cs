@@ -331,7 +331,8 @@ public static unsafe class ExpertKernels
     private static void ForRows(long rows, Action<long> body)
         => ForRowRanges(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) => { for (long r = start; r < end; r++) body(r); });
 
-    /// <summary>Splits [0, rows) into tasks of <c>RowsPerTask</c> rows over <see cref="Workers"/> threads.</summary>
+    /// <summary>Splits [0, rows) into tasks of <c>RowsPerTask</c> rows over <see cref="Workers"/> threads: torch's own
+    /// OpenMP team where <see cref="OpenMpTeam"/> found it, else the .NET thread pool.</summary>
     internal static void ForRowRanges(long rows, Action<long, long> body)
     {
         int threads = Workers;
@@ -341,6 +342,7 @@ public static unsafe class ExpertKernels
             body(0, rows);
             return;
         }
+        if (OpenMpTeam.TryRun(rows, RowsPerTask, threads, body)) return;
         Parallel.For(0L, tasks, new ParallelOptions { MaxDegreeOfParallelism = threads },
             task => body(task * RowsPerTask, Math.Min(rows, (task + 1) * RowsPerTask)));
     }
