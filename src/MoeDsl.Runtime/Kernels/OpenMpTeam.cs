@@ -17,7 +17,7 @@ namespace MoeDsl.Runtime.Kernels;
 /// Rows are handed out in chunks from a shared counter, so a worker that joins late takes less.</summary>
 internal static unsafe class OpenMpTeam
 {
-    private static readonly delegate* unmanaged<delegate* unmanaged<IntPtr, void>, IntPtr, uint, uint, void> Parallel;
+    private static readonly delegate* unmanaged<delegate* unmanaged<IntPtr, void>, IntPtr, uint, uint, void> GompParallel;
     private static readonly string? LibraryPath;
 
     static OpenMpTeam()
@@ -28,19 +28,16 @@ internal static unsafe class OpenMpTeam
             LibraryPath = FindTorchLibgomp();
             if (LibraryPath is null || !NativeLibrary.TryLoad(LibraryPath, out IntPtr handle)) return;
             if (NativeLibrary.TryGetExport(handle, "GOMP_parallel", out IntPtr parallel))
-                Parallel = (delegate* unmanaged<delegate* unmanaged<IntPtr, void>, IntPtr, uint, uint, void>)parallel;
+                GompParallel = (delegate* unmanaged<delegate* unmanaged<IntPtr, void>, IntPtr, uint, uint, void>)parallel;
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // /proc unreadable: stay on Parallel.For.
-        }
-        catch (UnauthorizedAccessException)
-        {
+            // /proc/self/maps unreadable (a sandbox): the kernels stay on Parallel.For.
         }
     }
 
     /// <summary>Whether the kernels run on torch's OpenMP team in this process.</summary>
-    public static bool Available => Parallel != null;
+    public static bool Available => GompParallel != null;
 
     /// <summary>The libgomp the team comes from (null when not <see cref="Available"/>).</summary>
     public static string? Library => Available ? LibraryPath : null;
@@ -54,7 +51,7 @@ internal static unsafe class OpenMpTeam
         GCHandle handle = GCHandle.Alloc(job);
         try
         {
-            Parallel(&Entry, GCHandle.ToIntPtr(handle), (uint)threads, 0);
+            GompParallel(&Entry, GCHandle.ToIntPtr(handle), (uint)threads, 0);
         }
         finally
         {
