@@ -13,6 +13,7 @@ using MoeDsl.Runtime.Adapters;
 using MoeDsl.Runtime.Data;
 using MoeDsl.Runtime.Evaluation;
 using MoeDsl.Runtime.IO;
+using MoeDsl.Runtime.Kernels;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Native;
 using MoeDsl.Runtime.Training;
@@ -219,6 +220,9 @@ public static class MoeDslApp
         IReadOnlyList<DataFile> files = Inputs.Files(data, tasks, heldOut: false, read);
         IReadOnlyList<DataFile>? evalFiles = evalData is null ? null : Inputs.Files(evalData, evalTasks ?? tasks, heldOut: true, read, "--eval-data");
 
+        // --seed fixes the adapter's initialisation too (LoRA A, routers, GMoE edges), not only dropout and batch order:
+        // two runs with the same arguments train the same model.
+        TorchSharp.torch.random.manual_seed(trainerOptions.Seed);
         var (model, baseDir, tokenizerOrNull) = LoadModel(a, method, device);
         using var _ = model;
         ITokenizer tokenizer = Inputs.RequireTokenizer(tokenizerOrNull, baseDir, "train");
@@ -247,6 +251,7 @@ public static class MoeDslApp
 
         string runKey = $"{method.Name}|sequences={pool.Count}|hash={Hash(pool)}|batch={batchSize}|accum={trainerOptions.GradientAccumulation}|seed={trainerOptions.Seed}";
         Log($"{method.Name}: {model.CountAdapterParameters().ToString("N0", CultureInfo.InvariantCulture)} trainable parameters; {pool.Count} sequences; {steps} steps x {batchSize} x {trainerOptions.GradientAccumulation}; out {outDir}");
+        if (device.type == TorchSharp.DeviceType.CPU) Log($"cpu kernels: {ExpertKernels.Describe()}");
 
         int stopRequested = 0;
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { if (Interlocked.Exchange(ref stopRequested, 1) == 0) ctx.Cancel = true; });

@@ -1,4 +1,5 @@
 using System;
+using System.IO;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -34,8 +35,20 @@ public static unsafe class ExpertKernels
         set => workers = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "ExpertKernels.Workers must be at least 1");
     }
 
-    /// <summary>Whether the kernels can run on these tensors: CPU, fp32 (the caller checks its masks and indices).</summary>
-    public static bool Supports(Tensor t) => t.device_type == DeviceType.CPU && t.dtype == ScalarType.Float32;
+    /// <summary>Whether this CPU runs the kernels' 256-bit vectors and fused multiply-adds in hardware (x86-64 with AVX2 and
+    /// FMA3). Elsewhere (Arm64, where Vector256 is emulated, or a JIT told not to use AVX2) the callers take their
+    /// TorchSharp-op paths instead: the same math, no emulated vectors.</summary>
+    public static bool Accelerated { get; } = Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Fma.IsSupported;
+
+    /// <summary>One line for run logs: whether the kernels run, and on which threads.</summary>
+    public static string Describe()
+        => !Accelerated ? "off (no AVX2/FMA in hardware: TorchSharp ops instead)"
+         : OpenMpTeam.Available ? $"AVX2+FMA, {Workers} thread(s) on torch's OpenMP team ({Path.GetFileName(OpenMpTeam.Library)})"
+         : $"AVX2+FMA, {Workers} thread(s) on the .NET thread pool";
+
+    /// <summary>Whether the kernels can run on these tensors: <see cref="Accelerated"/>, CPU, fp32 (the caller checks its
+    /// masks and indices).</summary>
+    public static bool Supports(Tensor t) => Accelerated && t.device_type == DeviceType.CPU && t.dtype == ScalarType.Float32;
 
     /// <summary>The pairs' SwiGLU from the frozen outputs, without materialising the pre-activations: for pair p of
     /// expert e = <c>pairRow[p] mod E</c> and token <c>token[p]</c>,

@@ -12,7 +12,8 @@ namespace MoeDsl.Runtime.Training;
 /// optimizer's own state objects (same hyperparameters per group, same step counting: a parameter without a gradient is
 /// skipped and its step not counted), so the optimizer, its <c>save_state_dict</c> files and resumed checkpoints stay
 /// TorchSharp's. It falls back to <c>optimizer.step()</c> when any parameter or moment is off the CPU, not fp32 or not
-/// contiguous, or a group asks for amsgrad or maximize. A MixLoRA adapter has about four times the tensors of a plain
+/// contiguous, a group asks for amsgrad or maximize, or the CPU lacks AVX2/FMA (<see cref="ExpertKernels.Accelerated"/>).
+/// A MixLoRA adapter has about four times the tensors of a plain
 /// LoRA one (every expert's A and B), so the optimizer's share of a step grows with it; this keeps that share one pass.</summary>
 public static class FusedAdamW
 {
@@ -54,6 +55,7 @@ public static class FusedAdamW
     /// The optimizer's state list is in group-then-parameter order (TorchSharp's state_dict), the order walked here.</summary>
     private static List<(Parameter Param, Tensor Grad, AdamW.State State, AdamW.Options Options)>? Plan(AdamW optimizer)
     {
+        if (!ExpertKernels.Accelerated) return null;
         var states = optimizer.state_dict().State;
         var work = new List<(Parameter, Tensor, AdamW.State, AdamW.Options)>();
         int index = 0;

@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System;
 using System.Diagnostics;
 using System.IO;
@@ -22,9 +23,13 @@ public sealed class CliTests
         return dll ?? throw new InvalidOperationException($"moedsl.dll not found under {cliBin}; build src/MoeDsl.Cli first");
     }
 
-    internal static (int ExitCode, string StdOut, string StdErr) Run(params string[] args)
+    internal static (int ExitCode, string StdOut, string StdErr) Run(params string[] args) => RunWith(null, args);
+
+    /// <summary>Runs moedsl with extra environment variables.</summary>
+    internal static (int ExitCode, string StdOut, string StdErr) RunWith(IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (environment is not null) foreach (var (name, value) in environment) psi.Environment[name] = value;
         psi.ArgumentList.Add(CliDll());
         foreach (string a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
