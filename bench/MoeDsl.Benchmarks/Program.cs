@@ -100,6 +100,12 @@ internal sealed class Options
     public string? LibTorch { get; private set; }
     public string? Only { get; private set; }
     public ExpertExecution Execution { get; private set; } = ExpertExecution.Auto;
+
+    /// <summary>The <c>--execution</c> names, both ways (parsing, and the child processes' arguments).</summary>
+    private static readonly (string Name, ExpertExecution Value)[] ExecutionNames =
+    {
+        ("auto", ExpertExecution.Auto), ("fused", ExpertExecution.Fused), ("grouped", ExpertExecution.Grouped), ("dense", ExpertExecution.DenseMasked),
+    };
     public bool Help { get; private set; }
 
     public static Options Parse(string[] args)
@@ -133,14 +139,9 @@ internal sealed class Options
                     break;
                 case "--execution":
                     if (i + 1 >= args.Length) throw new ArgumentException("--execution needs one of auto, fused, grouped, dense");
-                    o.Execution = args[++i] switch
-                    {
-                        "auto" => ExpertExecution.Auto,
-                        "fused" => ExpertExecution.Fused,
-                        "grouped" => ExpertExecution.Grouped,
-                        "dense" => ExpertExecution.DenseMasked,
-                        string other => throw new ArgumentException($"--execution '{other}' is not one of auto, fused, grouped, dense"),
-                    };
+                    string name = args[++i];
+                    o.Execution = ExecutionNames.FirstOrDefault(n => n.Name == name) is { Name: not null } found ? found.Value
+                        : throw new ArgumentException($"--execution '{name}' is not one of auto, fused, grouped, dense");
                     break;
                 case "--libtorch":
                     if (i + 1 >= args.Length) throw new ArgumentException("--libtorch needs the directory that contains libtorch.so");
@@ -157,10 +158,8 @@ internal sealed class Options
     /// <summary>The arguments a child process needs to rebuild the same shape and thread count.</summary>
     public IEnumerable<string> ChildArguments()
     {
-        var args = new List<string> { IsFull ? "--full" : "--quick", "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--execution", Execution switch
-        {
-            ExpertExecution.Fused => "fused", ExpertExecution.Grouped => "grouped", ExpertExecution.DenseMasked => "dense", _ => "auto",
-        } };
+        var args = new List<string> { IsFull ? "--full" : "--quick", "--threads", Threads.ToString(CultureInfo.InvariantCulture),
+            "--execution", ExecutionNames.First(n => n.Value == Execution).Name };
         if (LibTorch is not null) args.AddRange(new[] { "--libtorch", LibTorch });
         return args;
     }
@@ -232,11 +231,11 @@ internal sealed class Runner
         return 0;
     }
 
-    /// <summary>Runs A and B alternately; each call returns its own milliseconds.</summary>
     /// <summary>Layer-level figures take tens of milliseconds: they run <see cref="LayerRepsFactor"/> times the repetitions so that
     /// their medians stand against this shared machine's noise (the per-repetition ratios of one run spread 0.8-1.8 at 9).</summary>
     private const int LayerRepsFactor = 5;
 
+    /// <summary>Runs A and B alternately (<paramref name="factor"/> times the repetitions); each call returns its own milliseconds.</summary>
     private (double A, double B, double Ratio, double[] RatiosPerRep) Interleave(Func<double> a, Func<double> b, int factor = 1)
     {
         int reps = options.Reps * factor;

@@ -83,7 +83,8 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         var (sortedExpert, order) = experts.reshape(-1).sort(dim: 0, descending: false, stable: true);
         Tensor pairToken = order.div(k, rounding_mode: RoundingMode.floor);
         Tensor pairRow = pairToken * e + sortedExpert;                                   // row (token, expert) of a [T*E, .] view
-        Tensor pairWeight = weights.reshape(-1).to(ScalarType.Float32).index_select(0, order);
+        Tensor slotWeight = weights.reshape(-1).to(ScalarType.Float32).contiguous();    // [T*k], token-major
+        Tensor pairWeight = slotWeight.index_select(0, order);
         long[] counts = sortedExpert.bincount(null, e).cpu().data<long>().ToArray();     // the one host read
         bool kernels = settings.CpuKernels && ExpertKernels.Supports(x) && ExpertKernels.Supports(gateBt);
         // Sorted position of pair (token, slot): each token's k rows for the race-free gather-sums.
@@ -117,7 +118,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
 
         // Frozen W_d once, on sum_p w_p h_p; the experts' down LoRA as one GEMM on their weighted r-blocks.
         Tensor mixed = kernels
-            ? Fill(empty(t, inter, device: x.device), o => ExpertKernels.GatherSum(h, pairAt!, weights.reshape(-1).to(ScalarType.Float32).contiguous(), (int)k, o))
+            ? Fill(empty(t, inter, device: x.device), o => ExpertKernels.GatherSum(h, pairAt!, slotWeight, (int)k, o))
             : zeros(t, inter, device: x.device).index_add_(0, pairToken, h.mul_(pairWeight.unsqueeze(1)), 1.0);
         h.Dispose();
         Tensor y = Frozen(mixed, downWeight);
@@ -155,6 +156,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         double s = settings.Scaling, keepScale = 1.0 / (1.0 - settings.Dropout);
 
         Tensor dy = gradOutput.to(ScalarType.Float32);                                   // [T, d]
+        bool kernels = pairAt is not null;                                               // the forward's choice (pairAt exists only then)
 
         // Down LoRA: y += blocks B_d^T with blocks = index_add(s w_p A_d[e_p] h~_p).
         Tensor pairDy = dy.mm(downB).view(t * e, r).index_select(0, pairRow);           // dy_t B_d[e_p]  [P, r]
@@ -164,7 +166,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         Tensor gradPairDownA = pairDy * weightS;                                         // dL/d(A_d h~)  [P, r]
         Tensor gradWeight = (pairDownA * pairDy).sum(1).mul_(s);                         // [P], the down-LoRA part
 
-        var (gradGate, gradUp, gradDownA, gradX) = KernelsUsable(settings, dy, gateBt, pairAt)
+        var (gradGate, gradUp, gradDownA, gradX) = kernels
             ? SwiGluBackwardKernels(dy, downWeight, gateWeight, upWeight, g0, u0, pairA, gateBt, upBt, downA, pairToken, pairRow, pairWeight, pairAt!, hiddenMask, gradPairDownA, gradWeight, counts, e, r, (int)k, (float)keepScale)
             : SwiGluBackwardOps(dy, downWeight, gateWeight, upWeight, g0, u0, pairA, gateBt, upBt, downA, pairToken, pairWeight, hiddenMask, gradPairDownA, gradWeight, counts, e, r, keepScale);
 
@@ -196,7 +198,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
             gradPairX.narrow(0, o, c).addmm_(ga, gateUpA.narrow(0, i * 2 * r, 2 * r), beta: 0);
         }, (i) => gradGateUpA.narrow(0, i * 2 * r, 2 * r).zero_());
         pairX.Dispose();
-        Tensor gradXd = KernelsUsable(settings, dy, gateBt, pairAt)
+        Tensor gradXd = kernels
             ? Fill(empty(t, d, device: dy.device), o => ExpertKernels.GatherSum(gradPairX, pairAt!, null, (int)k, o))
             : zeros(t, d, device: dy.device).index_add_(0, pairToken, gradPairX, 1.0);
         if (inputMask is not null) gradXd.mul_(inputMask).mul_(keepScale);
@@ -291,9 +293,6 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
             return (gradGate, gradUp, gradDownA, gradX);
         }
     }
-
-    private static bool KernelsUsable(FusedExpertSettings settings, Tensor dy, Tensor gateBt, Tensor? pairAt)
-        => settings.CpuKernels && pairAt is not null && ExpertKernels.Supports(dy) && ExpertKernels.Supports(gateBt);
 
     private static Tensor Fill(Tensor output, Action<Tensor> kernel)
     {

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using MoeDsl.Runtime.Kernels;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -55,7 +54,6 @@ public static class FusedAdamW
     /// The optimizer's state list is in group-then-parameter order (TorchSharp's state_dict), the order walked here.</summary>
     private static List<(Parameter Param, Tensor Grad, AdamW.State State, AdamW.Options Options)>? Plan(AdamW optimizer)
     {
-        if (!ExpertKernels.Accelerated) return null;
         var states = optimizer.state_dict().State;
         var work = new List<(Parameter, Tensor, AdamW.State, AdamW.Options)>();
         int index = 0;
@@ -68,7 +66,7 @@ public static class FusedAdamW
                 Tensor? grad = param.grad;
                 if (grad is null) continue;
                 foreach (Tensor t in new[] { param, grad, state.exp_avg, state.exp_avg_sq })
-                    if (t.device_type != DeviceType.CPU || t.dtype != ScalarType.Float32 || !t.is_contiguous() || t.numel() != param.numel()) return null;
+                    if (!ExpertKernels.Supports(t) || !t.is_contiguous() || t.numel() != param.numel()) return null;   // Supports: AVX2/FMA, CPU, fp32
                 work.Add((param, grad, state, options));
             }
         }
