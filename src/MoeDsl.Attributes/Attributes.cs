@@ -7,7 +7,7 @@ namespace MoeDsl
     public sealed class MoeModelAttribute : Attribute
     {
         /// <summary>Where the experts sit. Default: <see cref="ExpertPlacement.FeedForward"/>.</summary>
-        public ExpertPlacement Placement { get; set; } = ExpertPlacement.FeedForward;
+        public ExpertPlacement Placement { get; set; } = DslDefaults.Placement;
 
         /// <summary>Report the trainable parameters of every layer as an info diagnostic (MOE050) at build time.</summary>
         public bool ReportParameters { get; set; }
@@ -67,21 +67,21 @@ namespace MoeDsl
         /// <summary>The routing rule.</summary>
         public RouterKind Kind { get; }
         /// <summary>Experts chosen per token (TopK, Graph; Switch uses 1). Default 2.</summary>
-        public int TopK { get; set; } = 2;
+        public int TopK { get; set; } = DslDefaults.TopK;
         /// <summary>Probability mass for <see cref="RouterKind.TopP"/>, in (0, 1]. Default 0.8.</summary>
-        public double TopP { get; set; } = 0.8;
+        public double TopP { get; set; } = DslDefaults.TopP;
         /// <summary>Multiplicative jitter noise on the router input during training (0 = off).</summary>
-        public double JitterNoise { get; set; }
+        public double JitterNoise { get; set; } = DslDefaults.JitterNoise;
         /// <summary>Switch capacity factor: capacity = ceil(factor * tokens / experts) per sequence. Default 1.0.</summary>
-        public double CapacityFactor { get; set; } = 1.0;
+        public double CapacityFactor { get; set; } = DslDefaults.CapacityFactor;
         /// <summary>Switch router z-loss coefficient. Default 0.001.</summary>
-        public double ZLossCoefficient { get; set; } = 0.001;
+        public double ZLossCoefficient { get; set; } = DslDefaults.ZLossCoefficient;
         /// <summary>Graph router: GCN width g. Default 128.</summary>
-        public int GraphHidden { get; set; } = 128;
+        public int GraphHidden { get; set; } = DslDefaults.GraphHidden;
         /// <summary>Graph router: GCN layers L. Default 2.</summary>
-        public int GraphLayers { get; set; } = 2;
+        public int GraphLayers { get; set; } = DslDefaults.GraphLayers;
         /// <summary>Graph router: expert-expert edge density rho (diagonal included). Default 0.25.</summary>
-        public double GraphDensity { get; set; } = 0.25;
+        public double GraphDensity { get; set; } = DslDefaults.GraphDensity;
     }
 
     /// <summary>LoRA settings of every adapter (expert or plain).</summary>
@@ -89,13 +89,13 @@ namespace MoeDsl
     public sealed class LoraAttribute : Attribute
     {
         /// <summary>Rank r. Default 8.</summary>
-        public int Rank { get; set; } = 8;
+        public int Rank { get; set; } = DslDefaults.Rank;
         /// <summary>Alpha; the update is scaled by alpha / r. Default 16.</summary>
-        public double Alpha { get; set; } = 16;
+        public double Alpha { get; set; } = DslDefaults.Alpha;
         /// <summary>Dropout on the LoRA input, in [0, 1). Default 0.05.</summary>
-        public double Dropout { get; set; } = 0.05;
+        public double Dropout { get; set; } = DslDefaults.Dropout;
         /// <summary>Targeted projections. Default all seven.</summary>
-        public LoraTargets Targets { get; set; } = LoraTargets.All;
+        public LoraTargets Targets { get; set; } = DslDefaults.Targets;
     }
 
     /// <summary>Auxiliary load-balance loss: MixLoRA's Mixtral form (FeedForward placement, logits of all layers pooled)
@@ -108,7 +108,7 @@ namespace MoeDsl
         /// <summary>Declares the loss with the given coefficient.</summary>
         public LoadBalanceAttribute(double coefficient) { Coefficient = coefficient; }
         /// <summary>The coefficient. Default 0.001.</summary>
-        public double Coefficient { get; } = 0.001;
+        public double Coefficient { get; } = DslDefaults.LoadBalance;
     }
 
     /// <summary>GMoE's two strategies for the Graph router: Poisson distinction and Normal balance.</summary>
@@ -116,12 +116,12 @@ namespace MoeDsl
     public sealed class GraphLossesAttribute : Attribute
     {
         /// <summary>Coefficient of the Poisson distinction loss. Default 0.005.</summary>
-        public double Poisson { get; set; } = 0.005;
+        public double Poisson { get; set; } = DslDefaults.PoissonCoefficient;
         /// <summary>Coefficient of the Normal balance loss. Default 8.</summary>
-        public double Normal { get; set; } = 8;
+        public double Normal { get; set; } = DslDefaults.NormalCoefficient;
         /// <summary>Initial lambda of the Poisson target (clamped to [1, 2]). Default 1.5.</summary>
-        public double Lambda { get; set; } = 1.5;
+        public double Lambda { get; set; } = DslDefaults.PoissonLambda;
         /// <summary>Divergence form. Default <see cref="GraphLossForm.AbsLog"/> (the reference code's).</summary>
-        public GraphLossForm Form { get; set; } = GraphLossForm.AbsLog;
+        public GraphLossForm Form { get; set; } = DslDefaults.GraphLossForm;
     }
 }

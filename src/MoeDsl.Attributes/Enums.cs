@@ -1,9 +1,15 @@
 using System;
 
+// Also compiled into the generator (MOEDSL_GENERATOR), where these types are internal.
 namespace MoeDsl
 {
     /// <summary>Where the LoRA experts sit.</summary>
-    public enum ExpertPlacement
+#if MOEDSL_GENERATOR
+    internal
+#else
+    public
+#endif
+    enum ExpertPlacement
     {
         /// <summary>MixLoRA / GMoE: one router per layer over experts that each add their own LoRA to the shared,
         /// frozen gate/up/down projections; targeted attention projections get one plain LoRA each.</summary>
@@ -14,7 +20,12 @@ namespace MoeDsl
     }
 
     /// <summary>How tokens are routed to experts.</summary>
-    public enum RouterKind
+#if MOEDSL_GENERATOR
+    internal
+#else
+    public
+#endif
+    enum RouterKind
     {
         /// <summary>Softmax, top-k, weights renormalised to sum 1 (MixLoRA, MoLA).</summary>
         TopK = 0,
@@ -30,7 +41,12 @@ namespace MoeDsl
 
     /// <summary>Projections of a LLaMA decoder layer that receive LoRA.</summary>
     [Flags]
-    public enum LoraTargets
+#if MOEDSL_GENERATOR
+    internal
+#else
+    public
+#endif
+    enum LoraTargets
     {
         /// <summary>No projection.</summary>
         None = 0,
@@ -57,7 +73,12 @@ namespace MoeDsl
     }
 
     /// <summary>The layer-wise allocations studied in the MoLA paper (4 groups of layers).</summary>
-    public enum AllocationPreset
+#if MOEDSL_GENERATOR
+    internal
+#else
+    public
+#endif
+    enum AllocationPreset
     {
         /// <summary>8-6-4-2: more experts in lower layers.</summary>
         Triangle = 0,
@@ -72,7 +93,12 @@ namespace MoeDsl
     }
 
     /// <summary>How the GMoE strategies compare a distribution p with the router's q.</summary>
-    public enum GraphLossForm
+#if MOEDSL_GENERATOR
+    internal
+#else
+    public
+#endif
+    enum GraphLossForm
     {
         /// <summary><c>sum_i p_i * |log(p_i / q_i)|</c>, as the reference code computes it (default).</summary>
         AbsLog = 0,

@@ -24,8 +24,9 @@ namespace MoeDsl.Cli;
 
 /// <summary>The <c>moedsl</c> command line for the declarations of any assembly: a user project gets
 /// <c>train</c>, <c>eval</c>, <c>generate</c> and <c>inspect</c> for its own <c>[MoeModel]</c> classes with
-/// <c>return MoeDslApp.Run(args, typeof(MyModel).Assembly);</c>. The <c>moedsl</c> tool is this with its own
-/// assembly (the papers' methods in <c>MoeDsl.Cli.Methods</c>).</summary>
+/// <c>return MoeDslApp.Run(args, MoeDsl.Generated.DeclaredModels.All);</c> (the registry the generator writes into every
+/// assembly with declarations). The <c>moedsl</c> tool is this with its own declarations (the papers' methods in
+/// <c>MoeDsl.Cli.Methods</c>).</summary>
 public static class MoeDslApp
 {
     /// <summary>Exit code of a bad input file or checkpoint.</summary>
@@ -60,16 +61,19 @@ public static class MoeDslApp
         return d;
     }
 
-    /// <summary>Runs the command line over the declarations of <paramref name="assemblies"/>: 0 on success, 1 on a bad
+    /// <summary>Runs the command line over <paramref name="models"/>: 0 on success, 1 on a bad
     /// input file, 2 on bad arguments, 3 when training stopped on non-finite steps, 130 when interrupted (checkpoint saved).</summary>
-    public static int Run(string[] args, params Assembly[] assemblies)
+    public static int Run(string[] args, IReadOnlyList<DeclaredModel> models)
     {
         try
         {
             CommandLineArguments a = CommandLineArguments.Parse(args, Verbs);
             if (a.String("libtorch") is string lib) LibTorchLoader.Load(lib, "--libtorch");
             if (a.String("threads") is not null) set_num_threads(a.Int("threads", 1, 1, 1024));
-            var methods = DeclaredMethod.Discover(assemblies);
+            var duplicate = models.GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1);
+            if (duplicate is not null)
+                throw new UsageException($"two declarations map to --method {duplicate.Key}: {string.Join(", ", duplicate.Select(m => m.Type.FullName))}; rename one");
+            var methods = models.OrderBy(m => m.Name, StringComparer.Ordinal).ToList();
             return a.Verb switch
             {
                 "train" => Train(a, methods),
@@ -106,28 +110,42 @@ public static class MoeDslApp
         catch (InvalidOperationException e) { throw new UsageException(e.Message); }
     }
 
-    private static (MoeCausalLM Model, string BaseDir, ITokenizer? Tokenizer) LoadModel(CommandLineArguments a, DeclaredMethod method, Device device)
+    private static (MoeCausalLM Model, string BaseDir, ITokenizer? Tokenizer) LoadModel(CommandLineArguments a, DeclaredModel method, Device device)
     {
         string modelArg = a.RequiredString("model");
         string dir = Inputs.ModelDirectory(modelArg, Log);
         ITokenizer? tokenizer = Inputs.Tokenizer(modelArg, dir);
-        MoeCausalLM model = method.Build(dir, out bool reshaped);
+        MoeCausalLM model = Build(method, dir, out bool reshaped);
         if (reshaped) Log($"{method.Name}: re-shaped to {dir} ({model.Config.NumHiddenLayers} layers, hidden {model.Config.HiddenSize})");
         DeviceSelection.Place(model, device);
         return (model, dir, tokenizer);
     }
 
-    private static int ListMethods(IReadOnlyList<DeclaredMethod> methods)
+    private static DeclaredModel FindMethod(IReadOnlyList<DeclaredModel> methods, string name)
     {
-        foreach (DeclaredMethod m in methods) Console.WriteLine($"{m.Name,-12} {m.Type.FullName}");
+        if (methods.Count == 0) throw new UsageException("no [MoeModel] declarations were given to the command line");
+        return DeclaredModel.Find(methods, name)
+               ?? throw new UsageException($"unknown --method '{name}'; methods: {string.Join(", ", methods.Select(m => m.Name))}");
+    }
+
+    /// <summary>The declaration on a checkpoint folder, re-shaped to it when its shape differs (see <see cref="DeclaredModel.Build"/>).</summary>
+    private static MoeCausalLM Build(DeclaredModel method, string directory, out bool reshaped)
+    {
+        try { return method.Build(directory, device: null, out reshaped); }
+        catch (ArgumentException e) { throw new UsageException($"--method {method.Name} cannot be shaped to {directory}: {e.Message}"); }
+    }
+
+    private static int ListMethods(IReadOnlyList<DeclaredModel> methods)
+    {
+        foreach (DeclaredModel m in methods) Console.WriteLine($"{m.Name,-12} {m.Type.FullName}");
         return 0;
     }
 
     // ---------------------------------------------------------------- merge
 
-    private static int Merge(CommandLineArguments a, IReadOnlyList<DeclaredMethod> methods)
+    private static int Merge(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredMethod method = DeclaredMethod.Find(methods, a.RequiredString("method"));
+        DeclaredModel method = FindMethod(methods, a.RequiredString("method"));
         if (method.Spec.IsMixture) throw new UsageException($"--method {method.Name} is a mixture of experts; only plain LoRA (e.g. --method lora) can be merged into the base");
         string adapter = a.RequiredString("adapter");
         if (!Directory.Exists(adapter)) throw new UsageException($"--adapter '{adapter}' is not a folder");
@@ -144,9 +162,9 @@ public static class MoeDslApp
 
     // ---------------------------------------------------------------- inspect
 
-    private static int Inspect(CommandLineArguments a, IReadOnlyList<DeclaredMethod> methods)
+    private static int Inspect(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredMethod method = DeclaredMethod.Find(methods, a.RequiredString("method"));
+        DeclaredModel method = FindMethod(methods, a.RequiredString("method"));
         ModelSpec spec = method.Spec;
         string baseName = "declared shape";
         if (a.String("model") is string modelArg)
@@ -168,9 +186,9 @@ public static class MoeDslApp
 
     // ---------------------------------------------------------------- train
 
-    private static int Train(CommandLineArguments a, IReadOnlyList<DeclaredMethod> methods)
+    private static int Train(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredMethod method = DeclaredMethod.Find(methods, a.RequiredString("method"));
+        DeclaredModel method = FindMethod(methods, a.RequiredString("method"));
         string outDir = Path.GetFullPath(a.RequiredString("out"));
         string data = a.RequiredString("data");
         string? tasks = a.String("task");
@@ -327,7 +345,7 @@ public static class MoeDslApp
         return h.ToString("x16", CultureInfo.InvariantCulture);
     }
 
-    private static void WritePlots(string outDir, DeclaredMethod method, MoeCausalLM model, List<(int, double)> train, List<(int, double)> eval)
+    private static void WritePlots(string outDir, DeclaredModel method, MoeCausalLM model, List<(int, double)> train, List<(int, double)> eval)
     {
         try
         {
@@ -355,9 +373,9 @@ public static class MoeDslApp
 
     // ---------------------------------------------------------------- eval
 
-    private static int Eval(CommandLineArguments a, IReadOnlyList<DeclaredMethod> methods)
+    private static int Eval(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredMethod method = DeclaredMethod.Find(methods, a.RequiredString("method"));
+        DeclaredModel method = FindMethod(methods, a.RequiredString("method"));
         string data = a.RequiredString("data");
         string? tasks = a.String("task");
         string? adapter = a.String("adapter");
@@ -414,7 +432,7 @@ public static class MoeDslApp
 
     // ---------------------------------------------------------------- generate
 
-    private static int Generate(CommandLineArguments a, IReadOnlyList<DeclaredMethod> methods)
+    private static int Generate(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
         string modelArg = a.RequiredString("model");
         var options = new GenerationOptions(
@@ -437,7 +455,7 @@ public static class MoeDslApp
         if (methodName is null) lm = PlainCausalLM.FromPretrained(dir);
         else
         {
-            lm = DeclaredMethod.Find(methods, methodName).Build(dir, out _);
+            lm = Build(FindMethod(methods, methodName), dir, out _);
             if (adapter is not null) AdapterStore.Load(lm, adapter);
         }
         using var owned = lm;

@@ -74,6 +74,22 @@ namespace MoeDsl.Generator
                 spc.AddSource(model.HintName, source);
             });
 
+            context.RegisterSourceOutput(models.Collect(), static (spc, all) =>
+            {
+                if (all.IsDefaultOrEmpty) return;
+                string source;
+                try
+                {
+                    source = Emitter.EmitRegistry(all);
+                }
+                catch (Exception e)
+                {
+                    spc.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.InternalError, null, "DeclaredModels", e.GetType().Name + ": " + e.Message));
+                    return;
+                }
+                spc.AddSource("MoeDsl.DeclaredModels.g.cs", source);
+            });
+
             context.RegisterSourceOutput(diagnostics, static (spc, list) =>
             {
                 foreach (DiagnosticInfo d in list) spc.ReportDiagnostic(d.ToDiagnostic());

@@ -23,7 +23,7 @@ public class DeclarationShapeTests
     {
         var outcome = GeneratorHarness.Run(string.Format(System.Globalization.CultureInfo.InvariantCulture, template, Attributes));
         Assert.Empty(outcome.GeneratorDiagnostics);
-        Assert.Equal(hintName, outcome.Result.Results.Single().GeneratedSources.Single().HintName);
+        Assert.Equal(hintName, outcome.ModelSources.Single().HintName);
         Assert.Empty(outcome.CompilerProblems);
     }
 }

@@ -96,9 +96,20 @@ public static class GeneratorHarness
         /// <summary>Compiler diagnostics (errors and warnings) of the output compilation.</summary>
         public IEnumerable<Diagnostic> CompilerProblems => Output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning);
 
+        /// <summary>The generated model classes (every source but the assembly's registry of declared models).</summary>
+        public IEnumerable<GeneratedSourceResult> ModelSources
+            => Result.Results.Single().GeneratedSources.Where(s => s.HintName != RegistryHintName);
+
         public string GeneratedSource(string hintName)
             => Result.Results.Single().GeneratedSources.Single(s => s.HintName == hintName).SourceText.ToString();
     }
+
+    /// <summary>Hint name of the registry of declared models the generator adds to every assembly with declarations.</summary>
+    public const string RegistryHintName = "MoeDsl.DeclaredModels.g.cs";
+
+    /// <summary>The generated trees except the registry.</summary>
+    public static IEnumerable<SyntaxTree> ModelTrees(GeneratorDriverRunResult result)
+        => result.GeneratedTrees.Where(t => System.IO.Path.GetFileName(t.FilePath) != RegistryHintName);
 
     public static RunOutcome Run(string source, params (string Path, string Text)[] additionalFiles)
     {

@@ -14,7 +14,7 @@ public class ParameterCountTests
     {
         var outcome = GeneratorHarness.Run(source, files);
         Assert.DoesNotContain(outcome.MoeDiagnostics, d => d.Severity == DiagnosticSeverity.Error);
-        string generated = outcome.Result.Results.Single().GeneratedSources.Single().SourceText.ToString();
+        string generated = outcome.ModelSources.Single().SourceText.ToString();
         string line = generated.Split('\n').Single(l => l.Contains("public const long TrainableParameters", StringComparison.Ordinal));
         string digits = new string(line.Substring(line.IndexOf('=') + 1).Where(char.IsDigit).ToArray());
         return long.Parse(digits, System.Globalization.CultureInfo.InvariantCulture);

@@ -31,8 +31,27 @@ public class SnapshotTests
         var compiler = outcome.CompilerProblems.ToList();
         Assert.True(compiler.Count == 0, GeneratorHarness.Describe(compiler));
 
-        var generated = outcome.Result.Results.Single().GeneratedSources.Single();
+        var generated = outcome.ModelSources.Single();
         Baseline.AssertMatches(name, generated.SourceText.ToString());
+    }
+
+    /// <summary>The assembly's registry lists every declared class, nested and namespaced ones included, sorted by class
+    /// name, with typed factories (no reflection), and compiles cleanly; an assembly without declarations gets none.</summary>
+    [Fact]
+    public void RegistryListsEveryDeclarationAndCompilesCleanly()
+    {
+        const string attributes = "[BaseModel(Layers = 2, Hidden = 64, Intermediate = 160, Heads = 4, Vocab = 97)]\n[Lora(Rank = 4)]";
+        string source = "using MoeDsl;\n"
+            + $"namespace B {{ [MoeModel]\n{attributes}\ninternal partial class Zeta {{ }} }}\n"
+            + $"namespace A {{ internal partial class Outer {{ [MoeModel]\n{attributes}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.TopK)]\ninternal partial class Alpha {{ }} }} }}\n";
+        var outcome = GeneratorHarness.Run(source);
+        Assert.Empty(outcome.GeneratorDiagnostics);
+        var compiler = outcome.CompilerProblems.ToList();
+        Assert.True(compiler.Count == 0, GeneratorHarness.Describe(compiler));
+        Baseline.AssertMatches("DeclaredModels", outcome.GeneratedSource(GeneratorHarness.RegistryHintName));
+
+        var none = GeneratorHarness.Run("namespace C { internal class Plain { } }");
+        Assert.Empty(none.Result.GeneratedTrees);
     }
 }
 

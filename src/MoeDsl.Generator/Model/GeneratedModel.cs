@@ -1,80 +1,69 @@
+using System.Collections.Generic;
+
 namespace MoeDsl.Generator.Model
 {
+    /// <summary>The declared base shape.</summary>
+    internal sealed record BaseShape(int Layers, int Hidden, int Intermediate, int Heads, int KvHeads, int Vocab)
+    {
+        public int HeadDim => Hidden / Heads;
+        public long KvDim => (long)KvHeads * HeadDim;
+    }
+
+    /// <summary>One group of layers: experts, top-k and rank (0 experts: plain LoRA).</summary>
+    internal sealed record GroupModel(int Experts, int TopK, int Rank);
+
+    /// <summary>The declared router; the emitter writes only the settings of <see cref="Kind"/>.</summary>
+    internal sealed record RouterModel(RouterKind Kind, double JitterNoise, double TopP, double CapacityFactor, double ZLossCoefficient,
+        int GraphHidden, int GraphLayers, double GraphDensity);
+
+    /// <summary>GMoE's losses as declared with <c>[GraphLosses]</c>.</summary>
+    internal sealed record GraphLossesModel(double Poisson, double Normal, double Lambda, GraphLossForm Form);
+
     /// <summary>A validated declaration: everything the emitter needs, nothing that points back into the compilation.
-    /// Per-layer arrays have one entry per layer; <see cref="Router"/> is -1 for plain LoRA.</summary>
+    /// <see cref="Groups"/> cover the layers in equal runs; <see cref="Router"/> is null for plain LoRA.</summary>
     internal sealed record GeneratedModel(
         string? Namespace,
         string ClassName,
         string HintName,
         EquatableArray<ContainingTypeInfo> ContainingTypes,
-        int Placement,
-        int Router,
-        int Targets,
+        BaseShape Shape,
+        ExpertPlacement Placement,
+        LoraTargets Targets,
         double Alpha,
         double Dropout,
-        int Layers,
-        int Hidden,
-        int Intermediate,
-        int Heads,
-        int KvHeads,
-        int Vocab,
-        EquatableArray<int> Experts,
-        EquatableArray<int> TopK,
-        EquatableArray<int> Ranks,
-        double TopP,
-        double JitterNoise,
-        double CapacityFactor,
-        double ZLossCoefficient,
+        EquatableArray<GroupModel> Groups,
+        RouterModel? Router,
         double? LoadBalance,
-        int GraphHidden,
-        int GraphLayers,
-        double GraphDensity,
-        double? PoissonCoefficient,
-        double? NormalCoefficient,
-        double PoissonLambda,
-        int GraphLossForm,
+        GraphLossesModel? GraphLosses,
         long TrainableParameters)
     {
-        public bool IsMixture => Router >= 0;
-        public int HeadDim => Hidden / Heads;
-        public int KvDim => KvHeads * HeadDim;
+        public bool IsMixture => Router is not null;
+
+        /// <summary>The group of <paramref name="layer"/>.</summary>
+        public GroupModel GroupOf(int layer) => Groups[Shared.DeclarationShapes.GroupOf(layer, Shape.Layers, Groups.Count)];
     }
 
     /// <summary>The result of validating one declaration: the model to emit (null when an error was found) and the
     /// diagnostics to report.</summary>
     internal sealed record AnalysisResult(GeneratedModel? Model, EquatableArray<DiagnosticInfo> Diagnostics);
 
-    /// <summary>DSL enum values as the generator knows them (it never loads the attributes assembly).</summary>
+    /// <summary>How the DSL's enums are written in messages and generated code.</summary>
     internal static class Dsl
     {
-        public const int FeedForward = 0, EveryProjection = 1;
-        public const int TopK = 0, TopP = 1, Switch = 2, Soft = 3, Graph = 4;
-        public const int Q = 1, K = 2, V = 4, O = 8, Gate = 16, Up = 32, Down = 64, AttentionTargets = 15, FeedForwardTargets = 112, AllTargets = 127;
-
-        public static readonly string[] RouterNames = { "TopK", "TopP", "Switch", "Soft", "Graph" };
-        public static readonly string[] PlacementNames = { "FeedForward", "EveryProjection" };
-        public static readonly string[] PresetNames = { "Triangle", "InvertedTriangle", "Hourglass", "Diamond", "Rectangle" };
-        public static readonly int[][] Presets = { new[] { 8, 6, 4, 2 }, new[] { 2, 4, 6, 8 }, new[] { 8, 2, 2, 8 }, new[] { 2, 8, 8, 2 }, new[] { 5, 5, 5, 5 } };
-        public static readonly string[] FormNames = { "AbsLog", "KL" };
-
-        /// <summary>The seven projections: flag, HF name, enum member name.</summary>
-        public static readonly (int Flag, string Name, string Member)[] Projections =
+        /// <summary><paramref name="targets"/> as a C# expression (or, with <paramref name="prefix"/> empty, as a message writes it).</summary>
+        public static string TargetsExpression(LoraTargets targets, string prefix = "global::MoeDsl.")
         {
-            (Q, "q_proj", "Q"), (K, "k_proj", "K"), (V, "v_proj", "V"), (O, "o_proj", "O"),
-            (Gate, "gate_proj", "Gate"), (Up, "up_proj", "Up"), (Down, "down_proj", "Down"),
-        };
-
-        public static string TargetsExpression(int targets)
-        {
-            if (targets == 0) return "global::MoeDsl.LoraTargets.None";
-            if (targets == AllTargets) return "global::MoeDsl.LoraTargets.All";
-            var parts = new System.Collections.Generic.List<string>();
-            int rest = targets;
-            if ((rest & AttentionTargets) == AttentionTargets) { parts.Add("Attention"); rest &= ~AttentionTargets; }
-            if ((rest & FeedForwardTargets) == FeedForwardTargets) { parts.Add("FeedForward"); rest &= ~FeedForwardTargets; }
-            foreach (var p in Projections)
-                if ((rest & p.Flag) != 0) parts.Add(p.Member);
-            return string.Join(" | ", parts.ConvertAll(p => "global::MoeDsl.LoraTargets." + p));
+            if (targets == LoraTargets.None || targets == LoraTargets.All) return prefix + "LoraTargets." + targets;
+            var parts = new List<string>();
+            LoraTargets rest = targets;
+            if ((rest & LoraTargets.Attention) == LoraTargets.Attention) { parts.Add("Attention"); rest &= ~LoraTargets.Attention; }
+            if ((rest & LoraTargets.FeedForward) == LoraTargets.FeedForward) { parts.Add("FeedForward"); rest &= ~LoraTargets.FeedForward; }
+            foreach (var (target, _) in Shared.DeclarationShapes.Projections)
+                if ((rest & target) != 0) parts.Add(target.ToString());
+            return string.Join(" | ", parts.ConvertAll(p => prefix + "LoraTargets." + p));
         }
+
+        /// <summary>Names of an enum's defined values, for messages.</summary>
+        public static string[] Names<T>() where T : struct => (string[])System.Enum.GetNames(typeof(T));
     }
 }

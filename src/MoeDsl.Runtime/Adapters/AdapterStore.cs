@@ -82,59 +82,13 @@ public static class AdapterStore
         }
     }
 
-    /// <summary>adapter_config.json: PEFT's fields plus the mixture's.</summary>
-    public static string ConfigJson(ModelSpec spec, string baseModelNameOrPath)
-    {
-        var targets = new JsonArray();
-        foreach (var (flag, name) in TargetNames) if ((spec.Targets & flag) != 0) targets.Add(name);
-        int rank = spec.RankPerLayer.Length > 0 ? spec.RankPerLayer.Max() : 0;
-        var o = new JsonObject
-        {
-            ["peft_type"] = spec.IsMixture ? "MOE_LORA" : "LORA",
-            ["task_type"] = "CAUSAL_LM",
-            ["base_model_name_or_path"] = baseModelNameOrPath,
-            ["r"] = rank,
-            ["lora_alpha"] = spec.Alpha,
-            ["lora_dropout"] = spec.Dropout,
-            ["target_modules"] = targets,
-            ["bias"] = "none",
-            ["moedsl_method"] = spec.Name,
-            ["placement"] = spec.Placement.ToString(),
-            ["router"] = spec.Router?.ToString(),
-            ["experts_per_layer"] = new JsonArray(spec.ExpertsPerLayer.Select(x => (JsonNode)x).ToArray()),
-            ["top_k_per_layer"] = new JsonArray(spec.TopKPerLayer.Select(x => (JsonNode)x).ToArray()),
-            ["rank_per_layer"] = new JsonArray(spec.RankPerLayer.Select(x => (JsonNode)x).ToArray()),
-            ["top_k"] = spec.TopKPerLayer.Length > 0 ? spec.TopKPerLayer.Max() : 0,
-            ["top_p"] = spec.TopP,
-            ["load_balance_coefficient"] = spec.LoadBalance,
-            ["num_hidden_layers"] = spec.Layers,
-            ["hidden_size"] = spec.Hidden,
-            ["intermediate_size"] = spec.Intermediate,
-            ["vocab_size"] = spec.Vocab,
-        };
-        if (spec.Router == RouterKind.Graph)
-        {
-            o["graph_hidden"] = spec.GraphHidden;
-            o["graph_layers"] = spec.GraphLayers;
-            o["graph_density"] = spec.GraphDensity;
-            o["graph_edges"] = "moe_gate.adjacency buffers in adapter_model.safetensors (fixed at creation)";
-        }
-        return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
-    }
-
-    private static readonly (LoraTargets Flag, string Name)[] TargetNames =
-    {
-        (LoraTargets.Q, "q_proj"), (LoraTargets.K, "k_proj"), (LoraTargets.V, "v_proj"), (LoraTargets.O, "o_proj"),
-        (LoraTargets.Gate, "gate_proj"), (LoraTargets.Up, "up_proj"), (LoraTargets.Down, "down_proj"),
-    };
+    /// <summary>adapter_config.json of a declaration (<see cref="AdapterConfig.Write"/>).</summary>
+    public static string ConfigJson(ModelSpec spec, string baseModelNameOrPath) => AdapterConfig.Write(spec, baseModelNameOrPath);
 
     private static void CheckConfig(ModelSpec spec, string configPath)
     {
-        JsonNode? node;
-        try { node = JsonNode.Parse(File.ReadAllText(configPath)); }
-        catch (JsonException e) { throw new ModelFormatException(configPath, null, $"is not valid JSON ({e.Message})"); }
-        if (node is not JsonObject o) throw new ModelFormatException(configPath, null, "must be a JSON object");
-        JsonObject expected = JsonNode.Parse(ConfigJson(spec, ""))!.AsObject();
+        JsonObject o = AdapterConfig.Parse(configPath);
+        JsonObject expected = JsonNode.Parse(AdapterConfig.Write(spec, ""))!.AsObject();
         foreach (string field in new[] { "placement", "router", "experts_per_layer", "top_k_per_layer", "rank_per_layer", "target_modules", "lora_alpha", "num_hidden_layers", "hidden_size", "intermediate_size", "vocab_size" })
         {
             string want = expected[field]?.ToJsonString() ?? "null";

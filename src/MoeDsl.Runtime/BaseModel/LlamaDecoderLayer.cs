@@ -12,7 +12,7 @@ public sealed class LlamaDecoderLayer : nn.Module<Tensor, AttentionContext, Tens
     private readonly RmsNorm post_attention_layernorm;
     private readonly FeedForwardBlock mlp;
 
-    /// <summary>Creates a layer from its projections and MLP (what the generator wires per layer shape).</summary>
+    /// <summary>Creates a layer from its projections and MLP (wired by <see cref="Modeling.ModelBuilder"/>).</summary>
     public LlamaDecoderLayer(LlamaConfig config, int layer, Projection q_proj, Projection k_proj, Projection v_proj, Projection o_proj, FeedForwardBlock mlp)
         : base($"layer{layer}")
     {
@@ -37,14 +37,5 @@ public sealed class LlamaDecoderLayer : nn.Module<Tensor, AttentionContext, Tens
         Tensor h = x + self_attn.forward(input_layernorm.forward(x), ctx);
         Tensor y = h + mlp.forward(post_attention_layernorm.forward(h));
         return y.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>A plain (adapter-free) layer.</summary>
-    public static LlamaDecoderLayer Plain(LlamaConfig c, int layer)
-    {
-        int h = c.HiddenSize, kv = c.NumKeyValueHeads * c.HeadDim, i = c.IntermediateSize;
-        return new LlamaDecoderLayer(c, layer,
-            new FrozenLinear(h, h, "q_proj"), new FrozenLinear(h, kv, "k_proj"), new FrozenLinear(h, kv, "v_proj"), new FrozenLinear(h, h, "o_proj"),
-            new LlamaMlp(new FrozenLinear(h, i, "gate_proj"), new FrozenLinear(h, i, "up_proj"), new FrozenLinear(i, h, "down_proj")));
     }
 }

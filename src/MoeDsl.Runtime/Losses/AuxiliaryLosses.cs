@@ -47,13 +47,13 @@ public static class AuxiliaryLosses
             }
         }
 
-        if (spec.Router == RouterKind.Switch && spec.ZLossCoefficient > 0)
+        if (spec.Router is SwitchRouterSettings { ZLossCoefficient: > 0 } switchRouter)
         {
             Tensor z = records.Select(r => LoadBalanceLoss.ZLoss(r.Decision.Logits, mask)).Aggregate((a, b) => a + b) / records.Count;
-            result.Add(("router_z", z * spec.ZLossCoefficient));
+            result.Add(("router_z", z * switchRouter.ZLossCoefficient));
         }
 
-        if (spec.Router == RouterKind.Graph)
+        if (spec.Router is GraphRouterSettings)
             result.AddRange(GraphAuxiliaryLosses.Compute(spec, records, mask));
 
         return result;
@@ -62,5 +62,5 @@ public static class AuxiliaryLosses
     /// <summary>[T, S] 1 for the slots the load-balance f counts: the used ones (weight &gt; 0), except for Switch, where
     /// MoE-PEFT counts every token's top-1 choice whether or not it fit in the expert's capacity.</summary>
     private static Tensor SlotsCounted(ModelSpec spec, RoutingDecision decision)
-        => spec.Router == RouterKind.Switch ? ones_like(decision.Weights) : decision.Weights.gt(0).to(ScalarType.Float32);
+        => spec.Router is SwitchRouterSettings ? ones_like(decision.Weights) : decision.Weights.gt(0).to(ScalarType.Float32);
 }

@@ -13,11 +13,6 @@ namespace MoeDsl.Runtime.Losses;
 /// (<see cref="GraphRouter.AccumulateLoad"/>, only when the router is in training mode), as GMoE does in its forward.</remarks>
 public static class GraphAuxiliaryLosses
 {
-    /// <summary>GMoE's Poisson distinction coefficient (<c>router_route_loss_coef_</c>).</summary>
-    public const double DefaultPoissonCoefficient = 0.005;
-    /// <summary>GMoE's Normal balance coefficient (<c>router_count_loss_coef_</c>).</summary>
-    public const double DefaultNormalCoefficient = 8.0;
-
     /// <summary>Computes the weighted GMoE losses: ("graph_poisson", ...) and ("graph_normal", ...); a coefficient of 0
     /// leaves its loss out. <paramref name="tokenMask"/> [T] (1 = real token) or null.</summary>
     public static IReadOnlyList<(string Name, Tensor Value)> Compute(ModelSpec spec, IReadOnlyList<RoutingRecord> records, Tensor? tokenMask)
@@ -29,21 +24,21 @@ public static class GraphAuxiliaryLosses
             throw new InvalidOperationException($"{spec.Name}: the Graph router's losses need every routed layer to use a GraphRouter, "
                                                 + $"but {records.Count - graph.Length} of {records.Count} decisions came from other routers");
 
-        double poisson = spec.PoissonCoefficient ?? DefaultPoissonCoefficient;
-        double normal = spec.NormalCoefficient ?? DefaultNormalCoefficient;
+        GraphLossSettings settings = spec.EffectiveGraphLosses ?? GraphLossSettings.Default;
+        double poisson = settings.Poisson, normal = settings.Normal;
 
         // Load first, so the running totals advance exactly once per forward whichever losses are declared.
         var loads = graph.Select(r => ((GraphRouter)r.Router).AccumulateLoad(GraphLosses.BatchLoad(r.Decision, tokenMask))).ToArray();
 
         if (poisson != 0)
         {
-            Tensor total = graph.Select(r => GraphLosses.PoissonDistinction(r.Decision.Probs, ((GraphRouter)r.Router).PoissonLambda, tokenMask, spec.GraphLossForm))
+            Tensor total = graph.Select(r => GraphLosses.PoissonDistinction(r.Decision.Probs, ((GraphRouter)r.Router).PoissonLambda, tokenMask, settings.Form))
                                 .Aggregate((a, b) => a + b);
             result.Add(("graph_poisson", total / graph.Length * poisson));
         }
         if (normal != 0)
         {
-            Tensor total = graph.Select((r, i) => GraphLosses.NormalBalance(loads[i], ((GraphRouter)r.Router).NormalSigma, spec.GraphLossForm))
+            Tensor total = graph.Select((r, i) => GraphLosses.NormalBalance(loads[i], ((GraphRouter)r.Router).NormalSigma, settings.Form))
                                 .Aggregate((a, b) => a + b);
             result.Add(("graph_normal", total / graph.Length * normal));
         }

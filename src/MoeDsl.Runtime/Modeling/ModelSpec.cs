@@ -1,56 +1,50 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using MoeDsl.Runtime.IO;
+using MoeDsl.Runtime.Routing;
+using MoeDsl.Shared;
 
 namespace MoeDsl.Runtime.Modeling;
 
-/// <summary>Everything a declaration says, as data: written into adapter_config.json, printed by <c>inspect</c>, and read by
-/// the auxiliary losses. The generator emits one per declared class (constants baked in).</summary>
+/// <summary>One group of consecutive layers with the same experts: <see cref="Experts"/> LoRA experts of rank
+/// <see cref="Rank"/>, <see cref="TopK"/> of them chosen per token. A plain-LoRA group has 0 experts and top-k 0.</summary>
+/// <param name="Experts">LoRA experts per router (0: plain LoRA).</param>
+/// <param name="TopK">Experts chosen per token (TopP and Soft routers: all of them, the router decides the weights).</param>
+/// <param name="Rank">LoRA rank of every adapter in the group.</param>
+public sealed record ExpertGroup(int Experts, int TopK, int Rank);
+
+/// <summary>Everything a declaration says, as data, with its structure: the groups of layers, the router with only the
+/// settings its kind has, the losses. The generator emits one per declared class (constants baked in); the CLI builds one
+/// for <c>--method</c>; <see cref="ModelBuilder"/> turns any of them into modules; it is written into adapter_config.json,
+/// printed by <c>inspect</c> and read by the auxiliary losses.</summary>
 public sealed record ModelSpec
 {
+    private readonly IReadOnlyList<ExpertGroup> groups = new[] { new ExpertGroup(0, 0, DslDefaults.Rank) };
+
     /// <summary>Declared class name (or the CLI method name).</summary>
     public string Name { get; init; } = "";
     /// <summary>Where the experts sit.</summary>
-    public ExpertPlacement Placement { get; init; }
-    /// <summary>Router kind; null for plain LoRA or a frozen base.</summary>
-    public RouterKind? Router { get; init; }
+    public ExpertPlacement Placement { get; init; } = DslDefaults.Placement;
+    /// <summary>The router and its settings; null for plain LoRA or a frozen base.</summary>
+    public RouterSettings? Router { get; init; }
     /// <summary>LoRA targets.</summary>
-    public LoraTargets Targets { get; init; }
+    public LoraTargets Targets { get; init; } = DslDefaults.Targets;
     /// <summary>Alpha of every adapter.</summary>
-    public double Alpha { get; init; }
+    public double Alpha { get; init; } = DslDefaults.Alpha;
     /// <summary>Dropout of every adapter.</summary>
-    public double Dropout { get; init; }
-    /// <summary>Experts in each layer (empty for plain LoRA).</summary>
-    public int[] ExpertsPerLayer { get; init; } = Array.Empty<int>();
-    /// <summary>Top-k in each layer (empty for plain LoRA).</summary>
-    public int[] TopKPerLayer { get; init; } = Array.Empty<int>();
-    /// <summary>LoRA rank in each layer.</summary>
-    public int[] RankPerLayer { get; init; } = Array.Empty<int>();
-    /// <summary>TopP router's p.</summary>
-    public double TopP { get; init; } = 0.8;
-    /// <summary>Router input jitter while training.</summary>
-    public double JitterNoise { get; init; }
-    /// <summary>Switch capacity factor.</summary>
-    public double CapacityFactor { get; init; } = 1.0;
-    /// <summary>Switch z-loss coefficient.</summary>
-    public double ZLossCoefficient { get; init; } = 0.001;
+    public double Dropout { get; init; } = DslDefaults.Dropout;
+    /// <summary>Groups of equal size covering the layers in order (one group per layer is allowed).</summary>
+    public IReadOnlyList<ExpertGroup> Groups
+    {
+        get => groups;
+        init => groups = value is { Count: > 0 } ? value.ToArray() : throw new ArgumentException("a declaration needs at least one group of layers", nameof(Groups));
+    }
     /// <summary>Load-balance coefficient; null when not declared.</summary>
     public double? LoadBalance { get; init; }
-    /// <summary>GMoE: GCN width.</summary>
-    public int GraphHidden { get; init; } = 128;
-    /// <summary>GMoE: GCN layers.</summary>
-    public int GraphLayers { get; init; } = 2;
-    /// <summary>GMoE: expert-expert edge density.</summary>
-    public double GraphDensity { get; init; } = 0.25;
-    /// <summary>GMoE: Poisson distinction coefficient (null: not declared).</summary>
-    public double? PoissonCoefficient { get; init; }
-    /// <summary>GMoE: Normal balance coefficient (null: not declared).</summary>
-    public double? NormalCoefficient { get; init; }
-    /// <summary>GMoE: initial Poisson lambda.</summary>
-    public double PoissonLambda { get; init; } = 1.5;
-    /// <summary>GMoE: loss form.</summary>
-    public GraphLossForm GraphLossForm { get; init; }
-    /// <summary>Declared base shape (layers, hidden, intermediate, heads, kv heads, vocab).</summary>
+    /// <summary>GMoE's losses as declared; null takes <see cref="GraphLossSettings.Default"/> for a Graph router.</summary>
+    public GraphLossSettings? GraphLosses { get; init; }
+    /// <summary>num_hidden_layers of the declared base.</summary>
     public int Layers { get; init; }
     /// <summary>hidden_size</summary>
     public int Hidden { get; init; }
@@ -62,64 +56,74 @@ public sealed record ModelSpec
     public int KvHeads { get; init; }
     /// <summary>vocab_size</summary>
     public int Vocab { get; init; }
-    /// <summary>Trainable parameters computed at compile time.</summary>
+    /// <summary>Trainable parameters computed at compile time (0 when the declaration was re-shaped at run time).</summary>
     public long TrainableParameters { get; init; }
 
     /// <summary>True when the model has experts.</summary>
-    public bool IsMixture => ExpertsPerLayer.Length > 0;
+    public bool IsMixture => Router is not null;
+
+    /// <summary>The router kind, or null for plain LoRA.</summary>
+    public RouterKind? RouterKind => Router?.Kind;
+
+    /// <summary>GMoE's losses in effect: the declared ones, the defaults for a Graph router, else null.</summary>
+    public GraphLossSettings? EffectiveGraphLosses => Router is GraphRouterSettings ? GraphLosses ?? GraphLossSettings.Default : null;
+
+    /// <summary>The group that holds <paramref name="layer"/>.</summary>
+    public ExpertGroup GroupOf(int layer)
+    {
+        if (layer < 0 || layer >= Layers) throw new ArgumentOutOfRangeException(nameof(layer), layer, $"{Name} has layers 0 to {Layers - 1}");
+        return Groups[DeclarationShapes.GroupOf(layer, Layers, Groups.Count)];
+    }
+
+    /// <summary>Experts in each layer (empty for plain LoRA).</summary>
+    public int[] ExpertsPerLayer => IsMixture ? PerLayer(g => g.Experts) : Array.Empty<int>();
+    /// <summary>Top-k in each layer (empty for plain LoRA).</summary>
+    public int[] TopKPerLayer => IsMixture ? PerLayer(g => g.TopK) : Array.Empty<int>();
+    /// <summary>LoRA rank in each layer.</summary>
+    public int[] RankPerLayer => PerLayer(g => g.Rank);
+
+    /// <summary>Trainable parameters of one layer (LoRA A/B and routers), counted from the declaration with the formula
+    /// the generator uses for <see cref="TrainableParameters"/>.</summary>
+    public long TrainableParametersInLayer(int layer)
+    {
+        ExpertGroup g = GroupOf(layer);
+        var graph = Router as GraphRouterSettings;
+        return DeclarationShapes.LayerParameters(Placement, RouterKind, Targets, Hidden, Intermediate, (long)KvHeads * (Hidden / Heads),
+            g.Experts, g.Rank, graph?.Hidden ?? 0, graph?.Layers ?? 0);
+    }
+
+    private int[] PerLayer(Func<ExpertGroup, int> value) => Enumerable.Range(0, Layers).Select(l => value(GroupOf(l))).ToArray();
 
     /// <summary>A frozen base: no adapters at all.</summary>
-    public static ModelSpec FrozenBase(LlamaConfig c) => new()
+    public static ModelSpec FrozenBase(LlamaConfig c) => new ModelSpec { Name = "base", Targets = LoraTargets.None }.WithShape(c);
+
+    /// <summary>This declaration with the base sizes of <paramref name="c"/> (the groups are spread over its layers).</summary>
+    public ModelSpec WithShape(LlamaConfig c) => this with
     {
-        Name = "base", Targets = LoraTargets.None, Layers = c.NumHiddenLayers, Hidden = c.HiddenSize, Intermediate = c.IntermediateSize,
-        Heads = c.NumAttentionHeads, KvHeads = c.NumKeyValueHeads, Vocab = c.VocabSize,
+        Layers = c.NumHiddenLayers, Hidden = c.HiddenSize, Intermediate = c.IntermediateSize, Heads = c.NumAttentionHeads,
+        KvHeads = c.NumKeyValueHeads, Vocab = c.VocabSize,
     };
 
-    /// <summary>This declaration re-shaped to another base: same per-group allocation spread over the config's layers
-    /// (or, for per-layer lists of another length, an error), base sizes taken from the config. Trainable-parameter
-    /// count is recomputed by the model, not here (set to 0).</summary>
+    /// <summary>This declaration re-shaped to another base: the same groups spread over the config's layers, base sizes
+    /// taken from the config, the compile-time parameter count dropped (the model counts its own). Throws
+    /// <see cref="ArgumentException"/> when the groups cannot cover the layers evenly.</summary>
     public ModelSpec ShapedTo(LlamaConfig c)
     {
-        if (Layers == c.NumHiddenLayers && Hidden == c.HiddenSize && Intermediate == c.IntermediateSize && Heads == c.NumAttentionHeads
-            && KvHeads == c.NumKeyValueHeads && Vocab == c.VocabSize)
-            return this;
-        return this with
-        {
-            ExpertsPerLayer = Respread(ExpertsPerLayer, c.NumHiddenLayers, "experts per layer"),
-            TopKPerLayer = Respread(TopKPerLayer, c.NumHiddenLayers, "top-k per layer"),
-            RankPerLayer = Respread(RankPerLayer, c.NumHiddenLayers, "rank per layer"),
-            Layers = c.NumHiddenLayers, Hidden = c.HiddenSize, Intermediate = c.IntermediateSize, Heads = c.NumAttentionHeads,
-            KvHeads = c.NumKeyValueHeads, Vocab = c.VocabSize, TrainableParameters = 0,
-        };
+        if (Matches(c)) return this;
+        if (c.NumHiddenLayers % Groups.Count != 0)
+            throw new ArgumentException($"{Name}: its {Groups.Count} groups of layers cannot be spread evenly over {c.NumHiddenLayers} layers; "
+                                        + $"use a base whose layer count is a multiple of {Groups.Count}");
+        return WithShape(c) with { TrainableParameters = 0 };
     }
 
-    /// <summary>Spreads a per-layer list over <paramref name="layers"/> layers keeping its group structure: runs of equal
-    /// values are groups; group g of n covers layers [g*layers/n, (g+1)*layers/n).</summary>
-    public static int[] Respread(int[] perLayer, int layers, string what)
-    {
-        if (perLayer.Length == 0 || perLayer.Length == layers) return perLayer;
-        var groups = new System.Collections.Generic.List<int>();
-        int groupSize = 0;
-        for (int n = 1; n <= perLayer.Length; n++)
-        {
-            if (perLayer.Length % n != 0) continue;
-            int size = perLayer.Length / n;
-            bool uniform = true;
-            for (int i = 0; i < perLayer.Length && uniform; i++) uniform = perLayer[i] == perLayer[i / size * size];
-            if (uniform) { groupSize = size; break; }
-        }
-        for (int i = 0; i < perLayer.Length; i += groupSize) groups.Add(perLayer[i]);
-        if (layers % groups.Count != 0)
-            throw new ArgumentException($"{what}: {groups.Count} groups cannot be spread evenly over {layers} layers");
-        var result = new int[layers];
-        for (int l = 0; l < layers; l++) result[l] = groups[l / (layers / groups.Count)];
-        return result;
-    }
+    private bool Matches(LlamaConfig c)
+        => Layers == c.NumHiddenLayers && Hidden == c.HiddenSize && Intermediate == c.IntermediateSize && Heads == c.NumAttentionHeads
+           && KvHeads == c.NumKeyValueHeads && Vocab == c.VocabSize;
 
     /// <summary>Throws <see cref="ModelFormatException"/> naming the first field where a checkpoint's config differs from the declaration.</summary>
     public void EnsureMatches(LlamaConfig c, string configFile)
     {
-        var pairs = new List<(string Field, long Declared, long Actual)>
+        var pairs = new (string Field, long Declared, long Actual)[]
         {
             ("num_hidden_layers", Layers, c.NumHiddenLayers), ("hidden_size", Hidden, c.HiddenSize),
             ("intermediate_size", Intermediate, c.IntermediateSize), ("num_attention_heads", Heads, c.NumAttentionHeads),
@@ -129,4 +133,15 @@ public sealed record ModelSpec
             if (declared != actual)
                 throw new ModelFormatException(configFile, field, $"is {actual} but {Name} was declared for {declared}; change [BaseModel] or use a matching checkpoint");
     }
+}
+
+/// <summary>GMoE's Poisson distinction and Normal balance losses (0 turns one off).</summary>
+/// <param name="Poisson">Poisson distinction coefficient.</param>
+/// <param name="Normal">Normal balance coefficient.</param>
+/// <param name="Lambda">Initial Poisson lambda.</param>
+/// <param name="Form">Divergence form.</param>
+public sealed record GraphLossSettings(double Poisson, double Normal, double Lambda, GraphLossForm Form)
+{
+    /// <summary>GMoE's reference configuration.</summary>
+    public static GraphLossSettings Default { get; } = new(DslDefaults.PoissonCoefficient, DslDefaults.NormalCoefficient, DslDefaults.PoissonLambda, DslDefaults.GraphLossForm);
 }

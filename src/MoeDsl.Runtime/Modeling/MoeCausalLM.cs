@@ -19,14 +19,16 @@ public abstract class MoeCausalLM : nn.Module
     private readonly LlamaModel model;
     private readonly Linear? lm_head;
 
-    /// <summary>Builds the model with randomly initialised (frozen) base weights; load a checkpoint with <see cref="LoadBase"/>.</summary>
-    protected MoeCausalLM(string name, LlamaConfig config, ModelSpec spec, Func<LlamaConfig, int, RoutingRecorder, LlamaDecoderLayer> createLayer)
-        : base(name)
+    /// <summary>Builds the model with randomly initialised (frozen) base weights, its layers wired by
+    /// <see cref="ModelBuilder"/>; load a checkpoint with <see cref="LoadBase"/>. <paramref name="spec"/> must already
+    /// have <paramref name="config"/>'s shape.</summary>
+    protected MoeCausalLM(LlamaConfig config, ModelSpec spec)
+        : base(spec.Name)
     {
         Config = config;
         Spec = spec;
         Recorder = new RoutingRecorder();
-        model = new LlamaModel(config, i => createLayer(config, i, Recorder));
+        model = new LlamaModel(config, i => ModelBuilder.Layer(spec, config, i, Recorder));
         if (!config.TieWordEmbeddings)
         {
             lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
@@ -155,7 +157,7 @@ public abstract class MoeCausalLM : nn.Module
 /// <summary>A frozen base with no adapters (generation and evaluation of a plain checkpoint).</summary>
 public sealed class PlainCausalLM : MoeCausalLM
 {
-    private PlainCausalLM(LlamaConfig config) : base("PlainCausalLM", config, ModelSpec.FrozenBase(config), (c, i, _) => LlamaDecoderLayer.Plain(c, i)) { }
+    private PlainCausalLM(LlamaConfig config) : base(config, ModelSpec.FrozenBase(config)) { }
 
     /// <summary>Builds a randomly initialised base of this shape.</summary>
     public static PlainCausalLM Create(LlamaConfig config) => new(config);

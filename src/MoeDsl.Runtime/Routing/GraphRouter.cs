@@ -107,7 +107,7 @@ public sealed class GraphRouter : Router
 
     /// <summary>Trainable elements of one graph router: 2 g d + L g^2 + g + 2.</summary>
     public static long TrainableParameterCount(int inFeatures, int graphHidden, int graphLayers)
-        => 2L * graphHidden * inFeatures + (long)graphLayers * graphHidden * graphHidden + graphHidden + 2;
+        => Shared.DeclarationShapes.GraphRouterParameters(inFeatures, graphHidden, graphLayers);
 
     /// <inheritdoc />
     public override RoutingDecision forward(Tensor x)

@@ -31,30 +31,21 @@ namespace Examples
             _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "GraphGMoE has layers 0 to 4."),
         };
 
-        /// <summary>The declaration as data (written with the adapters, read by the auxiliary losses).</summary>
+        /// <summary>The declaration as data: the runtime builds the modules from it, writes it with the adapters and
+        /// reads it in the auxiliary losses.</summary>
         public static new global::MoeDsl.Runtime.Modeling.ModelSpec Spec { get; } = new global::MoeDsl.Runtime.Modeling.ModelSpec
         {
             Name = "GraphGMoE",
             Placement = global::MoeDsl.ExpertPlacement.FeedForward,
-            Router = global::MoeDsl.RouterKind.Graph,
             Targets = global::MoeDsl.LoraTargets.All,
             Alpha = 4.0,
             Dropout = 0.05,
-            ExpertsPerLayer = new int[] { 8, 8, 8, 8, 8 },
-            TopKPerLayer = new int[] { 2, 2, 2, 2, 2 },
-            RankPerLayer = new int[] { 2, 2, 2, 2, 2 },
-            TopP = 0.8,
-            JitterNoise = 0.0,
-            CapacityFactor = 1.0,
-            ZLossCoefficient = 0.001,
-            LoadBalance = null,
-            GraphHidden = 128,
-            GraphLayers = 2,
-            GraphDensity = 0.25,
-            PoissonCoefficient = 0.005,
-            NormalCoefficient = 8.0,
-            PoissonLambda = 1.5,
-            GraphLossForm = global::MoeDsl.GraphLossForm.AbsLog,
+            Groups = new global::MoeDsl.Runtime.Modeling.ExpertGroup[]
+            {
+                new(Experts: 8, TopK: 2, Rank: 2), // layers 0-4
+            },
+            Router = new global::MoeDsl.Runtime.Routing.GraphRouterSettings { Hidden = 128, Layers = 2, Density = 0.25 },
+            GraphLosses = new global::MoeDsl.Runtime.Modeling.GraphLossSettings(Poisson: 0.005, Normal: 8.0, Lambda: 1.5, Form: global::MoeDsl.GraphLossForm.AbsLog),
             Layers = Layers,
             Hidden = Hidden,
             Intermediate = Intermediate,
@@ -65,7 +56,7 @@ namespace Examples
         };
 
         private GraphGMoE(global::MoeDsl.Runtime.IO.LlamaConfig config)
-            : base("GraphGMoE", config, Spec, CreateLayer)
+            : base(config, Spec)
         {
         }
 
@@ -81,39 +72,6 @@ namespace Examples
             if (config is null) throw new global::System.ArgumentNullException(nameof(config));
             Spec.EnsureMatches(config, "config");
             return new GraphGMoE(config);
-        }
-
-        private static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer CreateLayer(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder) => layer switch
-        {
-            >= 0 and <= 4 => Layer_E8_K2_R2.Create(config, layer, recorder),
-            _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "GraphGMoE has layers 0 to 4."),
-        };
-
-        /// <summary>Layers 0-4: one router over 8 LoRA experts of rank 2 on the FFN (graph, top-2); targeted attention projections get plain LoRA.</summary>
-        private static class Layer_E8_K2_R2
-        {
-            public const int Experts = 8;
-            public const int TopK = 2;
-            public const int Rank = 2;
-            public const double Alpha = 4.0;
-            public const double Scaling = 2.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, Hidden, Lora, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, KvHeads * HeadDim, Lora, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, KvHeads * HeadDim, Lora, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, Hidden, Lora, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.Moe.MoeFeedForward(Hidden, Intermediate, Experts, Lora, NewRouter(Hidden, layer), recorder, layer));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.GraphRouter(inFeatures, Experts, TopK, graphHidden: 128, graphLayers: 2, density: 0.25, poissonLambda: 1.5, seed: layer);
         }
     }
 }

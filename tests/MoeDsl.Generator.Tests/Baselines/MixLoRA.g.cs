@@ -31,42 +31,21 @@ namespace Examples
             _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "MixLoRA has layers 0 to 31."),
         };
 
-        /// <summary>The declaration as data (written with the adapters, read by the auxiliary losses).</summary>
+        /// <summary>The declaration as data: the runtime builds the modules from it, writes it with the adapters and
+        /// reads it in the auxiliary losses.</summary>
         public static new global::MoeDsl.Runtime.Modeling.ModelSpec Spec { get; } = new global::MoeDsl.Runtime.Modeling.ModelSpec
         {
             Name = "MixLoRA",
             Placement = global::MoeDsl.ExpertPlacement.FeedForward,
-            Router = global::MoeDsl.RouterKind.TopK,
             Targets = global::MoeDsl.LoraTargets.All,
             Alpha = 16.0,
             Dropout = 0.05,
-            ExpertsPerLayer = new int[]
+            Groups = new global::MoeDsl.Runtime.Modeling.ExpertGroup[]
             {
-                8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
-                8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+                new(Experts: 8, TopK: 2, Rank: 8), // layers 0-31
             },
-            TopKPerLayer = new int[]
-            {
-                2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-                2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-            },
-            RankPerLayer = new int[]
-            {
-                8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
-                8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
-            },
-            TopP = 0.8,
-            JitterNoise = 0.0,
-            CapacityFactor = 1.0,
-            ZLossCoefficient = 0.001,
+            Router = new global::MoeDsl.Runtime.Routing.TopKRouterSettings { JitterNoise = 0.0 },
             LoadBalance = 0.001,
-            GraphHidden = 128,
-            GraphLayers = 2,
-            GraphDensity = 0.25,
-            PoissonCoefficient = null,
-            NormalCoefficient = null,
-            PoissonLambda = 1.5,
-            GraphLossForm = global::MoeDsl.GraphLossForm.AbsLog,
             Layers = Layers,
             Hidden = Hidden,
             Intermediate = Intermediate,
@@ -77,7 +56,7 @@ namespace Examples
         };
 
         private MixLoRA(global::MoeDsl.Runtime.IO.LlamaConfig config)
-            : base("MixLoRA", config, Spec, CreateLayer)
+            : base(config, Spec)
         {
         }
 
@@ -93,39 +72,6 @@ namespace Examples
             if (config is null) throw new global::System.ArgumentNullException(nameof(config));
             Spec.EnsureMatches(config, "config");
             return new MixLoRA(config);
-        }
-
-        private static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer CreateLayer(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder) => layer switch
-        {
-            >= 0 and <= 31 => Layer_E8_K2_R8.Create(config, layer, recorder),
-            _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "MixLoRA has layers 0 to 31."),
-        };
-
-        /// <summary>Layers 0-31: one router over 8 LoRA experts of rank 8 on the FFN (top-2); targeted attention projections get plain LoRA.</summary>
-        private static class Layer_E8_K2_R8
-        {
-            public const int Experts = 8;
-            public const int TopK = 2;
-            public const int Rank = 8;
-            public const double Alpha = 16.0;
-            public const double Scaling = 2.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, Hidden, Lora, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, KvHeads * HeadDim, Lora, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, KvHeads * HeadDim, Lora, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, Hidden, Lora, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.Moe.MoeFeedForward(Hidden, Intermediate, Experts, Lora, NewRouter(Hidden, layer), recorder, layer));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.TopKRouter(inFeatures, Experts, TopK, jitterNoise: 0.0, initStd: 0.02);
         }
     }
 }

@@ -34,42 +34,23 @@ namespace Examples
             _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "MoLA2468 has layers 0 to 31."),
         };
 
-        /// <summary>The declaration as data (written with the adapters, read by the auxiliary losses).</summary>
+        /// <summary>The declaration as data: the runtime builds the modules from it, writes it with the adapters and
+        /// reads it in the auxiliary losses.</summary>
         public static new global::MoeDsl.Runtime.Modeling.ModelSpec Spec { get; } = new global::MoeDsl.Runtime.Modeling.ModelSpec
         {
             Name = "MoLA2468",
             Placement = global::MoeDsl.ExpertPlacement.EveryProjection,
-            Router = global::MoeDsl.RouterKind.TopK,
             Targets = global::MoeDsl.LoraTargets.All,
             Alpha = 16.0,
             Dropout = 0.05,
-            ExpertsPerLayer = new int[]
+            Groups = new global::MoeDsl.Runtime.Modeling.ExpertGroup[]
             {
-                2, 2, 2, 2, 2, 2, 2, 2, 4, 4, 4, 4, 4, 4, 4, 4,
-                6, 6, 6, 6, 6, 6, 6, 6, 8, 8, 8, 8, 8, 8, 8, 8,
+                new(Experts: 2, TopK: 2, Rank: 8), // layers 0-7
+                new(Experts: 4, TopK: 2, Rank: 8), // layers 8-15
+                new(Experts: 6, TopK: 2, Rank: 8), // layers 16-23
+                new(Experts: 8, TopK: 2, Rank: 8), // layers 24-31
             },
-            TopKPerLayer = new int[]
-            {
-                2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-                2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-            },
-            RankPerLayer = new int[]
-            {
-                8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
-                8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
-            },
-            TopP = 0.8,
-            JitterNoise = 0.0,
-            CapacityFactor = 1.0,
-            ZLossCoefficient = 0.001,
-            LoadBalance = null,
-            GraphHidden = 128,
-            GraphLayers = 2,
-            GraphDensity = 0.25,
-            PoissonCoefficient = null,
-            NormalCoefficient = null,
-            PoissonLambda = 1.5,
-            GraphLossForm = global::MoeDsl.GraphLossForm.AbsLog,
+            Router = new global::MoeDsl.Runtime.Routing.TopKRouterSettings { JitterNoise = 0.0 },
             Layers = Layers,
             Hidden = Hidden,
             Intermediate = Intermediate,
@@ -80,7 +61,7 @@ namespace Examples
         };
 
         private MoLA2468(global::MoeDsl.Runtime.IO.LlamaConfig config)
-            : base("MoLA2468", config, Spec, CreateLayer)
+            : base(config, Spec)
         {
         }
 
@@ -96,135 +77,6 @@ namespace Examples
             if (config is null) throw new global::System.ArgumentNullException(nameof(config));
             Spec.EnsureMatches(config, "config");
             return new MoLA2468(config);
-        }
-
-        private static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer CreateLayer(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder) => layer switch
-        {
-            >= 0 and <= 7 => Layer_E2_K2_R8.Create(config, layer, recorder),
-            >= 8 and <= 15 => Layer_E4_K2_R8.Create(config, layer, recorder),
-            >= 16 and <= 23 => Layer_E6_K2_R8.Create(config, layer, recorder),
-            >= 24 and <= 31 => Layer_E8_K2_R8.Create(config, layer, recorder),
-            _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "MoLA2468 has layers 0 to 31."),
-        };
-
-        /// <summary>Layers 0-7: every targeted projection has its own router over 2 LoRA experts of rank 8 (top-2).</summary>
-        private static class Layer_E2_K2_R8
-        {
-            public const int Experts = 2;
-            public const int TopK = 2;
-            public const int Rank = 8;
-            public const double Alpha = 16.0;
-            public const double Scaling = 2.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.BaseModel.LlamaMlp(
-                        gate_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Intermediate, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "gate_proj"),
-                        up_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Intermediate, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "up_proj"),
-                        down_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Intermediate, Hidden, Experts, Lora, NewRouter(Intermediate, layer), recorder, layer, "down_proj")));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.TopKRouter(inFeatures, Experts, TopK, jitterNoise: 0.0, initStd: 0.0);
-        }
-
-        /// <summary>Layers 8-15: every targeted projection has its own router over 4 LoRA experts of rank 8 (top-2).</summary>
-        private static class Layer_E4_K2_R8
-        {
-            public const int Experts = 4;
-            public const int TopK = 2;
-            public const int Rank = 8;
-            public const double Alpha = 16.0;
-            public const double Scaling = 2.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.BaseModel.LlamaMlp(
-                        gate_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Intermediate, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "gate_proj"),
-                        up_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Intermediate, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "up_proj"),
-                        down_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Intermediate, Hidden, Experts, Lora, NewRouter(Intermediate, layer), recorder, layer, "down_proj")));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.TopKRouter(inFeatures, Experts, TopK, jitterNoise: 0.0, initStd: 0.0);
-        }
-
-        /// <summary>Layers 16-23: every targeted projection has its own router over 6 LoRA experts of rank 8 (top-2).</summary>
-        private static class Layer_E6_K2_R8
-        {
-            public const int Experts = 6;
-            public const int TopK = 2;
-            public const int Rank = 8;
-            public const double Alpha = 16.0;
-            public const double Scaling = 2.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.BaseModel.LlamaMlp(
-                        gate_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Intermediate, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "gate_proj"),
-                        up_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Intermediate, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "up_proj"),
-                        down_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Intermediate, Hidden, Experts, Lora, NewRouter(Intermediate, layer), recorder, layer, "down_proj")));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.TopKRouter(inFeatures, Experts, TopK, jitterNoise: 0.0, initStd: 0.0);
-        }
-
-        /// <summary>Layers 24-31: every targeted projection has its own router over 8 LoRA experts of rank 8 (top-2).</summary>
-        private static class Layer_E8_K2_R8
-        {
-            public const int Experts = 8;
-            public const int TopK = 2;
-            public const int Rank = 8;
-            public const double Alpha = 16.0;
-            public const double Scaling = 2.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.BaseModel.LlamaMlp(
-                        gate_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Intermediate, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "gate_proj"),
-                        up_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Intermediate, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "up_proj"),
-                        down_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Intermediate, Hidden, Experts, Lora, NewRouter(Intermediate, layer), recorder, layer, "down_proj")));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.TopKRouter(inFeatures, Experts, TopK, jitterNoise: 0.0, initStd: 0.0);
         }
     }
 }

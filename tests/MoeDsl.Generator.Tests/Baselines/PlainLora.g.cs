@@ -31,30 +31,19 @@ namespace Examples
             _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "PlainLora has layers 0 to 4."),
         };
 
-        /// <summary>The declaration as data (written with the adapters, read by the auxiliary losses).</summary>
+        /// <summary>The declaration as data: the runtime builds the modules from it, writes it with the adapters and
+        /// reads it in the auxiliary losses.</summary>
         public static new global::MoeDsl.Runtime.Modeling.ModelSpec Spec { get; } = new global::MoeDsl.Runtime.Modeling.ModelSpec
         {
             Name = "PlainLora",
             Placement = global::MoeDsl.ExpertPlacement.FeedForward,
-            Router = null,
             Targets = global::MoeDsl.LoraTargets.Q | global::MoeDsl.LoraTargets.V,
             Alpha = 8.0,
             Dropout = 0.0,
-            ExpertsPerLayer = global::System.Array.Empty<int>(),
-            TopKPerLayer = global::System.Array.Empty<int>(),
-            RankPerLayer = new int[] { 4, 4, 4, 4, 4 },
-            TopP = 0.8,
-            JitterNoise = 0.0,
-            CapacityFactor = 1.0,
-            ZLossCoefficient = 0.001,
-            LoadBalance = null,
-            GraphHidden = 128,
-            GraphLayers = 2,
-            GraphDensity = 0.25,
-            PoissonCoefficient = null,
-            NormalCoefficient = null,
-            PoissonLambda = 1.5,
-            GraphLossForm = global::MoeDsl.GraphLossForm.AbsLog,
+            Groups = new global::MoeDsl.Runtime.Modeling.ExpertGroup[]
+            {
+                new(Experts: 0, TopK: 0, Rank: 4), // layers 0-4
+            },
             Layers = Layers,
             Hidden = Hidden,
             Intermediate = Intermediate,
@@ -65,7 +54,7 @@ namespace Examples
         };
 
         private PlainLora(global::MoeDsl.Runtime.IO.LlamaConfig config)
-            : base("PlainLora", config, Spec, CreateLayer)
+            : base(config, Spec)
         {
         }
 
@@ -81,36 +70,6 @@ namespace Examples
             if (config is null) throw new global::System.ArgumentNullException(nameof(config));
             Spec.EnsureMatches(config, "config");
             return new PlainLora(config);
-        }
-
-        private static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer CreateLayer(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder) => layer switch
-        {
-            >= 0 and <= 4 => Layer_R4.Create(config, layer, recorder),
-            _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "PlainLora has layers 0 to 4."),
-        };
-
-        /// <summary>Layers 0-4: plain LoRA of rank 4 on the targeted projections.</summary>
-        private static class Layer_R4
-        {
-            public const int Rank = 4;
-            public const double Alpha = 8.0;
-            public const double Scaling = 2.0;
-            public const double Dropout = 0.0;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, Hidden, Lora, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, KvHeads * HeadDim, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, KvHeads * HeadDim, Lora, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Hidden, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.BaseModel.LlamaMlp(
-                        gate_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "gate_proj"),
-                        up_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "up_proj"),
-                        down_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Intermediate, Hidden, "down_proj")));
-            }
         }
     }
 }

@@ -31,30 +31,20 @@ namespace Examples
             _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "SoftFeedForward has layers 0 to 4."),
         };
 
-        /// <summary>The declaration as data (written with the adapters, read by the auxiliary losses).</summary>
+        /// <summary>The declaration as data: the runtime builds the modules from it, writes it with the adapters and
+        /// reads it in the auxiliary losses.</summary>
         public static new global::MoeDsl.Runtime.Modeling.ModelSpec Spec { get; } = new global::MoeDsl.Runtime.Modeling.ModelSpec
         {
             Name = "SoftFeedForward",
             Placement = global::MoeDsl.ExpertPlacement.FeedForward,
-            Router = global::MoeDsl.RouterKind.Soft,
             Targets = global::MoeDsl.LoraTargets.FeedForward | global::MoeDsl.LoraTargets.Q,
             Alpha = 8.0,
             Dropout = 0.05,
-            ExpertsPerLayer = new int[] { 3, 3, 3, 3, 3 },
-            TopKPerLayer = new int[] { 3, 3, 3, 3, 3 },
-            RankPerLayer = new int[] { 4, 4, 4, 4, 4 },
-            TopP = 0.8,
-            JitterNoise = 0.0,
-            CapacityFactor = 1.0,
-            ZLossCoefficient = 0.001,
-            LoadBalance = null,
-            GraphHidden = 128,
-            GraphLayers = 2,
-            GraphDensity = 0.25,
-            PoissonCoefficient = null,
-            NormalCoefficient = null,
-            PoissonLambda = 1.5,
-            GraphLossForm = global::MoeDsl.GraphLossForm.AbsLog,
+            Groups = new global::MoeDsl.Runtime.Modeling.ExpertGroup[]
+            {
+                new(Experts: 3, TopK: 3, Rank: 4), // layers 0-4
+            },
+            Router = new global::MoeDsl.Runtime.Routing.SoftRouterSettings { JitterNoise = 0.0 },
             Layers = Layers,
             Hidden = Hidden,
             Intermediate = Intermediate,
@@ -65,7 +55,7 @@ namespace Examples
         };
 
         private SoftFeedForward(global::MoeDsl.Runtime.IO.LlamaConfig config)
-            : base("SoftFeedForward", config, Spec, CreateLayer)
+            : base(config, Spec)
         {
         }
 
@@ -81,38 +71,6 @@ namespace Examples
             if (config is null) throw new global::System.ArgumentNullException(nameof(config));
             Spec.EnsureMatches(config, "config");
             return new SoftFeedForward(config);
-        }
-
-        private static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer CreateLayer(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder) => layer switch
-        {
-            >= 0 and <= 4 => Layer_E3_R4.Create(config, layer, recorder),
-            _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "SoftFeedForward has layers 0 to 4."),
-        };
-
-        /// <summary>Layers 0-4: one router over 3 LoRA experts of rank 4 on the FFN (soft, all experts); targeted attention projections get plain LoRA.</summary>
-        private static class Layer_E3_R4
-        {
-            public const int Experts = 3;
-            public const int Rank = 4;
-            public const double Alpha = 8.0;
-            public const double Scaling = 2.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, Hidden, Lora, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, KvHeads * HeadDim, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, KvHeads * HeadDim, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Hidden, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.Moe.MoeFeedForward(Hidden, Intermediate, Experts, Lora, NewRouter(Hidden, layer), recorder, layer));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.SoftRouter(inFeatures, Experts, jitterNoise: 0.0, initStd: 0.0);
         }
     }
 }

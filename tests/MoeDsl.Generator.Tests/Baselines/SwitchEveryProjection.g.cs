@@ -35,30 +35,24 @@ namespace Examples
             _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "SwitchEveryProjection has layers 0 to 4."),
         };
 
-        /// <summary>The declaration as data (written with the adapters, read by the auxiliary losses).</summary>
+        /// <summary>The declaration as data: the runtime builds the modules from it, writes it with the adapters and
+        /// reads it in the auxiliary losses.</summary>
         public static new global::MoeDsl.Runtime.Modeling.ModelSpec Spec { get; } = new global::MoeDsl.Runtime.Modeling.ModelSpec
         {
             Name = "SwitchEveryProjection",
             Placement = global::MoeDsl.ExpertPlacement.EveryProjection,
-            Router = global::MoeDsl.RouterKind.Switch,
             Targets = global::MoeDsl.LoraTargets.Attention,
             Alpha = 8.0,
             Dropout = 0.05,
-            ExpertsPerLayer = new int[] { 2, 3, 4, 5, 6 },
-            TopKPerLayer = new int[] { 1, 1, 1, 1, 1 },
-            RankPerLayer = new int[] { 2, 2, 4, 4, 8 },
-            TopP = 0.8,
-            JitterNoise = 0.0,
-            CapacityFactor = 1.25,
-            ZLossCoefficient = 0.001,
-            LoadBalance = null,
-            GraphHidden = 128,
-            GraphLayers = 2,
-            GraphDensity = 0.25,
-            PoissonCoefficient = null,
-            NormalCoefficient = null,
-            PoissonLambda = 1.5,
-            GraphLossForm = global::MoeDsl.GraphLossForm.AbsLog,
+            Groups = new global::MoeDsl.Runtime.Modeling.ExpertGroup[]
+            {
+                new(Experts: 2, TopK: 1, Rank: 2), // layer 0
+                new(Experts: 3, TopK: 1, Rank: 2), // layer 1
+                new(Experts: 4, TopK: 1, Rank: 4), // layer 2
+                new(Experts: 5, TopK: 1, Rank: 4), // layer 3
+                new(Experts: 6, TopK: 1, Rank: 8), // layer 4
+            },
+            Router = new global::MoeDsl.Runtime.Routing.SwitchRouterSettings { CapacityFactor = 1.25, ZLossCoefficient = 0.001, JitterNoise = 0.0 },
             Layers = Layers,
             Hidden = Hidden,
             Intermediate = Intermediate,
@@ -69,7 +63,7 @@ namespace Examples
         };
 
         private SwitchEveryProjection(global::MoeDsl.Runtime.IO.LlamaConfig config)
-            : base("SwitchEveryProjection", config, Spec, CreateLayer)
+            : base(config, Spec)
         {
         }
 
@@ -85,166 +79,6 @@ namespace Examples
             if (config is null) throw new global::System.ArgumentNullException(nameof(config));
             Spec.EnsureMatches(config, "config");
             return new SwitchEveryProjection(config);
-        }
-
-        private static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer CreateLayer(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder) => layer switch
-        {
-            0 => Layer_E2_K1_R2.Create(config, layer, recorder),
-            1 => Layer_E3_K1_R2.Create(config, layer, recorder),
-            2 => Layer_E4_K1_R4.Create(config, layer, recorder),
-            3 => Layer_E5_K1_R4.Create(config, layer, recorder),
-            4 => Layer_E6_K1_R8.Create(config, layer, recorder),
-            _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "SwitchEveryProjection has layers 0 to 4."),
-        };
-
-        /// <summary>Layers 0: every targeted projection has its own router over 2 LoRA experts of rank 2 (switch, capacity factor 1.25).</summary>
-        private static class Layer_E2_K1_R2
-        {
-            public const int Experts = 2;
-            public const int TopK = 1;
-            public const int Rank = 2;
-            public const double Alpha = 8.0;
-            public const double Scaling = 4.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.BaseModel.LlamaMlp(
-                        gate_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "gate_proj"),
-                        up_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "up_proj"),
-                        down_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Intermediate, Hidden, "down_proj")));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 1.0);
-        }
-
-        /// <summary>Layers 1: every targeted projection has its own router over 3 LoRA experts of rank 2 (switch, capacity factor 1.25).</summary>
-        private static class Layer_E3_K1_R2
-        {
-            public const int Experts = 3;
-            public const int TopK = 1;
-            public const int Rank = 2;
-            public const double Alpha = 8.0;
-            public const double Scaling = 4.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.BaseModel.LlamaMlp(
-                        gate_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "gate_proj"),
-                        up_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "up_proj"),
-                        down_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Intermediate, Hidden, "down_proj")));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 1.0);
-        }
-
-        /// <summary>Layers 2: every targeted projection has its own router over 4 LoRA experts of rank 4 (switch, capacity factor 1.25).</summary>
-        private static class Layer_E4_K1_R4
-        {
-            public const int Experts = 4;
-            public const int TopK = 1;
-            public const int Rank = 4;
-            public const double Alpha = 8.0;
-            public const double Scaling = 2.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.BaseModel.LlamaMlp(
-                        gate_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "gate_proj"),
-                        up_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "up_proj"),
-                        down_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Intermediate, Hidden, "down_proj")));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 1.0);
-        }
-
-        /// <summary>Layers 3: every targeted projection has its own router over 5 LoRA experts of rank 4 (switch, capacity factor 1.25).</summary>
-        private static class Layer_E5_K1_R4
-        {
-            public const int Experts = 5;
-            public const int TopK = 1;
-            public const int Rank = 4;
-            public const double Alpha = 8.0;
-            public const double Scaling = 2.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.BaseModel.LlamaMlp(
-                        gate_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "gate_proj"),
-                        up_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "up_proj"),
-                        down_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Intermediate, Hidden, "down_proj")));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 1.0);
-        }
-
-        /// <summary>Layers 4: every targeted projection has its own router over 6 LoRA experts of rank 8 (switch, capacity factor 1.25).</summary>
-        private static class Layer_E6_K1_R8
-        {
-            public const int Experts = 6;
-            public const int TopK = 1;
-            public const int Rank = 8;
-            public const double Alpha = 8.0;
-            public const double Scaling = 1.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.BaseModel.LlamaMlp(
-                        gate_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "gate_proj"),
-                        up_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "up_proj"),
-                        down_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Intermediate, Hidden, "down_proj")));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.SwitchRouter(inFeatures, Experts, capacityFactor: 1.25, jitterNoise: 0.0, initStd: 1.0);
         }
     }
 }

@@ -33,42 +33,24 @@ namespace Examples.Nested
             _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "TopKPerGroup has layers 0 to 31."),
         };
 
-        /// <summary>The declaration as data (written with the adapters, read by the auxiliary losses).</summary>
+        /// <summary>The declaration as data: the runtime builds the modules from it, writes it with the adapters and
+        /// reads it in the auxiliary losses.</summary>
         public static new global::MoeDsl.Runtime.Modeling.ModelSpec Spec { get; } = new global::MoeDsl.Runtime.Modeling.ModelSpec
         {
             Name = "TopKPerGroup",
             Placement = global::MoeDsl.ExpertPlacement.EveryProjection,
-            Router = global::MoeDsl.RouterKind.TopK,
             Targets = global::MoeDsl.LoraTargets.Q | global::MoeDsl.LoraTargets.V | global::MoeDsl.LoraTargets.Down,
             Alpha = 16.0,
             Dropout = 0.05,
-            ExpertsPerLayer = new int[]
+            Groups = new global::MoeDsl.Runtime.Modeling.ExpertGroup[]
             {
-                8, 8, 8, 8, 8, 8, 8, 8, 2, 2, 2, 2, 2, 2, 2, 2,
-                2, 2, 2, 2, 2, 2, 2, 2, 8, 8, 8, 8, 8, 8, 8, 8,
+                new(Experts: 8, TopK: 2, Rank: 8), // layers 0-7
+                new(Experts: 2, TopK: 1, Rank: 16), // layers 8-15
+                new(Experts: 2, TopK: 1, Rank: 16), // layers 16-23
+                new(Experts: 8, TopK: 2, Rank: 8), // layers 24-31
             },
-            TopKPerLayer = new int[]
-            {
-                2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1,
-                1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2,
-            },
-            RankPerLayer = new int[]
-            {
-                8, 8, 8, 8, 8, 8, 8, 8, 16, 16, 16, 16, 16, 16, 16, 16,
-                16, 16, 16, 16, 16, 16, 16, 16, 8, 8, 8, 8, 8, 8, 8, 8,
-            },
-            TopP = 0.8,
-            JitterNoise = 0.0,
-            CapacityFactor = 1.0,
-            ZLossCoefficient = 0.001,
+            Router = new global::MoeDsl.Runtime.Routing.TopKRouterSettings { JitterNoise = 0.0 },
             LoadBalance = 0.01,
-            GraphHidden = 128,
-            GraphLayers = 2,
-            GraphDensity = 0.25,
-            PoissonCoefficient = null,
-            NormalCoefficient = null,
-            PoissonLambda = 1.5,
-            GraphLossForm = global::MoeDsl.GraphLossForm.AbsLog,
             Layers = Layers,
             Hidden = Hidden,
             Intermediate = Intermediate,
@@ -79,7 +61,7 @@ namespace Examples.Nested
         };
 
         private TopKPerGroup(global::MoeDsl.Runtime.IO.LlamaConfig config)
-            : base("TopKPerGroup", config, Spec, CreateLayer)
+            : base(config, Spec)
         {
         }
 
@@ -95,74 +77,6 @@ namespace Examples.Nested
             if (config is null) throw new global::System.ArgumentNullException(nameof(config));
             Spec.EnsureMatches(config, "config");
             return new TopKPerGroup(config);
-        }
-
-        private static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer CreateLayer(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder) => layer switch
-        {
-            >= 0 and <= 7 => Layer_E8_K2_R8.Create(config, layer, recorder),
-            >= 8 and <= 23 => Layer_E2_K1_R16.Create(config, layer, recorder),
-            >= 24 and <= 31 => Layer_E8_K2_R8.Create(config, layer, recorder),
-            _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "TopKPerGroup has layers 0 to 31."),
-        };
-
-        /// <summary>Layers 0-7, 24-31: every targeted projection has its own router over 8 LoRA experts of rank 8 (top-2).</summary>
-        private static class Layer_E8_K2_R8
-        {
-            public const int Experts = 8;
-            public const int TopK = 2;
-            public const int Rank = 8;
-            public const double Alpha = 16.0;
-            public const double Scaling = 2.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, KvHeads * HeadDim, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Hidden, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.BaseModel.LlamaMlp(
-                        gate_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "gate_proj"),
-                        up_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "up_proj"),
-                        down_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Intermediate, Hidden, Experts, Lora, NewRouter(Intermediate, layer), recorder, layer, "down_proj")));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.TopKRouter(inFeatures, Experts, TopK, jitterNoise: 0.0, initStd: 0.0);
-        }
-
-        /// <summary>Layers 8-23: every targeted projection has its own router over 2 LoRA experts of rank 16 (top-1).</summary>
-        private static class Layer_E2_K1_R16
-        {
-            public const int Experts = 2;
-            public const int TopK = 1;
-            public const int Rank = 16;
-            public const double Alpha = 16.0;
-            public const double Scaling = 1.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, Hidden, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, KvHeads * HeadDim, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Hidden, KvHeads * HeadDim, Experts, Lora, NewRouter(Hidden, layer), recorder, layer, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Hidden, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.BaseModel.LlamaMlp(
-                        gate_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "gate_proj"),
-                        up_proj: new global::MoeDsl.Runtime.Lora.FrozenLinear(Hidden, Intermediate, "up_proj"),
-                        down_proj: new global::MoeDsl.Runtime.Lora.MoeLoraLinear(Intermediate, Hidden, Experts, Lora, NewRouter(Intermediate, layer), recorder, layer, "down_proj")));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.TopKRouter(inFeatures, Experts, TopK, jitterNoise: 0.0, initStd: 0.0);
         }
     }
 }

@@ -31,30 +31,21 @@ namespace Examples
             _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "TopPFeedForward has layers 0 to 4."),
         };
 
-        /// <summary>The declaration as data (written with the adapters, read by the auxiliary losses).</summary>
+        /// <summary>The declaration as data: the runtime builds the modules from it, writes it with the adapters and
+        /// reads it in the auxiliary losses.</summary>
         public static new global::MoeDsl.Runtime.Modeling.ModelSpec Spec { get; } = new global::MoeDsl.Runtime.Modeling.ModelSpec
         {
             Name = "TopPFeedForward",
             Placement = global::MoeDsl.ExpertPlacement.FeedForward,
-            Router = global::MoeDsl.RouterKind.TopP,
             Targets = global::MoeDsl.LoraTargets.All,
             Alpha = 8.0,
             Dropout = 0.05,
-            ExpertsPerLayer = new int[] { 4, 4, 4, 4, 4 },
-            TopKPerLayer = new int[] { 4, 4, 4, 4, 4 },
-            RankPerLayer = new int[] { 4, 4, 4, 4, 4 },
-            TopP = 0.8,
-            JitterNoise = 0.01,
-            CapacityFactor = 1.0,
-            ZLossCoefficient = 0.001,
+            Groups = new global::MoeDsl.Runtime.Modeling.ExpertGroup[]
+            {
+                new(Experts: 4, TopK: 4, Rank: 4), // layers 0-4
+            },
+            Router = new global::MoeDsl.Runtime.Routing.TopPRouterSettings { P = 0.8, JitterNoise = 0.01 },
             LoadBalance = 0.001,
-            GraphHidden = 128,
-            GraphLayers = 2,
-            GraphDensity = 0.25,
-            PoissonCoefficient = null,
-            NormalCoefficient = null,
-            PoissonLambda = 1.5,
-            GraphLossForm = global::MoeDsl.GraphLossForm.AbsLog,
             Layers = Layers,
             Hidden = Hidden,
             Intermediate = Intermediate,
@@ -65,7 +56,7 @@ namespace Examples
         };
 
         private TopPFeedForward(global::MoeDsl.Runtime.IO.LlamaConfig config)
-            : base("TopPFeedForward", config, Spec, CreateLayer)
+            : base(config, Spec)
         {
         }
 
@@ -81,38 +72,6 @@ namespace Examples
             if (config is null) throw new global::System.ArgumentNullException(nameof(config));
             Spec.EnsureMatches(config, "config");
             return new TopPFeedForward(config);
-        }
-
-        private static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer CreateLayer(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder) => layer switch
-        {
-            >= 0 and <= 4 => Layer_E4_R4.Create(config, layer, recorder),
-            _ => throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, "TopPFeedForward has layers 0 to 4."),
-        };
-
-        /// <summary>Layers 0-4: one router over 4 LoRA experts of rank 4 on the FFN (top-p 0.8); targeted attention projections get plain LoRA.</summary>
-        private static class Layer_E4_R4
-        {
-            public const int Experts = 4;
-            public const int Rank = 4;
-            public const double Alpha = 8.0;
-            public const double Scaling = 2.0;
-            public const double Dropout = 0.05;
-
-            private static readonly global::MoeDsl.Runtime.Lora.LoraSettings Lora = new global::MoeDsl.Runtime.Lora.LoraSettings(Rank, Alpha, Dropout);
-
-            public static global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer Create(global::MoeDsl.Runtime.IO.LlamaConfig config, int layer, global::MoeDsl.Runtime.Routing.RoutingRecorder recorder)
-            {
-                return new global::MoeDsl.Runtime.BaseModel.LlamaDecoderLayer(config, layer,
-                    q_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, Hidden, Lora, "q_proj"),
-                    k_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, KvHeads * HeadDim, Lora, "k_proj"),
-                    v_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, KvHeads * HeadDim, Lora, "v_proj"),
-                    o_proj: new global::MoeDsl.Runtime.Lora.LoraLinear(Hidden, Hidden, Lora, "o_proj"),
-                    mlp: new global::MoeDsl.Runtime.Moe.MoeFeedForward(Hidden, Intermediate, Experts, Lora, NewRouter(Hidden, layer), recorder, layer));
-            }
-
-            /// <summary>The router of one site, reading <paramref name="inFeatures"/> features.</summary>
-            private static global::MoeDsl.Runtime.Routing.Router NewRouter(int inFeatures, int layer)
-                => new global::MoeDsl.Runtime.Routing.TopPRouter(inFeatures, Experts, topP: 0.8, jitterNoise: 0.01, initStd: 0.02);
         }
     }
 }

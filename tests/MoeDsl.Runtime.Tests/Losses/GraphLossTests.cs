@@ -137,7 +137,7 @@ public sealed class GraphLossTests
         foreach (var r in routers) Numerics.Randomise(r.TokenProjection, 0.3, g);
         Tensor x = randn(new long[] { 2, 3, 8 }, generator: g);
         Tensor mask = tensor(new[] { 1f, 1f, 1f, 1f, 1f, 0f });   // last token of the second sequence is padding
-        var spec = new ModelSpec { Name = "gmoe", Router = RouterKind.Graph, Placement = ExpertPlacement.FeedForward };
+        var spec = new ModelSpec { Name = "gmoe", Router = new GraphRouterSettings(), Placement = ExpertPlacement.FeedForward };
 
         var records = routers.Select((r, i) => new RoutingRecord(i, "mlp", r, r.forward(x))).ToArray();
         // Expected: naive per layer, averaged, times the defaults 0.005 and 8; load = k * sum of top-k probabilities of real tokens.
@@ -177,7 +177,7 @@ public sealed class GraphLossTests
         Numerics.AssertClose(expectedLoads[0] * 2, routers[0].ExpertLoad, "eval leaves the running load alone", 1e-5);
 
         // Declared coefficients and a coefficient of 0.
-        var declared = GraphAuxiliaryLosses.Compute(spec with { PoissonCoefficient = 0.01, NormalCoefficient = 0 }, records, mask);
+        var declared = GraphAuxiliaryLosses.Compute(spec with { GraphLosses = GraphLossSettings.Default with { Poisson = 0.01, Normal = 0 } }, records, mask);
         Assert.Equal(new[] { "graph_poisson" }, declared.Select(p => p.Name).ToArray());
         Assert.Equal(0.01 * poisson / 2, declared[0].Value.item<float>(), 6);
         foreach (var rec in records) rec.Decision.Dispose();

@@ -54,7 +54,7 @@ public sealed class LoadBalanceTests
         var logits = Enumerable.Range(0, 3).Select(_ => (randn(new long[] { t, e }, generator: g) * 2).requires_grad_(true)).ToArray();
         float[]? hostMask = masked ? new[] { 1f, 1f, 0f, 1f, 1f, 0f } : null;
         Tensor? mask = hostMask is null ? null : tensor(hostMask);
-        var spec = new ModelSpec { Router = RouterKind.TopK, Placement = ExpertPlacement.FeedForward, LoadBalance = 0.001 };
+        var spec = new ModelSpec { Router = new TopKRouterSettings(), Placement = ExpertPlacement.FeedForward, LoadBalance = 0.001 };
         Numerics.AssertSameValueAndGradients(
             () =>
             {
@@ -89,7 +89,7 @@ public sealed class LoadBalanceTests
         int[] expertsOf = { 4, 6 };
         // Two layers x two projections (q_proj, v_proj); layer l has E_l experts.
         var logits = new[] { 0, 0, 1, 1 }.Select(l => (randn(new long[] { t, expertsOf[l] }, generator: g) * 2).requires_grad_(true)).ToArray();
-        var spec = new ModelSpec { Router = RouterKind.TopK, Placement = ExpertPlacement.EveryProjection, LoadBalance = 0.001 };
+        var spec = new ModelSpec { Router = new TopKRouterSettings(), Placement = ExpertPlacement.EveryProjection, LoadBalance = 0.001 };
         Numerics.AssertSameValueAndGradients(
             () =>
             {
@@ -133,7 +133,7 @@ public sealed class LoadBalanceTests
         Tensor x = randn(new long[] { 1, 4, 4 }, generator: g);
         RoutingDecision d = router.forward(x);
         Assert.True(d.Weights.eq(0).any().item<bool>(), "the case must drop a token");
-        var spec = new ModelSpec { Router = RouterKind.Switch, Placement = ExpertPlacement.FeedForward, LoadBalance = 0.01, ZLossCoefficient = 0.001 };
+        var spec = new ModelSpec { Router = new SwitchRouterSettings { ZLossCoefficient = 0.001 }, Placement = ExpertPlacement.FeedForward, LoadBalance = 0.01 };
         var losses = AuxiliaryLosses.Compute(spec, new[] { new RoutingRecord(0, "mlp", router, d) }, null).ToDictionary(p => p.Name, p => p.Value.item<float>());
 
         // Naive: z = mean over tokens of (log sum exp)^2; f from argmax of every token (capacity ignored, as MoE-PEFT).

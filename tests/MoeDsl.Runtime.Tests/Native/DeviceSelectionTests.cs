@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
+using MoeDsl.Runtime.Routing;
 using MoeDsl.Runtime.Moe;
 using MoeDsl.Runtime.Native;
 using TorchSharp;
@@ -56,8 +57,8 @@ public sealed class DeviceSelectionTests
         var config = new LlamaConfig(64, 160, 2, 4, 2, 97);
         var spec = new ModelSpec
         {
-            Name = "mix", Placement = ExpertPlacement.FeedForward, Router = RouterKind.TopK, Targets = LoraTargets.All, Alpha = 16,
-            ExpertsPerLayer = new[] { 4, 4 }, TopKPerLayer = new[] { 2, 2 }, RankPerLayer = new[] { 8, 8 },
+            Name = "mix", Placement = ExpertPlacement.FeedForward, Router = new TopKRouterSettings(), Targets = LoraTargets.All, Alpha = 16,
+            Groups = new[] { new ExpertGroup(Experts: 4, TopK: 2, Rank: 8) },
             Layers = 2, Hidden = 64, Intermediate = 160, Heads = 4, KvHeads = 2, Vocab = 97,
         };
         manual_seed(11);

@@ -7,6 +7,7 @@ using MoeDsl.Runtime.Adapters;
 using MoeDsl.Runtime.Embedded;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
+using MoeDsl.Runtime.Routing;
 using MoeDsl.Runtime.Tests.Workflow;
 using MoeDsl.Runtime.Training;
 using MoeDsl.Runtime.Workflow;
@@ -24,8 +25,8 @@ public sealed class ExactResumeTests
     // MixLoRA with dropout 0.1 (so the generator state matters), top-2 of 4 experts, load balance; AdamW with weight decay.
     private static readonly ModelSpec Spec = new()
     {
-        Name = "ResumeMix", Placement = ExpertPlacement.FeedForward, Router = RouterKind.TopK, Targets = LoraTargets.All, Alpha = 8, Dropout = 0.1,
-        ExpertsPerLayer = new[] { 4, 4, 4, 4 }, TopKPerLayer = new[] { 2, 2, 2, 2 }, RankPerLayer = new[] { 4, 4, 4, 4 }, LoadBalance = 0.01,
+        Name = "ResumeMix", Placement = ExpertPlacement.FeedForward, Router = new TopKRouterSettings(), Targets = LoraTargets.All, Alpha = 8, Dropout = 0.1,
+        Groups = new[] { new ExpertGroup(Experts: 4, TopK: 2, Rank: 4) }, LoadBalance = 0.01,
         Layers = 4, Hidden = 32, Intermediate = 64, Heads = 2, KvHeads = 1, Vocab = EmbeddedVocabulary.Size,
     };
 

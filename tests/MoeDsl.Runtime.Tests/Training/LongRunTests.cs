@@ -3,6 +3,7 @@ using System.IO;
 using System.Linq;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
+using MoeDsl.Runtime.Routing;
 using MoeDsl.Runtime.Moe;
 using MoeDsl.Runtime.Training;
 using TorchSharp;
@@ -39,8 +40,8 @@ public sealed class LongRunTests
         var config = new LlamaConfig(32, 64, 2, 4, 2, 48);
         var spec = new ModelSpec
         {
-            Name = "flat", Placement = ExpertPlacement.FeedForward, Router = RouterKind.Graph, Targets = LoraTargets.All, Alpha = 8, Dropout = 0.05,
-            ExpertsPerLayer = new[] { 4, 4 }, TopKPerLayer = new[] { 2, 2 }, RankPerLayer = new[] { 4, 4 }, GraphHidden = 8, LoadBalance = 0.001,
+            Name = "flat", Placement = ExpertPlacement.FeedForward, Router = new GraphRouterSettings { Hidden = 8 }, Targets = LoraTargets.All, Alpha = 8, Dropout = 0.05,
+            Groups = new[] { new ExpertGroup(Experts: 4, TopK: 2, Rank: 4) }, LoadBalance = 0.001,
             Layers = 2, Hidden = 32, Intermediate = 64, Heads = 4, KvHeads = 2, Vocab = 48,
         };
         random.manual_seed(3);

@@ -60,7 +60,7 @@ public sealed class TrainingTests
                 StepReport r = trainer.Step(step, source);
                 Assert.False(r.Skipped);
                 losses.Add(r.LmLoss);
-                if (model.Spec.LoadBalance is not null || model.Spec.Router == RouterKind.Graph) Assert.NotEmpty(r.AuxLosses);
+                if (model.Spec.LoadBalance is not null || model.Spec.RouterKind == RouterKind.Graph) Assert.NotEmpty(r.AuxLosses);
                 else Assert.Empty(r.AuxLosses);
             }
             var baseHandles = model.BaseParameters().Select(p => p.Parameter.Handle).ToHashSet();

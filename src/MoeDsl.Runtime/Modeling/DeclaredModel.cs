@@ -1,0 +1,68 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+using MoeDsl.Runtime.IO;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.Modeling;
+
+/// <summary>One <c>[MoeModel]</c> class as the generator lists it in its assembly's registry
+/// (<c>MoeDsl.Generated.DeclaredModels.All</c>): the declaration and the class's typed factories, without reflection.</summary>
+public sealed class DeclaredModel
+{
+    private readonly Func<string, Device?, MoeCausalLM> fromPretrained;
+    private readonly Func<LlamaConfig, MoeCausalLM> create;
+
+    /// <summary>Lists a generated class: its type, <c>Spec</c>, <c>FromPretrained</c> and <c>Create</c>.</summary>
+    public DeclaredModel(Type type, ModelSpec spec, Func<string, Device?, MoeCausalLM> fromPretrained, Func<LlamaConfig, MoeCausalLM> create)
+    {
+        Type = type ?? throw new ArgumentNullException(nameof(type));
+        Spec = spec ?? throw new ArgumentNullException(nameof(spec));
+        this.fromPretrained = fromPretrained ?? throw new ArgumentNullException(nameof(fromPretrained));
+        this.create = create ?? throw new ArgumentNullException(nameof(create));
+        Name = NameOf(type.Name);
+    }
+
+    /// <summary>The name tools select it by: the class name in lower case, a hyphen before a run of digits
+    /// (Mola2468 -> mola-2468).</summary>
+    public string Name { get; }
+    /// <summary>The declared class.</summary>
+    public Type Type { get; }
+    /// <summary>The declaration as data.</summary>
+    public ModelSpec Spec { get; }
+
+    /// <summary>The generated <c>FromPretrained</c>: the folder must have the declared shape.</summary>
+    public MoeCausalLM FromPretrained(string directory, Device? device = null) => fromPretrained(directory, device);
+
+    /// <summary>The generated <c>Create</c>: a random base of the declared shape.</summary>
+    public MoeCausalLM Create(LlamaConfig config) => create(config);
+
+    /// <summary>Builds the declaration on a checkpoint folder: the generated class when the folder has the declared shape,
+    /// otherwise the same declaration re-shaped to the folder's config (its groups spread over the config's layers;
+    /// <see cref="SpecModel"/>). Throws <see cref="ArgumentException"/> when the groups cannot cover the layers.</summary>
+    public MoeCausalLM Build(string directory, Device? device, out bool reshaped)
+    {
+        LlamaConfig config = LlamaConfig.Load(directory);
+        ModelSpec shaped = Spec.ShapedTo(config);
+        reshaped = !ReferenceEquals(shaped, Spec);
+        return reshaped ? SpecModel.FromPretrained(directory, Spec, device) : FromPretrained(directory, device);
+    }
+
+    /// <summary>The tool name of a class name.</summary>
+    public static string NameOf(string className)
+    {
+        var sb = new StringBuilder();
+        for (int i = 0; i < className.Length; i++)
+        {
+            char c = className[i];
+            if (char.IsDigit(c) && i > 0 && !char.IsDigit(className[i - 1])) sb.Append('-');
+            sb.Append(char.ToLowerInvariant(c));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Finds <paramref name="name"/> (tool name or class name, case-insensitive); null when none has it.</summary>
+    public static DeclaredModel? Find(IReadOnlyList<DeclaredModel> models, string name)
+        => models.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase) || string.Equals(m.Type.Name, name, StringComparison.OrdinalIgnoreCase));
+}
