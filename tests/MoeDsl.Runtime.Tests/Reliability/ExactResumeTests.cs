@@ -7,7 +7,7 @@ using MoeDsl.Runtime.Adapters;
 using MoeDsl.Runtime.Embedded;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
-using MoeDsl.Runtime.Tests.Workflow;
+using MoeDsl.Tests;
 using MoeDsl.Runtime.Training;
 using MoeDsl.Runtime.Workflow;
 using Xunit;
