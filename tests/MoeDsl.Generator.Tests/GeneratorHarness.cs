@@ -42,10 +42,9 @@ public static class GeneratorHarness
         return paths.Select(p => (MetadataReference)MetadataReference.CreateFromFile(p)).ToImmutableArray();
     }
 
-    /// <summary>Router classes that design.md specifies but this build of MoeDsl.Runtime may not contain yet (they land
-    /// with issue #3). When the runtime lacks one, the test compilations get a declaration with the contract's
-    /// constructor so that the generated wiring is still compiled and checked; once the runtime has it, the real class
-    /// is used and this adds nothing.</summary>
+    /// <summary>Router classes that design.md specifies but this build of MoeDsl.Runtime may not contain yet. When the
+    /// runtime lacks one, the test compilations get a declaration with the contract's constructor so that the generated
+    /// wiring is still compiled and checked; once the runtime has it, the real class is used and this adds nothing.</summary>
     public static string? MissingRouterContracts()
     {
         var asm = typeof(MoeDsl.Runtime.Routing.Router).Assembly;

@@ -4,7 +4,7 @@ namespace MoeDsl.Runtime.Tests;
 
 internal static class AssemblySetup
 {
-    /// <summary>Test classes run in parallel; one intra-op thread per test keeps 2-core CI machines from oversubscribing.</summary>
+    /// <summary>Test classes run in parallel; one intra-op thread per test keeps parallel test classes from oversubscribing the cores.</summary>
     [ModuleInitializer]
     internal static void Init() => TorchSharp.torch.set_num_threads(1);
 }

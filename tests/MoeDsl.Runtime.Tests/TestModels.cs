@@ -1,6 +1,7 @@
 using System;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
+using MoeDsl.Tests;
 
 namespace MoeDsl.Runtime.Tests;
 

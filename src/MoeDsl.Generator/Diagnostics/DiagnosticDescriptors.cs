@@ -3,17 +3,25 @@ using Microsoft.CodeAnalysis;
 namespace MoeDsl.Generator.Diagnostics
 {
     /// <summary>Every diagnostic the MoeDsl generator reports. docs/diagnostics.md has an example and the fix for each;
-    /// AnalyzerReleases.Unshipped.md lists them (the build checks the two agree).</summary>
+    /// AnalyzerReleases.Unshipped.md lists them (the build checks the two agree; DiagnosticDocsTests checks the catalog,
+    /// the docs and the release files agree).</summary>
     internal static class DiagnosticDescriptors
     {
         private const string Category = "MoeDsl";
-        private const string HelpLink = "https://github.com/moedsl/moedsl/blob/main/README.md#diagnostics";
+
+        /// <summary>The page that documents every id, as a path from the repository root (the repository has no
+        /// canonical web address, so the link names the file in the checkout rather than a guessed URL).</summary>
+        internal const string HelpDocument = "docs/diagnostics.md";
+
+        /// <summary>The id's own section of <see cref="HelpDocument"/>: each id is a heading of its own there ("### MOE013"), whose
+        /// GitHub anchor is the lower-case id ("#moe013").</summary>
+        internal static string HelpLink(string id) => HelpDocument + "#" + id.ToLowerInvariant();
 
         private static DiagnosticDescriptor Error(string id, string title, string message, string help)
-            => new DiagnosticDescriptor(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, description: help, helpLinkUri: HelpLink);
+            => new DiagnosticDescriptor(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, description: help, helpLinkUri: HelpLink(id));
 
         private static DiagnosticDescriptor Warning(string id, string title, string message, string help)
-            => new DiagnosticDescriptor(id, title, message, Category, DiagnosticSeverity.Warning, isEnabledByDefault: true, description: help, helpLinkUri: HelpLink);
+            => new DiagnosticDescriptor(id, title, message, Category, DiagnosticSeverity.Warning, isEnabledByDefault: true, description: help, helpLinkUri: HelpLink(id));
 
         // ---- internal ----
         public static readonly DiagnosticDescriptor InternalError = Error("MOE000", "MoeDsl generator internal error",
@@ -163,7 +171,7 @@ namespace MoeDsl.Generator.Diagnostics
         public static readonly DiagnosticDescriptor ParametersPerLayer = new DiagnosticDescriptor("MOE050", "Trainable parameters per layer",
             "{0}: {1}", Category, DiagnosticSeverity.Info, isEnabledByDefault: true,
             description: "Reported when [MoeModel(ReportParameters = true)]: LoRA A/B and router parameters per layer (the frozen base excluded).",
-            helpLinkUri: HelpLink);
+            helpLinkUri: HelpLink("MOE050"));
         public static readonly DiagnosticDescriptor LoadBalanceNotPositive = Error("MOE051", "LoadBalance coefficient not positive",
             "The load-balance coefficient {0} must be greater than 0",
             "Remove [LoadBalance] to turn the loss off, or use a positive coefficient (0.001 by default).");

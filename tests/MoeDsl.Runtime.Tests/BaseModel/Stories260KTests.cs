@@ -2,20 +2,17 @@ using System;
 using System.Linq;
 using MoeDsl.Runtime.Evaluation;
 using MoeDsl.Runtime.Modeling;
+using MoeDsl.Tests;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace MoeDsl.Runtime.Tests.BaseModel;
 
 public sealed class Stories260KTests
 {
-    private readonly ITestOutputHelper output;
-    public Stories260KTests(ITestOutputHelper output) => this.output = output;
-
-    [Fact]
+    [SkippableFact]
     public void GreedyDecodingReproducesLlama2cReferenceIds()
     {
-        if (!TestPaths.HasStories260K) { output.WriteLine($"SKIPPED: {TestPaths.Stories260K} is absent"); return; }
+        Skip.IfNot(TestPaths.HasStories260K, $"{TestPaths.Stories260K} is absent");
         using var model = PlainCausalLM.FromPretrained(TestPaths.Stories260K);
         var ids = TextGenerator.Generate(model, new long[] { 1 }, new GenerationOptions(MaxNewTokens: 64));
         Assert.Equal(TestPaths.Stories260KGreedy, ids.ToArray());

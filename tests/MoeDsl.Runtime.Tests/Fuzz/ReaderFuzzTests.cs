@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 
 namespace MoeDsl.Runtime.Tests.Fuzz;
 
-/// <summary>The CI-sized seeded run of tools/MoeDsl.Fuzz: every reader sees its valid seeds and a few hundred mutants;
+/// <summary>A short seeded run of tools/MoeDsl.Fuzz: every reader sees its valid seeds and a few hundred mutants;
 /// the only allowed outcomes are success and <see cref="MoeDsl.Runtime.IO.ModelFormatException"/>.</summary>
 public sealed class ReaderFuzzTests
 {

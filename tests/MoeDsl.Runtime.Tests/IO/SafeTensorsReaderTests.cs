@@ -7,8 +7,8 @@ using static MoeDsl.Runtime.Tests.IO.SafeTensorsBytes;
 
 namespace MoeDsl.Runtime.Tests.IO;
 
-/// <summary>Every malformation of issue #7's list is refused with a <see cref="ModelFormatException"/> that names the file,
-/// the tensor (when one is at fault) and what was expected.</summary>
+/// <summary>Every malformation of a safetensors file (length prefix, header JSON, offsets, shapes, dtypes, names) is refused with a
+/// <see cref="ModelFormatException"/> that names the file, the tensor (when one is at fault) and what was expected.</summary>
 public sealed class SafeTensorsReaderTests
 {
     private static ModelFormatException Refused(byte[] bytes, string? item, string expected)

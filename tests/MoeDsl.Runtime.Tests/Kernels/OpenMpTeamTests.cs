@@ -10,21 +10,21 @@ namespace MoeDsl.Runtime.Tests.Kernels;
 public sealed class OpenMpTeamTests
 {
     /// <summary>On Linux with the bundled libtorch the team is found: exactly one libgomp beside libtorch_cpu.</summary>
-    [Fact]
+    [SkippableFact]
     public void TeamIsFoundBesideLibtorchOnLinux()
     {
         using Tensor _ = zeros(1);   // libtorch (and its libgomp) loaded
-        if (!OperatingSystem.IsLinux()) return;
+        Skip.IfNot(OperatingSystem.IsLinux(), "libgomp is looked up in /proc/self/maps (Linux only)");
         Assert.True(OpenMpTeam.Available, "no libgomp found beside libtorch_cpu.so in /proc/self/maps");
         Assert.StartsWith("libgomp", System.IO.Path.GetFileName(OpenMpTeam.Library!));
     }
 
     /// <summary>Every row is visited exactly once, whatever thread takes which chunk (chunk 7 does not divide 1,000).</summary>
-    [Fact]
+    [SkippableFact]
     public void EveryRowRunsExactlyOnce()
     {
         using Tensor _ = zeros(1);
-        if (!OpenMpTeam.Available) return;
+        Skip.IfNot(OpenMpTeam.Available, "no OpenMP team (libgomp) beside libtorch in this process");
         var visits = new int[1000];
         Assert.True(OpenMpTeam.TryRun(visits.Length, 7, 2, (start, end) =>
         {
@@ -34,11 +34,11 @@ public sealed class OpenMpTeamTests
     }
 
     /// <summary>An exception on a team thread comes back to the caller as an error, not a crash in native code.</summary>
-    [Fact]
+    [SkippableFact]
     public void AnExceptionOnATeamThreadReachesTheCaller()
     {
         using Tensor _ = zeros(1);
-        if (!OpenMpTeam.Available) return;
+        Skip.IfNot(OpenMpTeam.Available, "no OpenMP team (libgomp) beside libtorch in this process");
         var e = Assert.Throws<InvalidOperationException>(() => OpenMpTeam.TryRun(100, 10, 2, (start, _) =>
         {
             if (start == 50) throw new ArgumentException("row 50");

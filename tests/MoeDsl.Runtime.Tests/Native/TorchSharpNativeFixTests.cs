@@ -25,11 +25,11 @@ public sealed class TorchSharpNativeFixTests
 
     private static string? HostLibStdCxx() => new[] { "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/usr/lib64/libstdc++.so.6", "/usr/lib/libstdc++.so.6" }.FirstOrDefault(File.Exists);
 
-    [Fact]
+    [SkippableFact]
     public void ShippedLibraryNeedsTheVersionStrictlyAndPatchMakesItWeakOnce()
     {
         string? shipped = PackageNative();
-        if (shipped is null || !OperatingSystem.IsLinux()) { output.WriteLine("SKIPPED: not on linux-x64 or TorchSharp package not in the NuGet cache"); return; }
+        Skip.If(shipped is null || !OperatingSystem.IsLinux(), "not on linux-x64, or the TorchSharp package is not in the NuGet cache");
         string copy = Path.Combine(Path.GetTempPath(), $"moedsl-elf-{Guid.NewGuid():N}.so");
         File.Copy(shipped, copy);
         try
@@ -44,11 +44,11 @@ public sealed class TorchSharpNativeFixTests
         finally { File.Delete(copy); }
     }
 
-    [Fact]
+    [SkippableFact]
     public void BuildOutputIsPatchedExactlyWhenTheHostLacksTheVersion()
     {
         string? host = HostLibStdCxx();
-        if (host is null || !File.Exists(OutputNative)) { output.WriteLine("SKIPPED: no host libstdc++ or no linux-x64 native library in the output"); return; }
+        Skip.If(host is null || !File.Exists(OutputNative), "no host libstdc++, or no linux-x64 native library in the output");
         bool hostHasVersion = ElfWeakVersion.LibraryDefinesVersion(host, Version);
         byte[] elf = File.ReadAllBytes(OutputNative);
         ElfPatchResult state = ElfWeakVersion.MarkWeak(elf, Version, OutputNative); // in memory: reports the current flag

@@ -8,7 +8,7 @@ using MoeDsl.Runtime.Embedded;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Routing;
-using MoeDsl.Runtime.Tests.Workflow;
+using MoeDsl.Tests;
 using MoeDsl.Runtime.Training;
 using MoeDsl.Runtime.Workflow;
 using Xunit;

@@ -31,12 +31,12 @@ public sealed class LongRunTests
 
     /// <summary>Auto runs these tiny layers dense-masked; Fused runs the custom autograd function (its saved tensors and
     /// backward-returned gradients must not outlive the step either).</summary>
-    [Theory]
+    [SkippableTheory]
     [InlineData(ExpertExecution.Auto)]
     [InlineData(ExpertExecution.Fused)]
     public void ThousandStepsKeepLiveTensorsAndRssFlat(ExpertExecution execution)
     {
-        if (!OperatingSystem.IsLinux()) { output.WriteLine("SKIPPED: RSS is read from /proc"); return; }
+        Skip.IfNot(OperatingSystem.IsLinux(), "the resident memory is read from /proc");
         var config = new LlamaConfig(32, 64, 2, 4, 2, 48);
         var spec = new ModelSpec
         {

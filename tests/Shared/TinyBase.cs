@@ -8,7 +8,7 @@ using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
 using static TorchSharp.torch;
 
-namespace MoeDsl.Runtime.Tests.Workflow;
+namespace MoeDsl.Tests;
 
 /// <summary>A tiny random LLaMA checkpoint folder (4 layers, hidden 32, the embedded 64-id character vocabulary with its
 /// char_tokenizer.json), written once per test process: the CLI and the training loop run on it in seconds.</summary>

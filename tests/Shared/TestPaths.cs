@@ -1,7 +1,7 @@
 using System;
 using System.IO;
 
-namespace MoeDsl.Runtime.Tests;
+namespace MoeDsl.Tests;
 
 /// <summary>Locations of shared test inputs.</summary>
 internal static class TestPaths

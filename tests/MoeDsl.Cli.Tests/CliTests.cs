@@ -1,20 +1,18 @@
-using System.Collections.Generic;
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
+using MoeDsl.Tests;
 using Xunit;
-using Xunit.Abstractions;
 
-namespace MoeDsl.Runtime.Tests.Cli;
+namespace MoeDsl.Cli.Tests;
 
 /// <summary>The moedsl command line, run as a separate process (the built moedsl.dll of src/MoeDsl.Cli).</summary>
 public sealed class CliTests
 {
-    private readonly ITestOutputHelper output;
-    public CliTests(ITestOutputHelper output) => this.output = output;
-
-    private static string CliDll()
+    /// <summary>The newest moedsl.dll under src/MoeDsl.Cli/bin (the project reference builds it first).</summary>
+    internal static string CliDll()
     {
         string cliBin = Path.Combine(TestPaths.RepoRoot, "src", "MoeDsl.Cli", "bin");
         string? dll = Directory.Exists(cliBin)
@@ -39,17 +37,17 @@ public sealed class CliTests
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void GenerateGreedyIdsOfStories260KMatchLlama2c()
     {
-        if (!TestPaths.HasStories260K) { output.WriteLine($"SKIPPED: {TestPaths.Stories260K} is absent"); return; }
+        Skip.IfNot(TestPaths.HasStories260K, $"{TestPaths.Stories260K} is absent");
         var (code, stdout, stderr) = Run("generate", "--model", TestPaths.Stories260K, "--prompt-ids", "1", "--max-new-tokens", "64", "--temperature", "0", "--format", "ids");
         Assert.True(code == 0, stderr);
         string last = stdout.TrimEnd().Split('\n').Last().Trim();
         Assert.Equal(string.Join(" ", TestPaths.Stories260KGreedy), last);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("generate --model {stories} --prompt-idz 1", "unknown option --prompt-idz")]
     [InlineData("generate --model /nonexistent/folder --prompt-ids 1", "/nonexistent/folder")]
     [InlineData("generate --model {stories} --prompt-ids 1,x", "comma-separated token ids")]
@@ -58,7 +56,7 @@ public sealed class CliTests
     [InlineData("frobnicate", "unknown command 'frobnicate'")]
     public void BadArgumentsExitNonZeroWithOneLineNamingTheProblem(string commandLine, string expected)
     {
-        if (!TestPaths.HasStories260K && commandLine.Contains("{stories}")) { output.WriteLine("SKIPPED: stories260K absent"); return; }
+        Skip.If(!TestPaths.HasStories260K && commandLine.Contains("{stories}"), $"{TestPaths.Stories260K} is absent");
         string[] args = commandLine.Replace("{stories}", TestPaths.Stories260K).Split(' ');
         var (code, stdout, stderr) = Run(args);
         Assert.NotEqual(0, code);

@@ -1,5 +1,5 @@
-using System.Collections.Generic;
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
@@ -8,11 +8,11 @@ using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using System.Threading;
 using MoeDsl.Runtime.IO;
-using MoeDsl.Runtime.Tests.Workflow;
+using MoeDsl.Tests;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace MoeDsl.Runtime.Tests.Cli;
+namespace MoeDsl.Cli.Tests;
 
 /// <summary>train / eval / generate / inspect through the built moedsl, on a tiny random base with the embedded tasks;
 /// kills, Ctrl-C and non-finite steps during training.</summary>
@@ -31,16 +31,10 @@ public sealed class WorkflowCliTests
     private static Process Start(string[] args, int saveDelayMs = 0)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(CliTestsDll());
+        psi.ArgumentList.Add(CliTests.CliDll());
         foreach (string a in args) psi.ArgumentList.Add(a);
         if (saveDelayMs > 0) psi.Environment["MOEDSL_TEST_SAVE_DELAY_MS"] = saveDelayMs.ToString(CultureInfo.InvariantCulture);
         return Process.Start(psi)!;
-    }
-
-    private static string CliTestsDll()
-    {
-        string cliBin = Path.Combine(TestPaths.RepoRoot, "src", "MoeDsl.Cli", "bin");
-        return Directory.EnumerateFiles(cliBin, "moedsl.dll", SearchOption.AllDirectories).OrderByDescending(File.GetLastWriteTimeUtc).First();
     }
 
     [DllImport("libc", SetLastError = true)]
