@@ -38,6 +38,11 @@ internal sealed class TrainStep : IDisposable
         TrainableParameters = parameters.Sum(p => p.numel());
     }
 
+    /// <summary>The step every model-level figure uses: <paramref name="spec"/> on <paramref name="shape"/>'s base, model
+    /// seed 1 and batch seed 7, so that all figures and child processes train the same initial model on the same batch.</summary>
+    public static TrainStep Create(ModelSpec spec, BenchShape shape, MoeDsl.Runtime.Moe.ExpertExecution execution)
+        => new(Specs.Build(shape.Config, spec, 1), shape, 7, execution);
+
     public SpecModel Model => model;
     public long TrainableParameters { get; }
 
