@@ -14,12 +14,12 @@ internal static class GraphVsTopkLayer
     {
         LlamaConfig c = options.Shape.Config;
         var recorder = new RoutingRecorder { Enabled = false };
-        // Both layers as the generated code builds them (SpecModel.BuildLayer: LoRA r=16 on q/k/v/o, MixLoRA FFN 8 experts
+        // Both layers as the generated code builds them (ModelBuilder.Layer: LoRA r=16 on q/k/v/o, MixLoRA FFN 8 experts
         // top-2 r=16, dropout 0.05), same seed, differing only in the router.
         manual_seed(5);
-        using LlamaDecoderLayer graph = SpecModel.BuildLayer(Specs.MixLora(c, RouterKind.Graph).ShapedTo(c), c, 0, recorder);
+        using LlamaDecoderLayer graph = ModelBuilder.Layer(Specs.MixLora(c, RouterKind.Graph).ShapedTo(c), c, 0, recorder);
         manual_seed(5);
-        using LlamaDecoderLayer topk = SpecModel.BuildLayer(Specs.MixLora(c).ShapedTo(c), c, 0, recorder);
+        using LlamaDecoderLayer topk = ModelBuilder.Layer(Specs.MixLora(c).ShapedTo(c), c, 0, recorder);
         graph.train();
         topk.train();
         long l = options.Shape.SequenceLength;

@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
+using MoeDsl.Runtime.Routing;
 
 namespace MoeDsl.Benchmarks;
 
@@ -36,32 +37,25 @@ internal static class Specs
         KvHeads = c.NumKeyValueHeads, Vocab = c.VocabSize, Dropout = 0.05,
     };
 
-    private static int[] Fill(LlamaConfig c, int value) => Enumerable.Repeat(value, c.NumHiddenLayers).ToArray();
-
     /// <summary>Plain LoRA of rank r on all seven projections.</summary>
     public static ModelSpec Lora(LlamaConfig c, int rank) => Base(c, $"LoRA r={rank}") with
     {
-        Placement = ExpertPlacement.FeedForward, Targets = LoraTargets.All, Alpha = 2 * rank, RankPerLayer = Fill(c, rank),
+        Placement = ExpertPlacement.FeedForward, Targets = LoraTargets.All, Alpha = 2 * rank, Groups = new[] { new ExpertGroup(0, 0, rank) },
     };
 
     /// <summary>MixLoRA: 8 experts top-2 r=16 in the FFN, plain LoRA r=16 on q/k/v/o, Mixtral load-balance loss 0.01.</summary>
     public static ModelSpec MixLora(LlamaConfig c, RouterKind router = RouterKind.TopK) => Base(c, router == RouterKind.TopK ? "MixLoRA 8x top-2 r=16" : $"MixLoRA 8x {router} r=16") with
     {
-        Placement = ExpertPlacement.FeedForward, Router = router, Targets = LoraTargets.All, Alpha = 32,
-        ExpertsPerLayer = Fill(c, 8), TopKPerLayer = Fill(c, 2), RankPerLayer = Fill(c, 16), LoadBalance = 0.01,
+        Placement = ExpertPlacement.FeedForward, Router = router == RouterKind.Graph ? new GraphRouterSettings() : new TopKRouterSettings(),
+        Targets = LoraTargets.All, Alpha = 32, Groups = new[] { new ExpertGroup(Experts: 8, TopK: 2, Rank: 16) }, LoadBalance = 0.01,
     };
 
     /// <summary>MoLA 2-4-6-8 (inverted triangle), every projection, top-2, r=8.</summary>
-    public static ModelSpec Mola2468(LlamaConfig c)
+    public static ModelSpec Mola2468(LlamaConfig c) => Base(c, "MoLA 2-4-6-8 top-2 r=8") with
     {
-        int layers = c.NumHiddenLayers;
-        int[] experts = Enumerable.Range(0, layers).Select(l => new[] { 2, 4, 6, 8 }[l * 4 / layers]).ToArray();
-        return Base(c, "MoLA 2-4-6-8 top-2 r=8") with
-        {
-            Placement = ExpertPlacement.EveryProjection, Router = RouterKind.TopK, Targets = LoraTargets.All, Alpha = 16,
-            ExpertsPerLayer = experts, TopKPerLayer = Fill(c, 2), RankPerLayer = Fill(c, 8),
-        };
-    }
+        Placement = ExpertPlacement.EveryProjection, Router = new TopKRouterSettings(), Targets = LoraTargets.All, Alpha = 16,
+        Groups = new[] { 2, 4, 6, 8 }.Select(e => new ExpertGroup(Experts: e, TopK: 2, Rank: 8)).ToArray(),
+    };
 
     /// <summary>Builds a model; throws <see cref="NotSupportedException"/> when this runtime lacks the router.</summary>
     public static SpecModel Build(LlamaConfig c, ModelSpec spec, long seed)
