@@ -4,8 +4,8 @@ using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
 using MoeDsl.Runtime.Data;
-using MoeDsl.Runtime.Embedded;
 using MoeDsl.Runtime.IO;
+using MoeDsl.Samples.Embedded;
 
 namespace MoeDsl.Cli;
 

@@ -4,12 +4,11 @@ using System.IO;
 using System.Linq;
 using System.Text.Json.Nodes;
 using MoeDsl.Runtime.Adapters;
-using MoeDsl.Runtime.Embedded;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Tests.Workflow;
 using MoeDsl.Runtime.Training;
-using MoeDsl.Runtime.Workflow;
+using MoeDsl.Samples.Embedded;
 using Xunit;
 using static TorchSharp.torch;
 

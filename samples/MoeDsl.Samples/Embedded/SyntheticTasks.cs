@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using MoeDsl.Runtime.Training;
 
-namespace MoeDsl.Runtime.Embedded;
+namespace MoeDsl.Samples.Embedded;
 
 /// <summary>One example of an embedded task: a prompt and the exact answer that must follow it.</summary>
 public sealed record TaskExample(string Task, string Prompt, string Answer);
