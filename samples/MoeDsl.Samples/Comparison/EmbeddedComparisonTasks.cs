@@ -1,4 +1,3 @@
-using System;
 using System.Collections.Generic;
 using System.Linq;
 using MoeDsl.Runtime.Evaluation;
@@ -20,15 +19,14 @@ public sealed class EmbeddedComparisonTasks : ComparisonTasks
     /// <summary>Generates <paramref name="trainPerTask"/> training and <paramref name="testPerTask"/> held-out examples
     /// per task from fixed seeds; <paramref name="maskPrompt"/> scores only the answer in training (held-out sequences
     /// always mask the prompt).</summary>
-    public EmbeddedComparisonTasks(int trainPerTask = 600, int testPerTask = 100, bool maskPrompt = true)
+    public EmbeddedComparisonTasks(int trainPerTask = SyntheticTasks.TrainPerTask, int testPerTask = SyntheticTasks.TestPerTask, bool maskPrompt = true)
     {
         TrainPerTask = trainPerTask;
         TestPerTask = testPerTask;
         foreach (string task in SyntheticTasks.Names)
         {
-            int taskSeed = 1000 * (Array.IndexOf(SyntheticTasks.Names, task) + 1);
-            train.AddRange(SyntheticTasks.Split(task, heldOut: false, trainPerTask, taskSeed).Select(e => SyntheticTasks.Encode(e, maskPrompt)));
-            test[task] = SyntheticTasks.Split(task, heldOut: true, testPerTask, taskSeed + 1).Select(e => SyntheticTasks.Encode(e, maskPrompt: true)).ToList();
+            train.AddRange(SyntheticTasks.Split(task, heldOut: false, trainPerTask, SyntheticTasks.SplitSeed(task, heldOut: false)).Select(e => SyntheticTasks.Encode(e, maskPrompt)));
+            test[task] = SyntheticTasks.Split(task, heldOut: true, testPerTask, SyntheticTasks.SplitSeed(task, heldOut: true)).Select(e => SyntheticTasks.Encode(e, maskPrompt: true)).ToList();
         }
         allTest = test.Values.SelectMany(x => x).ToList();
     }

@@ -17,6 +17,19 @@ public static class SyntheticTasks
     /// larger of two digits as a multiple-choice letter (comparison; chance = 50%).</summary>
     public static readonly string[] Names = { "copy", "first", "add", "larger" };
 
+    /// <summary>Training examples per task in the comparison and in <c>--data embedded</c>.</summary>
+    public const int TrainPerTask = 600;
+    /// <summary>Held-out examples per task in the comparison and in <c>--eval-data embedded</c>.</summary>
+    public const int TestPerTask = 100;
+
+    /// <summary>The generator seed of a task's split, fixed so every program sees the same examples.</summary>
+    public static int SplitSeed(string task, bool heldOut)
+    {
+        int index = Array.IndexOf(Names, task);
+        if (index < 0) throw new ArgumentException($"unknown embedded task '{task}'; known: {string.Join(", ", Names)}");
+        return 1000 * (index + 1) + (heldOut ? 1 : 0);
+    }
+
     /// <summary>An example of <paramref name="task"/>.</summary>
     public static TaskExample Example(string task, Random rng)
     {

@@ -114,4 +114,33 @@ public sealed class ExactResumeTests
         }
         finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
     }
+
+    [Fact]
+    public void InMemoryRunMatchesTheFolderRunAndWritesOnlyTheNamedAdapter()
+    {
+        string root = Path.Combine(Path.GetTempPath(), "moedsl-resume-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var (onDisk, _) = RunOnce(Path.Combine(root, "disk"), resume: false, stopAfter: null);
+            random.manual_seed(5);
+            using SpecModel model = SpecModel.FromPretrained(TinyBase.Directory, Spec);
+            var source = new SequencePoolBatches(Pool(), 6, EmbeddedVocabulary.Pad, 11);
+            Assert.Throws<ArgumentException>(() => new TrainingRun(model, Options, source, new TrainingRunOptions { SaveEvery = 2 }));
+            Assert.Throws<ArgumentException>(() => new TrainingRun(model, Options, source, new TrainingRunOptions { Resume = true }));
+
+            string memory = Path.Combine(root, "memory");
+            string adapter = Path.Combine(memory, "named-adapter");
+            TrainingRunResult inMemory = new TrainingRun(model, Options, source, new TrainingRunOptions { AdapterDirectory = adapter, BaseModelNameOrPath = "tiny" }).Run();
+
+            Assert.Equal(RunOutcome.Completed, inMemory.Outcome);
+            Assert.Null(inMemory.Checkpoint);
+            Assert.Equal(adapter, inMemory.AdapterDirectory);
+            Assert.Equal(new[] { adapter }, Directory.GetFileSystemEntries(memory));
+            Assert.Equal(onDisk.Steps.Select(r => r.LmLoss), inMemory.Steps.Select(r => r.LmLoss));
+            Assert.Equal(onDisk.Steps.Select(r => r.GradNorm), inMemory.Steps.Select(r => r.GradNorm));
+            Assert.Equal(File.ReadAllBytes(Path.Combine(root, "disk", TrainingRun.AdapterFolder, AdapterStore.TensorFile)),
+                File.ReadAllBytes(Path.Combine(adapter, AdapterStore.TensorFile)));
+        }
+        finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
+    }
 }
