@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using MoeDsl.Runtime.Embedded;
+using MoeDsl.Samples.Comparison;
 using ScottPlot;
 
 namespace MoeDsl.Examples;
@@ -11,7 +11,7 @@ namespace MoeDsl.Examples;
 /// method, and the expert-load heatmap per mixture (the figure MoLA and GMoE use to argue their case).</summary>
 internal static class ComparisonPlots
 {
-    public static IReadOnlyList<string> Write(string directory, IReadOnlyList<EmbeddedRunResult> results, string[] methods, string[] tasks, Func<string, int[]> expertsPerLayer)
+    public static IReadOnlyList<string> Write(string directory, IReadOnlyList<ComparisonResult> results, string[] methods, string[] tasks, Func<string, int[]> expertsPerLayer)
     {
         var written = new List<string>();
 
@@ -52,7 +52,7 @@ internal static class ComparisonPlots
 
         foreach (string m in methods)
         {
-            EmbeddedRunResult? last = results.LastOrDefault(r => r.Method == m && r.ExpertLoad.Length > 0);
+            ComparisonResult? last = results.LastOrDefault(r => r.Method == m && r.ExpertLoad.Length > 0);
             if (last is null) continue;
             int layers = last.ExpertLoad.Length, experts = last.ExpertLoad.Max(row => row.Length);
             var counts = new double[layers, experts];

@@ -5,10 +5,10 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 using MoeDsl.Examples.Methods;
-using MoeDsl.Runtime.Data;
-using MoeDsl.Runtime.Embedded;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
+using MoeDsl.Samples.Comparison;
+using MoeDsl.Samples.Embedded;
 
 namespace MoeDsl.Examples;
 
@@ -75,31 +75,37 @@ internal static class Program
             baseDir = EmbeddedBase.Ensure(log: Console.WriteLine);
         }
 
-        var run = new EmbeddedRunOptions { Steps = o.Steps, Seed = 0 };
-        List<DataBenchmark.TaskData>? data = o.Data is null ? null : DataBenchmark.Load(baseDir, o.Data, o.Tasks ?? Array.Empty<string>(), 512);
-        string[] taskNames = data?.Select(d => d.Task).ToArray() ?? SyntheticTasks.Names;
-        long padId = o.Data is null ? EmbeddedVocabulary.Pad : (Tokenizers.Load(baseDir)?.PadId ?? 0);
-        Console.WriteLine(data is null
-            ? $"embedded tasks: {string.Join(", ", SyntheticTasks.Names)}; {run.TrainPerTask} train / {run.TestPerTask} held-out examples per task; "
-            : $"tasks: {string.Join(", ", data.Select(d => $"{d.Task} ({d.Train.Count} train / {d.HeldOut.Count} held-out)"))}; ");
+        var run = new ComparisonOptions { Steps = o.Steps, Seed = 0 };
+        ComparisonTasks tasks;
+        if (o.Data is null)
+        {
+            var embedded = new EmbeddedComparisonTasks();
+            Console.WriteLine($"embedded tasks: {string.Join(", ", embedded.Names)}; {embedded.TrainPerTask} train / {embedded.TestPerTask} held-out examples per task; ");
+            tasks = embedded;
+        }
+        else
+        {
+            var files = FileComparisonTasks.Load(baseDir, o.Data, o.Tasks ?? Array.Empty<string>(), 512);
+            Console.WriteLine($"tasks: {string.Join(", ", files.Names.Select(t => $"{t} ({files.TrainCounts[t]} train / {files.HeldOutCount(t)} held-out)"))}; ");
+            tasks = files;
+        }
+        string[] taskNames = tasks.Names.ToArray();
         Console.WriteLine($"{o.Steps} steps x {run.BatchSize} sequences; seeds {string.Join(",", Enumerable.Range(1, o.Seeds))}; torch threads {o.Threads}");
-        var results = new List<EmbeddedRunResult>();
+        var results = new List<ComparisonResult>();
         foreach (Method m in selected)
         {
             for (int seed = 1; seed <= o.Seeds; seed++)
             {
                 Func<string, MoeCausalLM> create = o.Model is null ? m.FromPretrained : d => SpecModel.FromPretrained(d, m.Spec);
                 string adapterDir = Path.Combine(outDir, "adapters", $"{m.Name}-seed{seed}");
-                EmbeddedRunResult r = data is null
-                    ? EmbeddedBenchmark.Run(m.Name, create, baseDir, run with { Seed = seed, AdapterDirectory = adapterDir })
-                    : DataBenchmark.Run(m.Name, create, baseDir, data, run with { Seed = seed, AdapterDirectory = adapterDir }, padId);
+                ComparisonResult r = ComparisonRun.Run(m.Name, create, baseDir, tasks, run with { Seed = seed, AdapterDirectory = adapterDir });
                 results.Add(r);
                 Console.WriteLine($"  {m.Name,-10} seed {seed}: loss {r.FirstLoss:F3} -> {r.FinalLoss:F3}, held-out loss {r.HeldOutLossBefore:F3} -> {r.HeldOutLossAfter:F3}, " +
                                   $"accuracy {string.Join(" ", r.Accuracy.Select(a => $"{a.Key} {a.Value:P0}"))} ({r.Seconds:F0}s)");
             }
         }
 
-        PrintSummary(results, selected.Select(m => m.Name).ToArray(), taskNames, data is null ? "held-out exact match" : "held-out label-token accuracy");
+        PrintSummary(results, selected.Select(m => m.Name).ToArray(), taskNames, o.Data is null ? "held-out exact match" : "held-out label-token accuracy");
         foreach (string png in ComparisonPlots.Write(outDir, results, selected.Select(m => m.Name).ToArray(), taskNames,
                      name => selected.First(m => m.Name == name).Spec.ExpertsPerLayer))
             Console.WriteLine($"plot: {png}");
@@ -114,7 +120,7 @@ internal static class Program
         return 0;
     }
 
-    private static void PrintSummary(List<EmbeddedRunResult> results, string[] methods, string[] tasks, string metric)
+    private static void PrintSummary(List<ComparisonResult> results, string[] methods, string[] tasks, string metric)
     {
         Console.WriteLine();
         Console.WriteLine($"{metric} (%), mean ± std over seeds");

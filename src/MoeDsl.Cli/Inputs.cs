@@ -4,8 +4,8 @@ using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
 using MoeDsl.Runtime.Data;
-using MoeDsl.Runtime.Embedded;
 using MoeDsl.Runtime.IO;
+using MoeDsl.Samples.Embedded;
 
 namespace MoeDsl.Cli;
 
@@ -69,8 +69,7 @@ internal static class Inputs
         foreach (string task in names)
         {
             if (!SyntheticTasks.Names.Contains(task)) throw new UsageException($"--task '{task}' is not an embedded task; embedded tasks: {string.Join(", ", SyntheticTasks.Names)}");
-            int taskSeed = 1000 * (Array.IndexOf(SyntheticTasks.Names, task) + 1) + (heldOut ? 1 : 0);
-            var examples = SyntheticTasks.Split(task, heldOut, heldOut ? 100 : 600, taskSeed);
+            var examples = SyntheticTasks.Split(task, heldOut, heldOut ? SyntheticTasks.TestPerTask : SyntheticTasks.TrainPerTask, SyntheticTasks.SplitSeed(task, heldOut));
             var list = new List<DataExample>();
             for (int i = 0; i < examples.Count; i++) list.Add(ToExample(examples[i], i + 1));
             DataLayout layout = task == "larger" ? DataLayout.MultipleChoice : DataLayout.PromptCompletion;

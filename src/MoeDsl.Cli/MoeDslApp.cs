@@ -17,7 +17,6 @@ using MoeDsl.Runtime.Kernels;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Native;
 using MoeDsl.Runtime.Training;
-using MoeDsl.Runtime.Workflow;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Cli;

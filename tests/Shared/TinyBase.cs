@@ -3,9 +3,9 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using MoeDsl.Runtime.Data;
-using MoeDsl.Runtime.Embedded;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
+using MoeDsl.Samples.Embedded;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Tests;

@@ -14,7 +14,8 @@ public sealed class SequencePoolBatches : IBatchSource
     private readonly TorchSharp.torch.Device? device;
     private int[] order = Array.Empty<int>();
 
-    /// <summary>Creates it.</summary>
+    /// <summary>Batches of <paramref name="batchSize"/> sequences from <paramref name="pool"/>, padded with <paramref name="padId"/>,
+    /// in an order shuffled per epoch from <paramref name="seed"/>; tensors go to <paramref name="device"/> (CPU when null).</summary>
     public SequencePoolBatches(IReadOnlyList<TokenSequence> pool, int batchSize, long padId, int seed, TorchSharp.torch.Device? device = null)
     {
         if (pool.Count == 0) throw new ArgumentException("no training sequences", nameof(pool));

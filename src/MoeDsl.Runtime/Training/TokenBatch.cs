@@ -16,7 +16,7 @@ public sealed record TokenSequence(long[] Ids, long[] Labels)
 /// Right padding needs no attention mask: causal attention never lets a real token see the padding after it.</summary>
 public sealed class TokenBatch : IDisposable
 {
-    /// <summary>Creates it.</summary>
+    /// <summary>A batch over tensors the batch now owns (disposed with it); <paramref name="scoredTokens"/> is the number of positions the loss scores.</summary>
     public TokenBatch(Tensor inputIds, Tensor labels, Tensor mask, long scoredTokens)
     {
         InputIds = inputIds;

@@ -69,7 +69,7 @@ public interface IBatchSource
 /// <summary>Thrown when too many consecutive steps had a non-finite loss or gradient.</summary>
 public sealed class NonFiniteTrainingException : Exception
 {
-    /// <summary>Creates it.</summary>
+    /// <summary>An exception whose message says how many steps failed and what to change.</summary>
     public NonFiniteTrainingException(string message) : base(message) { }
 }
 

@@ -4,13 +4,12 @@ using System.IO;
 using System.Linq;
 using System.Text.Json.Nodes;
 using MoeDsl.Runtime.Adapters;
-using MoeDsl.Runtime.Embedded;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Routing;
 using MoeDsl.Tests;
 using MoeDsl.Runtime.Training;
-using MoeDsl.Runtime.Workflow;
+using MoeDsl.Samples.Embedded;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -113,6 +112,35 @@ public sealed class ExactResumeTests
             var run = new TrainingRun(model, Options, new SequencePoolBatches(Pool(), 6, 0, 11), new TrainingRunOptions { OutputDirectory = root, Resume = true, RunKey = "other" });
             var e = Assert.Throws<ModelFormatException>(() => run.Run());
             Assert.Contains("resume-test", e.Message);
+        }
+        finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
+    }
+
+    [Fact]
+    public void InMemoryRunMatchesTheFolderRunAndWritesOnlyTheNamedAdapter()
+    {
+        string root = Path.Combine(Path.GetTempPath(), "moedsl-resume-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var (onDisk, _) = RunOnce(Path.Combine(root, "disk"), resume: false, stopAfter: null);
+            random.manual_seed(5);
+            using SpecModel model = SpecModel.FromPretrained(TinyBase.Directory, Spec);
+            var source = new SequencePoolBatches(Pool(), 6, EmbeddedVocabulary.Pad, 11);
+            Assert.Throws<ArgumentException>(() => new TrainingRun(model, Options, source, new TrainingRunOptions { SaveEvery = 2 }));
+            Assert.Throws<ArgumentException>(() => new TrainingRun(model, Options, source, new TrainingRunOptions { Resume = true }));
+
+            string memory = Path.Combine(root, "memory");
+            string adapter = Path.Combine(memory, "named-adapter");
+            TrainingRunResult inMemory = new TrainingRun(model, Options, source, new TrainingRunOptions { AdapterDirectory = adapter, BaseModelNameOrPath = "tiny" }).Run();
+
+            Assert.Equal(RunOutcome.Completed, inMemory.Outcome);
+            Assert.Null(inMemory.Checkpoint);
+            Assert.Equal(adapter, inMemory.AdapterDirectory);
+            Assert.Equal(new[] { adapter }, Directory.GetFileSystemEntries(memory));
+            Assert.Equal(onDisk.Steps.Select(r => r.LmLoss), inMemory.Steps.Select(r => r.LmLoss));
+            Assert.Equal(onDisk.Steps.Select(r => r.GradNorm), inMemory.Steps.Select(r => r.GradNorm));
+            Assert.Equal(File.ReadAllBytes(Path.Combine(root, "disk", TrainingRun.AdapterFolder, AdapterStore.TensorFile)),
+                File.ReadAllBytes(Path.Combine(adapter, AdapterStore.TensorFile)));
         }
         finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
     }

@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using MoeDsl.Runtime.Training;
 
-namespace MoeDsl.Runtime.Embedded;
+namespace MoeDsl.Samples.Embedded;
 
 /// <summary>One example of an embedded task: a prompt and the exact answer that must follow it.</summary>
 public sealed record TaskExample(string Task, string Prompt, string Answer);
@@ -16,6 +16,19 @@ public static class SyntheticTasks
     /// a random string (extraction), add two digits (arithmetic the corpus states in another form), and pick the
     /// larger of two digits as a multiple-choice letter (comparison; chance = 50%).</summary>
     public static readonly string[] Names = { "copy", "first", "add", "larger" };
+
+    /// <summary>Training examples per task in the comparison and in <c>--data embedded</c>.</summary>
+    public const int TrainPerTask = 600;
+    /// <summary>Held-out examples per task in the comparison and in <c>--eval-data embedded</c>.</summary>
+    public const int TestPerTask = 100;
+
+    /// <summary>The generator seed of a task's split, fixed so every program sees the same examples.</summary>
+    public static int SplitSeed(string task, bool heldOut)
+    {
+        int index = Array.IndexOf(Names, task);
+        if (index < 0) throw new ArgumentException($"unknown embedded task '{task}'; known: {string.Join(", ", Names)}");
+        return 1000 * (index + 1) + (heldOut ? 1 : 0);
+    }
 
     /// <summary>An example of <paramref name="task"/>.</summary>
     public static TaskExample Example(string task, Random rng)

@@ -6,18 +6,21 @@ using System.Linq;
 using System.Text.Json.Nodes;
 using MoeDsl.Runtime.Adapters;
 using MoeDsl.Runtime.Modeling;
-using MoeDsl.Runtime.Training;
 
-namespace MoeDsl.Runtime.Workflow;
+namespace MoeDsl.Runtime.Training;
 
 /// <summary>Settings of a <see cref="TrainingRun"/> beyond the optimizer's.</summary>
 public sealed record TrainingRunOptions
 {
-    /// <summary>Output folder: <c>metrics.jsonl</c>, <c>checkpoints/</c>, <c>adapter/</c>.</summary>
-    public string OutputDirectory { get; init; } = "out";
-    /// <summary>Write a checkpoint every N steps (0: only at the end and on interruption).</summary>
+    /// <summary>Output folder: <c>metrics.jsonl</c>, <c>checkpoints/</c>, <c>adapter/</c>. Null runs in memory: no metrics
+    /// file, no checkpoints, no resume, and an adapter only where <see cref="AdapterDirectory"/> names a folder.</summary>
+    public string? OutputDirectory { get; init; }
+    /// <summary>Where the final adapter is written; null means <c>adapter/</c> in the output folder, or no adapter at all
+    /// when the run is in memory.</summary>
+    public string? AdapterDirectory { get; init; }
+    /// <summary>Write a checkpoint every N steps (0: only at the end and on interruption; needs an output folder).</summary>
     public int SaveEvery { get; init; }
-    /// <summary>Evaluate the held-out loss every N steps (0: never; needs an evaluator).</summary>
+    /// <summary>Evaluate the held-out loss every N steps and after the last (0: never; needs an evaluator).</summary>
     public int EvalEvery { get; init; }
     /// <summary>Continue from the newest complete checkpoint in the output folder.</summary>
     public bool Resume { get; init; }
@@ -30,9 +33,9 @@ public sealed record TrainingRunOptions
 /// <summary>How a run ended.</summary>
 public enum RunOutcome
 {
-    /// <summary>All steps done; final checkpoint and adapter written.</summary>
+    /// <summary>All steps done; with an output folder the final checkpoint and adapter are written.</summary>
     Completed,
-    /// <summary>Stopped on request (Ctrl-C); a checkpoint of the last completed step was written.</summary>
+    /// <summary>Stopped on request (Ctrl-C); with an output folder a checkpoint of the last completed step was written.</summary>
     Interrupted,
 }
 
@@ -41,15 +44,16 @@ public enum RunOutcome
 /// <param name="LastStep">Last completed step.</param>
 /// <param name="ResumedFrom">Step the run resumed from (0 when fresh).</param>
 /// <param name="Checkpoint">The last checkpoint written (or resumed from), or null.</param>
-/// <param name="AdapterDirectory">The final adapter folder (completed runs), or null.</param>
+/// <param name="AdapterDirectory">The final adapter folder (completed runs that save one), or null.</param>
 /// <param name="Steps">Reports of the steps this process ran.</param>
 /// <param name="SkippedSteps">Non-finite steps skipped over the whole run.</param>
 public sealed record TrainingRunResult(RunOutcome Outcome, int LastStep, int ResumedFrom, string? Checkpoint, string? AdapterDirectory, IReadOnlyList<StepReport> Steps, int SkippedSteps);
 
-/// <summary>A fine-tuning run with metrics, periodic evaluation, atomic checkpoints, exact resume and a clean stop on
-/// request: the loop behind <c>moedsl train</c>. Resuming restores the adapter, the AdamW state, the schedule position
-/// (the step), torch's CPU generator, the data position and the counters, so N steps + resume to 2N gives the same
-/// numbers as 2N steps in one go.</summary>
+/// <summary>The training loop: <c>moedsl train</c>, the examples' method comparison and the embedded base's
+/// pre-training all run their steps here. Optional parts: metrics, periodic evaluation, atomic checkpoints, exact resume
+/// and a clean stop on request. Resuming restores the adapter, the AdamW state, the schedule position (the step), torch's
+/// CPU generator, the data position and the counters, so N steps + resume to 2N gives the same numbers as 2N steps in one
+/// go. Without an output folder the run touches no files unless an adapter folder is named.</summary>
 public sealed class TrainingRun
 {
     /// <summary>Metrics file in the output folder.</summary>
@@ -63,63 +67,64 @@ public sealed class TrainingRun
     private readonly TrainingRunOptions options;
     private readonly List<string> metrics = new();
 
-    /// <summary>Creates it.</summary>
+    /// <summary>A run of <paramref name="model"/>'s trainable parameters on batches from <paramref name="source"/>;
+    /// nothing happens until <see cref="Run"/>. Throws <see cref="ArgumentException"/> on impossible settings.</summary>
     public TrainingRun(MoeCausalLM model, TrainerOptions trainerOptions, SequencePoolBatches source, TrainingRunOptions options)
     {
         trainerOptions.Validate();
         if (options.SaveEvery < 0) throw new ArgumentException($"save-every must be >= 0 (got {options.SaveEvery})");
         if (options.EvalEvery < 0) throw new ArgumentException($"eval-every must be >= 0 (got {options.EvalEvery})");
+        if (options.OutputDirectory is null && (options.SaveEvery > 0 || options.Resume))
+            throw new ArgumentException("checkpoints (save-every, resume) need an output folder");
         this.model = model;
         this.trainerOptions = trainerOptions;
         this.source = source;
         this.options = options;
     }
 
-    /// <summary>Polled after every step; true stops the run with a checkpoint (Ctrl-C).</summary>
+    /// <summary>Polled before every step; true stops the run (with a checkpoint when there is an output folder).</summary>
     public Func<bool>? StopRequested { get; init; }
-    /// <summary>Held-out loss, called every <see cref="TrainingRunOptions.EvalEvery"/> steps.</summary>
+    /// <summary>Held-out loss, called every <see cref="TrainingRunOptions.EvalEvery"/> steps and after the last.</summary>
     public Func<double>? Evaluate { get; init; }
-    /// <summary>Called after every step.</summary>
+    /// <summary>Called after every step (progress, curves).</summary>
     public Action<StepReport>? OnStep { get; init; }
     /// <summary>Called after every evaluation with (step, loss).</summary>
     public Action<int, double>? OnEvaluate { get; init; }
     /// <summary>Called after every checkpoint with (step, folder).</summary>
     public Action<int, string>? OnCheckpoint { get; init; }
 
-    /// <summary>Metric lines (JSON) written so far, resumed ones included.</summary>
+    /// <summary>Metric lines (JSON) recorded so far, resumed ones included; kept in memory also when no file is written.</summary>
     public IReadOnlyList<string> MetricLines => metrics;
 
     /// <summary>Runs to <see cref="TrainerOptions.Steps"/> (or until stopped). A non-finite streak beyond the limit throws
     /// <see cref="NonFiniteTrainingException"/>; nothing is saved after the last finite checkpoint then.</summary>
     public TrainingRunResult Run()
     {
-        string outDir = options.OutputDirectory;
-        Directory.CreateDirectory(outDir);
-        string metricsPath = Path.Combine(outDir, MetricsFile);
+        string? outDir = options.OutputDirectory;
+        if (outDir is not null) Directory.CreateDirectory(outDir);
         using var trainer = new Trainer(model, trainerOptions);
         int start = 0;
         string? lastCheckpoint = null;
         if (options.Resume)
         {
-            TrainingCheckpoint.RemoveIncomplete(outDir);
-            string checkpoint = TrainingCheckpoint.Latest(outDir)
-                ?? throw new InvalidOperationException($"--resume: {TrainingCheckpoint.Root(outDir)} holds no complete checkpoint; start without --resume");
+            TrainingCheckpoint.RemoveIncomplete(outDir!);
+            string checkpoint = TrainingCheckpoint.Latest(outDir!)
+                ?? throw new InvalidOperationException($"--resume: {TrainingCheckpoint.Root(outDir!)} holds no complete checkpoint; start without --resume");
             var (state, lines) = TrainingCheckpoint.Restore(checkpoint, model, trainer, options.RunKey);
             source.Seek(state.Epoch, state.Position);
             metrics.AddRange(lines);
             start = state.Step;
             lastCheckpoint = checkpoint;
         }
-        File.WriteAllLines(metricsPath, metrics);
+        using StreamWriter? writer = outDir is null ? null : OpenMetrics(Path.Combine(outDir, MetricsFile));
 
         var reports = new List<StepReport>();
-        using var writer = new StreamWriter(metricsPath, append: true);
         int step = start;
         while (step < trainerOptions.Steps)
         {
             if (StopRequested?.Invoke() == true)
             {
-                lastCheckpoint = SaveCheckpoint(trainer, step);
+                if (outDir is not null) lastCheckpoint = SaveCheckpoint(trainer, step);
                 return new TrainingRunResult(RunOutcome.Interrupted, step, start, lastCheckpoint, null, reports, trainer.SkippedSteps);
             }
             step++;
@@ -142,23 +147,31 @@ public sealed class TrainingRun
             if (options.SaveEvery > 0 && step % options.SaveEvery == 0 && step < trainerOptions.Steps)
                 lastCheckpoint = SaveCheckpoint(trainer, step);
         }
-        lastCheckpoint = SaveCheckpoint(trainer, step);
-        string adapter = Path.Combine(outDir, AdapterFolder);
-        AdapterStore.Save(model, adapter, options.BaseModelNameOrPath);
+        if (outDir is not null) lastCheckpoint = SaveCheckpoint(trainer, step);
+        string? adapter = options.AdapterDirectory ?? (outDir is null ? null : Path.Combine(outDir, AdapterFolder));
+        if (adapter is not null) AdapterStore.Save(model, adapter, options.BaseModelNameOrPath);
         return new TrainingRunResult(RunOutcome.Completed, step, start, lastCheckpoint, adapter, reports, trainer.SkippedSteps);
+    }
+
+    // The file is rewritten with the resumed lines (dropping any written after the checkpoint), then appended to.
+    private StreamWriter OpenMetrics(string path)
+    {
+        File.WriteAllLines(path, metrics);
+        return new StreamWriter(path, append: true);
     }
 
     private string SaveCheckpoint(Trainer trainer, int step)
     {
         var state = new CheckpointState(step, source.Epoch, source.Position, trainer.SkippedSteps, trainer.ConsecutiveNonFinite, options.RunKey);
-        string dir = TrainingCheckpoint.Save(options.OutputDirectory, model, trainer, state, metrics, options.BaseModelNameOrPath);
+        string dir = TrainingCheckpoint.Save(options.OutputDirectory!, model, trainer, state, metrics, options.BaseModelNameOrPath);
         OnCheckpoint?.Invoke(step, dir);
         return dir;
     }
 
-    private void Append(StreamWriter writer, string line)
+    private void Append(StreamWriter? writer, string line)
     {
         metrics.Add(line);
+        if (writer is null) return;
         writer.WriteLine(line);
         writer.Flush();
     }

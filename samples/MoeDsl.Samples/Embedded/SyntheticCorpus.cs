@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Text;
 
-namespace MoeDsl.Runtime.Embedded;
+namespace MoeDsl.Samples.Embedded;
 
 /// <summary>The text the embedded base is pre-trained on: sentences from a small grammar, number facts and spelled-out
 /// words, generated from a seed. It teaches characters, words and digits — not the fine-tuning tasks.</summary>

@@ -1,8 +1,9 @@
 using System;
 using System.Collections.Generic;
 using System.Text;
+using MoeDsl.Runtime.Data;
 
-namespace MoeDsl.Runtime.Embedded;
+namespace MoeDsl.Samples.Embedded;
 
 /// <summary>The character vocabulary of the project's embedded tiny base: PAD = 0, BOS = 1, EOS = 2, then one id per
 /// character. Fixed, so the cached base and every declaration built for it agree (vocab size <see cref="Size"/>).</summary>
@@ -37,8 +38,8 @@ public static class EmbeddedVocabulary
         return result;
     }
 
-    /// <summary>The same vocabulary as a <see cref="Data.CharTokenizer"/> (written beside the cached base as char_tokenizer.json).</summary>
-    public static Data.CharTokenizer Tokenizer() => new(Characters);
+    /// <summary>The same vocabulary as a <see cref="CharTokenizer"/> (written beside the cached base as char_tokenizer.json).</summary>
+    public static CharTokenizer Tokenizer() => new(Characters);
 
     /// <summary>Text of ids; special ids are dropped.</summary>
     public static string Decode(IEnumerable<long> tokens)

@@ -2,11 +2,12 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using MoeDsl.Runtime.Data;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Training;
 
-namespace MoeDsl.Runtime.Embedded;
+namespace MoeDsl.Samples.Embedded;
 
 /// <summary>The project's own tiny LLaMA base: pre-trained on <see cref="SyntheticCorpus"/> the first time it is needed
 /// and cached as a Hugging Face checkpoint folder (config.json + model.safetensors + char_tokenizer.json + recipe.txt),
@@ -38,7 +39,7 @@ public static class EmbeddedBase
         if (File.Exists(recipeFile) && File.ReadAllText(recipeFile) == recipe.Describe()
             && File.Exists(Path.Combine(dir, "model.safetensors")) && File.Exists(Path.Combine(dir, "config.json")))
         {
-            if (!File.Exists(Path.Combine(dir, Data.CharTokenizer.FileName))) EmbeddedVocabulary.Tokenizer().Save(dir);
+            if (!File.Exists(Path.Combine(dir, CharTokenizer.FileName))) EmbeddedVocabulary.Tokenizer().Save(dir);
             log?.Invoke($"embedded base: cached at {dir}");
             return dir;
         }
@@ -56,15 +57,14 @@ public static class EmbeddedBase
         model.SetBaseTrainable(true);
         var source = new SequencePoolBatches(pool, recipe.BatchSize, EmbeddedVocabulary.Pad, recipe.Seed);
         var options = new TrainerOptions { Steps = recipe.Steps, LearningRate = recipe.LearningRate, WarmupSteps = recipe.Steps / 20, Schedule = ScheduleKind.Cosine, Seed = recipe.Seed };
-        using (var trainer = new Trainer(model, options))
+        new TrainingRun(model, options, source, new TrainingRunOptions())
         {
-            for (int step = 1; step <= recipe.Steps; step++)
+            OnStep = r =>
             {
-                StepReport r = trainer.Step(step, source);
-                if (step == 1 || step % 100 == 0 || step == recipe.Steps)
-                    log?.Invoke($"  pre-train step {step,4}/{recipe.Steps}  loss {r.LmLoss:F3}");
-            }
-        }
+                if (r.Step == 1 || r.Step % 100 == 0 || r.Step == recipe.Steps)
+                    log?.Invoke($"  pre-train step {r.Step,4}/{recipe.Steps}  loss {r.LmLoss:F3}");
+            },
+        }.Run();
         model.SetBaseTrainable(false);
 
         string temp = dir + ".tmp-" + Environment.ProcessId;
