@@ -4,7 +4,6 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text.Json;
-using MoeDsl.Examples.Methods;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Samples.Comparison;
@@ -16,16 +15,10 @@ namespace MoeDsl.Examples;
 /// project's own pre-trained tiny base (or a checkpoint given with --model), with held-out exact match per task.</summary>
 internal static class Program
 {
-    private sealed record Method(string Name, ModelSpec Spec, Func<string, MoeCausalLM> FromPretrained);
-
-    private static readonly Method[] Methods =
-    {
-        new("lora", TinyLora.Spec, d => TinyLora.FromPretrained(d)),
-        new("mixlora", TinyMixLora.Spec, d => TinyMixLora.FromPretrained(d)),
-        new("mola-2468", TinyMola2468.Spec, d => TinyMola2468.FromPretrained(d)),
-        new("mola-5555", TinyMola5555.Spec, d => TinyMola5555.FromPretrained(d)),
-        new("gmoe", TinyGmoe.Spec, d => TinyGmoe.FromPretrained(d)),
-    };
+    /// <summary>The methods compared: this assembly's declarations (<c>Methods/</c>) as the generator lists them, the
+    /// plain-LoRA baseline first.</summary>
+    private static readonly DeclaredModel[] Methods =
+        MoeDsl.Generated.DeclaredModels.All.OrderBy(m => m.Spec.IsMixture).ThenBy(m => m.Name, StringComparer.Ordinal).ToArray();
 
     private static int Main(string[] args)
     {
@@ -92,11 +85,11 @@ internal static class Program
         string[] taskNames = tasks.Names.ToArray();
         Console.WriteLine($"{o.Steps} steps x {run.BatchSize} sequences; seeds {string.Join(",", Enumerable.Range(1, o.Seeds))}; torch threads {o.Threads}");
         var results = new List<ComparisonResult>();
-        foreach (Method m in selected)
+        foreach (DeclaredModel m in selected)
         {
             for (int seed = 1; seed <= o.Seeds; seed++)
             {
-                Func<string, MoeCausalLM> create = o.Model is null ? m.FromPretrained : d => SpecModel.FromPretrained(d, m.Spec);
+                Func<string, MoeCausalLM> create = d => m.Build(d, device: null, out _);
                 string adapterDir = Path.Combine(outDir, "adapters", $"{m.Name}-seed{seed}");
                 ComparisonResult r = ComparisonRun.Run(m.Name, create, baseDir, tasks, run with { Seed = seed, AdapterDirectory = adapterDir });
                 results.Add(r);

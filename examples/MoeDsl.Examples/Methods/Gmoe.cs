@@ -12,4 +12,4 @@ namespace MoeDsl.Examples.Methods;
 [Router(RouterKind.Graph, TopK = 2, GraphHidden = 16, GraphLayers = 2, GraphDensity = 0.25)]
 [Lora(Rank = 4, Alpha = 8, Dropout = 0.05, Targets = LoraTargets.All)]
 [GraphLosses(Poisson = 0.005, Normal = 8)]
-public partial class TinyGmoe { }
+public partial class Gmoe { }

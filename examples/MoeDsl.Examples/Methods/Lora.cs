@@ -7,4 +7,4 @@ namespace MoeDsl.Examples.Methods;
 [MoeModel]
 [BaseModel(Layers = 4, Hidden = 64, Intermediate = 176, Heads = 4, KvHeads = 2, Vocab = 64)]
 [Lora(Rank = 24, Alpha = 48, Dropout = 0.05, Targets = LoraTargets.All)]
-public partial class TinyLora { }
+public partial class Lora { }

@@ -11,4 +11,4 @@ namespace MoeDsl.Examples.Methods;
 [Router(RouterKind.TopK, TopK = 2)]
 [Lora(Rank = 4, Alpha = 8, Dropout = 0.05, Targets = LoraTargets.All)]
 [LoadBalance(0.001)]
-public partial class TinyMixLora { }
+public partial class MixLora { }

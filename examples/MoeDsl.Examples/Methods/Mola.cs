@@ -10,7 +10,7 @@ namespace MoeDsl.Examples.Methods;
 [ExpertsPerLayer(AllocationPreset.InvertedTriangle)]
 [Router(RouterKind.TopK, TopK = 2)]
 [Lora(Rank = 4, Alpha = 8, Dropout = 0.05, Targets = LoraTargets.All)]
-public partial class TinyMola2468 { }
+public partial class Mola2468 { }
 
 /// <summary>MoLA-5555: the uniform allocation with the same 20 experts in total (the paper's Rectangle baseline).</summary>
 [MoeModel(Placement = ExpertPlacement.EveryProjection)]
@@ -18,4 +18,4 @@ public partial class TinyMola2468 { }
 [ExpertsPerLayer(AllocationPreset.Rectangle)]
 [Router(RouterKind.TopK, TopK = 2)]
 [Lora(Rank = 4, Alpha = 8, Dropout = 0.05, Targets = LoraTargets.All)]
-public partial class TinyMola5555 { }
+public partial class Mola5555 { }
