@@ -2,10 +2,11 @@ using System;
 using MoeDsl.Runtime.BaseModel;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Lora;
-using MoeDsl.Runtime.Moe;
 using MoeDsl.Runtime.Routing;
 using TorchSharp;
 using static TorchSharp.torch;
+using MoeDsl.Runtime.Experts;
+using MoeDsl.Runtime.Experts.Execution;
 
 namespace MoeDsl.Benchmarks;
 

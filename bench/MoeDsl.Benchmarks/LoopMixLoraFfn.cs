@@ -1,8 +1,8 @@
 using System;
-using MoeDsl.Runtime.Moe;
 using MoeDsl.Runtime.Routing;
 using TorchSharp;
 using static TorchSharp.torch;
+using MoeDsl.Runtime.Experts;
 
 namespace MoeDsl.Benchmarks;
 

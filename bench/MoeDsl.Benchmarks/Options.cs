@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
-using MoeDsl.Runtime.Moe;
+using MoeDsl.Runtime.Experts;
 
 namespace MoeDsl.Benchmarks;
 

@@ -5,6 +5,8 @@ using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Training;
 using TorchSharp;
 using static TorchSharp.torch;
+using MoeDsl.Runtime.Experts;
+using MoeDsl.Runtime.Losses;
 
 namespace MoeDsl.Benchmarks;
 
@@ -24,10 +26,10 @@ internal sealed class TrainStep : IDisposable
     private readonly Tensor inputIds;
     private readonly Tensor labels;
 
-    public TrainStep(SpecModel model, BenchShape shape, long seed, MoeDsl.Runtime.Moe.ExpertExecution execution = MoeDsl.Runtime.Moe.ExpertExecution.Auto)
+    public TrainStep(SpecModel model, BenchShape shape, long seed, ExpertExecution execution = ExpertExecution.Auto)
     {
         this.model = model;
-        foreach (var ffn in model.modules().OfType<MoeDsl.Runtime.Moe.MoeFeedForward>()) ffn.Execution = execution;
+        foreach (var ffn in model.modules().OfType<MoeFeedForward>()) ffn.Execution = execution;
         model.train();
         var parameters = model.AdapterParameters().Select(p => p.Parameter).ToArray();
         if (parameters.Length == 0) throw new InvalidOperationException($"{model.Spec.Name} has no trainable parameters");
@@ -40,7 +42,7 @@ internal sealed class TrainStep : IDisposable
 
     /// <summary>The step every model-level figure uses: <paramref name="spec"/> on <paramref name="shape"/>'s base, model
     /// seed 1 and batch seed 7, so that all figures and child processes train the same initial model on the same batch.</summary>
-    public static TrainStep Create(ModelSpec spec, BenchShape shape, MoeDsl.Runtime.Moe.ExpertExecution execution)
+    public static TrainStep Create(ModelSpec spec, BenchShape shape, ExpertExecution execution)
         => new(Specs.Build(shape.Config, spec, 1), shape, 7, execution);
 
     public SpecModel Model => model;

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using MoeDsl.Runtime.Training;
+using MoeDsl.Runtime.Losses;
 
 namespace MoeDsl.Samples.Embedded;
 

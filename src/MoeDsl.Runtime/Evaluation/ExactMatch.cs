@@ -4,6 +4,7 @@ using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Training;
 using TorchSharp;
 using static TorchSharp.torch;
+using MoeDsl.Runtime.Losses;
 
 namespace MoeDsl.Runtime.Evaluation;
 

@@ -49,7 +49,7 @@ public static class AuxiliaryLosses
 
         if (spec.Router is SwitchRouterSettings { ZLossCoefficient: > 0 } switchRouter)
         {
-            Tensor z = records.Select(r => LoadBalanceLoss.ZLoss(r.Decision.Logits, mask)).Aggregate((a, b) => a + b) / records.Count;
+            Tensor z = records.Select(r => RouterZLoss.Compute(r.Decision.Logits, mask)).Aggregate((a, b) => a + b) / records.Count;
             result.Add(("router_z", z * switchRouter.ZLossCoefficient));
         }
 

@@ -44,13 +44,4 @@ public static class LoadBalanceLoss
         Tensor p = (probs * weightOfToken.unsqueeze(-1)).sum(dim: 0) / weightOfToken.sum().clamp_min(1e-9);
         return ((f * p).sum() * e).MoveToOuterDisposeScope();
     }
-
-    /// <summary>Switch router z-loss: <c>mean(logsumexp(logits)^2)</c>.</summary>
-    public static Tensor ZLoss(Tensor logits, Tensor? tokenMask)
-    {
-        using var scope = NewDisposeScope();
-        Tensor z = logits.logsumexp(-1).pow(2);
-        Tensor result = tokenMask is null ? z.mean() : (z * tokenMask.to(ScalarType.Float32)).sum() / tokenMask.to(ScalarType.Float32).sum().clamp_min(1);
-        return result.MoveToOuterDisposeScope();
-    }
 }

@@ -2,9 +2,9 @@ using System;
 using MoeDsl.Runtime.BaseModel;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Lora;
-using MoeDsl.Runtime.Moe;
 using MoeDsl.Runtime.Routing;
 using MoeDsl.Shared;
+using MoeDsl.Runtime.Experts;
 
 namespace MoeDsl.Runtime.Modeling;
 

@@ -2,13 +2,14 @@ using System;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using MoeDsl.Runtime.Losses;
 
 namespace MoeDsl.Runtime.Routing;
 
 /// <summary>Switch Transformer routing as MoE-PEFT's "mixlora-switch": linear (no bias, fp32) + softmax, top-1, weight =
 /// the top-1 probability (not renormalised); each expert takes at most <see cref="CapacityFor"/> tokens per sequence,
 /// first come by position, and a token over capacity gets weight 0 (its FFN output is 0, the residual carries it).
-/// S = 1. State-dict key <c>moe_gate.weight</c> [E, d]. The z-loss is <see cref="Losses.LoadBalanceLoss.ZLoss"/>.</summary>
+/// S = 1. State-dict key <c>moe_gate.weight</c> [E, d]. The z-loss is <see cref="Losses.RouterZLoss"/>.</summary>
 /// <remarks>The capacity is counted with a cumulative sum of the one-hot choices along the sequence, on the device.</remarks>
 public sealed class SwitchRouter : Router
 {

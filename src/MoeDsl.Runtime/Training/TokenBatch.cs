@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using static TorchSharp.torch;
+using MoeDsl.Runtime.Losses;
 
 namespace MoeDsl.Runtime.Training;
 

@@ -6,6 +6,7 @@ using MoeDsl.Runtime.Modeling;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using MoeDsl.Runtime.Losses;
 
 namespace MoeDsl.Runtime.Training;
 

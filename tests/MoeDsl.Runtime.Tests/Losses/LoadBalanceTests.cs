@@ -77,7 +77,7 @@ public sealed class LoadBalanceTests
         Tensor p2 = tensor(new[] { 0.6f, 0.4f, 0.2f, 0.8f }).reshape(2, 2);
         Assert.Equal(1.0f, LoadBalanceLoss.Mola(p2, tensor(new long[] { 0, 1 }).reshape(2, 1), ones(2, 1), null).item<float>(), 6);
         // z-loss of logits [0, 0]: ln(2)^2 = 0.480453.
-        Assert.Equal(0.480453f, LoadBalanceLoss.ZLoss(zeros(1, 2), null).item<float>(), 6);
+        Assert.Equal(0.480453f, RouterZLoss.Compute(zeros(1, 2), null).item<float>(), 6);
     }
 
     [Fact]

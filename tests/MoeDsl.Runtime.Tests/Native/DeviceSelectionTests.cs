@@ -3,11 +3,11 @@ using System.Linq;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Routing;
-using MoeDsl.Runtime.Moe;
 using MoeDsl.Runtime.Native;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
+using MoeDsl.Runtime.Experts;
 
 namespace MoeDsl.Runtime.Tests.Native;
 

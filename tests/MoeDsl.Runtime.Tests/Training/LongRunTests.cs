@@ -4,12 +4,12 @@ using System.Linq;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Routing;
-using MoeDsl.Runtime.Moe;
 using MoeDsl.Runtime.Training;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
+using MoeDsl.Runtime.Experts;
 
 namespace MoeDsl.Runtime.Tests.Training;
 

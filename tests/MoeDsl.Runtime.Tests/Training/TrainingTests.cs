@@ -6,6 +6,7 @@ using MoeDsl.Runtime.Training;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
+using MoeDsl.Runtime.Losses;
 
 namespace MoeDsl.Runtime.Tests.Training;
 

@@ -1,12 +1,13 @@
 using MoeDsl.Runtime.Lora;
-using MoeDsl.Runtime.Moe;
 using MoeDsl.Runtime.Routing;
 using MoeDsl.Runtime.Tests.Routing;
 using System.Collections.Generic;
 using Xunit;
 using static TorchSharp.torch;
+using MoeDsl.Runtime.Experts;
+using MoeDsl.Runtime.Experts.Execution;
 
-namespace MoeDsl.Runtime.Tests.Moe;
+namespace MoeDsl.Runtime.Tests.Experts;
 
 public sealed class ExpertExecutionTests
 {

@@ -1,9 +1,10 @@
 using System.Linq;
+using MoeDsl.Runtime.Lora;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MoeDsl.Runtime.Lora;
+namespace MoeDsl.Runtime.Experts;
 
 /// <summary>The dense-masked execution of E LoRA experts of rank r on one projection (issue: fused execution):
 /// all A stacked as one [E*r, in] matrix so <c>x A_all^T</c> is one GEMM; the r-blocks of experts a token did not

@@ -1,9 +1,10 @@
+using MoeDsl.Runtime.Lora;
 using TorchSharp;
 using TorchSharp.Modules;
 using MoeDsl.Runtime.Routing;
 using static TorchSharp.torch;
 
-namespace MoeDsl.Runtime.Lora;
+namespace MoeDsl.Runtime.Experts;
 
 /// <summary>MoLA's projection (EveryProjection placement): <c>h = W x + sum_{i in S} w_i (alpha/r) B_i A_i dropout(x)</c>,
 /// routed on its own input by its own router. State-dict keys: <c>weight</c> (frozen), <c>moe_gate.*</c>,

@@ -1,15 +1,15 @@
 using System.Collections.Generic;
 using System.Linq;
 using MoeDsl.Runtime.Lora;
-using MoeDsl.Runtime.Moe;
 using MoeDsl.Runtime.Routing;
 using MoeDsl.Runtime.Tests.Routing;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
+using MoeDsl.Runtime.Experts;
 
-namespace MoeDsl.Runtime.Tests.Moe;
+namespace MoeDsl.Runtime.Tests.Experts;
 
 public sealed class MoeFeedForwardTests
 {

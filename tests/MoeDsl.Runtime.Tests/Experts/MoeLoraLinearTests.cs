@@ -7,8 +7,9 @@ using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
+using MoeDsl.Runtime.Experts;
 
-namespace MoeDsl.Runtime.Tests.Lora;
+namespace MoeDsl.Runtime.Tests.Experts;
 
 public sealed class MoeLoraLinearTests
 {

@@ -4,8 +4,9 @@ using System.Linq;
 using TorchSharp;
 using MoeDsl.Runtime.Kernels;
 using static TorchSharp.torch;
+using MoeDsl.Runtime.Experts;
 
-namespace MoeDsl.Runtime.Moe;
+namespace MoeDsl.Runtime.Experts.Execution;
 
 /// <summary>Shape and training settings of one <see cref="FusedExpertFeedForward"/> call.</summary>
 /// <param name="Experts">E.</param>

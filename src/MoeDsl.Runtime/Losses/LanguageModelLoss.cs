@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MoeDsl.Runtime.Training;
+namespace MoeDsl.Runtime.Losses;
 
 /// <summary>Next-token cross-entropy in fp32.</summary>
 public static class LanguageModelLoss

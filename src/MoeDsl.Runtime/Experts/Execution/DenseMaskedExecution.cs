@@ -1,0 +1,49 @@
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using TorchSharp.Modules;
+using MoeDsl.Runtime.Lora;
+using MoeDsl.Runtime.Routing;
+using static TorchSharp.torch;
+using MoeDsl.Runtime.Experts;
+
+namespace MoeDsl.Runtime.Experts.Execution;
+
+/// <summary>MixLoRA's FFN with the experts' LoRA dense-masked (<see cref="ExpertExecution.DenseMasked"/>).</summary>
+internal static class DenseMaskedExecution
+{
+    /// <summary>Dense-masked: static shapes, no sort, no gather, no host synchronisation; every slot runs a GEMM pair of
+    /// inner dimension E*r with the blocks of the experts it did not choose zeroed.</summary>
+    public static Tensor Forward(MoeFeedForward ffn, Tensor x, RoutingDecision decision)
+    {
+        long b = x.shape[0], l = x.shape[1], d = x.shape[2];
+        long t = b * l;
+        int e = ffn.ExpertCount, r = ffn.Lora.Rank;
+        double s = ffn.Lora.Scaling;
+
+        Tensor slotExperts = decision.Experts.t();                                      // [S, T]
+        Tensor slotWeights = decision.Weights.t().unsqueeze(-1);                        // [S, T, 1]
+        Tensor slotMask = nn.functional.one_hot(slotExperts, e).to(ScalarType.Float32); // [S, T, E]
+
+        Tensor xt = x.reshape(t, d);
+        Tensor g0 = ffn.GateProj.forward(xt).to(ScalarType.Float32);                       // frozen, once: [T, I]
+        Tensor u0 = ffn.UpProj.forward(xt).to(ScalarType.Float32);
+        Tensor xd = ffn.Lora.Dropout > 0 ? nn.functional.dropout(xt.to(ScalarType.Float32), ffn.Lora.Dropout, ffn.training) : xt.to(ScalarType.Float32);
+
+        // Each slot's chosen expert's r-block of x A_all^T, the others zeroed; then one GEMM with the stacked B.
+        Tensor gA = ExpertStack.WeightBlocks(nn.functional.linear(xd, ffn.GateProj.StackedA()).unsqueeze(0), slotMask, e, r); // [S, T, E*r]
+        Tensor uA = ExpertStack.WeightBlocks(nn.functional.linear(xd, ffn.UpProj.StackedA()).unsqueeze(0), slotMask, e, r);
+        Tensor gate = g0.unsqueeze(0) + nn.functional.linear(gA, ffn.GateProj.StackedB()) * s;                            // [S, T, I]
+        Tensor up = u0.unsqueeze(0) + nn.functional.linear(uA, ffn.UpProj.StackedB()) * s;
+        Tensor h = nn.functional.silu(gate) * up;                                                                       // [S, T, I]
+
+        // Frozen W_down once, on sum_j w_j h_j.
+        Tensor mixed = (h * slotWeights).sum(dim: 0);                                                                   // [T, I]
+        Tensor y = ffn.DownProj.forward(mixed.to(x.dtype)).to(ScalarType.Float32);
+        // Experts' down-LoRA: sum_j w_j B_j A_j dropout(h_j) as one masked GEMM pair.
+        Tensor hd = ffn.Lora.Dropout > 0 ? nn.functional.dropout(h, ffn.Lora.Dropout, ffn.training) : h;
+        Tensor dA = ExpertStack.WeightBlocks(nn.functional.linear(hd, ffn.DownProj.StackedA()), slotMask * slotWeights, e, r).sum(dim: 0); // [T, E*r]
+        y = y + nn.functional.linear(dA, ffn.DownProj.StackedB()) * s;
+        return y.to(x.dtype).view(b, l, d);
+    }
+}

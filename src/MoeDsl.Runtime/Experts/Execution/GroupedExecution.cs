@@ -1,0 +1,86 @@
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using TorchSharp.Modules;
+using MoeDsl.Runtime.Lora;
+using MoeDsl.Runtime.Routing;
+using static TorchSharp.torch;
+using MoeDsl.Runtime.Experts;
+
+namespace MoeDsl.Runtime.Experts.Execution;
+
+/// <summary>MixLoRA's FFN with the experts' LoRA grouped by expert (<see cref="ExpertExecution.Grouped"/>).</summary>
+internal static class GroupedExecution
+{
+    /// <summary>Grouped: the (token, slot) pairs sorted by expert (stable), so that every GEMM whose width is the FFN's
+    /// intermediate size runs at rank r, not E*r. The narrow GEMMs stay dense: all experts' gate and up A in one GEMM
+    /// on the T tokens (<c>[T, 2*E*r]</c>), each pair's chosen r-blocks gathered; per expert one B GEMM for gate and
+    /// one for up and one down-A GEMM on its contiguous segment; the weighted down-A rows scattered into
+    /// <c>[T, E*r]</c> and one GEMM with the stacked down B. Reads the E segment sizes on the host once per forward.</summary>
+    public static Tensor Forward(MoeFeedForward ffn, Tensor x, RoutingDecision decision)
+    {
+        long b = x.shape[0], l = x.shape[1], d = x.shape[2];
+        long t = b * l;
+        long k = decision.Experts.shape[1];
+        int e = ffn.ExpertCount, r = ffn.Lora.Rank;
+        double s = ffn.Lora.Scaling;
+
+        Tensor xt = x.reshape(t, d);
+        Tensor g0 = ffn.GateProj.forward(xt).to(ScalarType.Float32);                       // frozen, once: [T, I]
+        Tensor u0 = ffn.UpProj.forward(xt).to(ScalarType.Float32);
+        Tensor xd = ffn.Lora.Dropout > 0 ? nn.functional.dropout(xt.to(ScalarType.Float32), ffn.Lora.Dropout, ffn.training) : xt.to(ScalarType.Float32);
+
+        var (sortedExpert, order) = decision.Experts.reshape(-1).sort(dim: 0, descending: false, stable: true); // pair p = token * k + slot
+        Tensor pairToken = order.div(k, rounding_mode: RoundingMode.floor);             // [P] token of each sorted pair
+        Tensor pairRow = pairToken * e + sortedExpert;                                   // [P] row (token, expert) of a [T*E, .] view
+        Tensor pairWeight = decision.Weights.reshape(-1).index_select(0, order).unsqueeze(-1); // [P, 1]
+        long[] counts = sortedExpert.bincount(null, e).cpu().data<long>().ToArray();    // the one host read
+
+        // Gate and up A of every expert in one GEMM, laid out [T, E, (gate r | up r)]; each pair takes its expert's 2r.
+        Tensor aGateUp = nn.functional.linear(xd, ExpertStack.StackInterleavedA(ffn.GateProj.Experts, ffn.UpProj.Experts)); // [T, E*2r]
+        Tensor pairA = aGateUp.view(t * e, 2 * r).index_select(0, pairRow) * s;         // [P, 2r], scaled here (rank-wide, not I-wide)
+        var (gateDelta, upDelta) = GateUpSegments(ffn, pairA, counts, r);                     // [P, I] each
+        // In place on the fresh GEMM outputs (cat or linear; neither saves its output for backward): no extra [P, I] tensors.
+        Tensor gate = gateDelta.add_(g0.index_select(0, pairToken));                    // [P, I]
+        Tensor up = upDelta.add_(u0.index_select(0, pairToken));
+        Tensor h = nn.functional.silu(gate) * up;                                       // [P, I]
+
+        // Frozen W_down once, on sum_j w_j h_j.
+        Tensor mixed = zeros(t, h.shape[1], dtype: ScalarType.Float32, device: h.device).index_add(0, pairToken, h * pairWeight, 1.0);
+        Tensor y = ffn.DownProj.forward(mixed.to(x.dtype)).to(ScalarType.Float32);
+        // Experts' down-LoRA: sum_j w_j B_j A_j dropout(h_j): A per segment, the weighted rows placed in their expert's
+        // r-block of [T, E*r], one GEMM with the stacked B.
+        Tensor hd = ffn.Lora.Dropout > 0 ? nn.functional.dropout(h, ffn.Lora.Dropout, ffn.training) : h;
+        Tensor downA = DownASegments(hd, counts, ffn.DownProj.Experts) * (pairWeight * s); // [P, r]
+        Tensor blocks = zeros(t * e, r, dtype: ScalarType.Float32, device: h.device).index_add(0, pairRow, downA, 1.0).view(t, e * r);
+        y = y + nn.functional.linear(blocks, ffn.DownProj.StackedB());
+        return y.to(x.dtype).view(b, l, d);
+    }
+
+    /// <summary>Per expert segment of <paramref name="pairA"/> [P, 2r] (gate r | up r): the gate and up B GEMMs.</summary>
+    private static (Tensor Gate, Tensor Up) GateUpSegments(MoeFeedForward ffn, Tensor pairA, long[] counts, int r)
+    {
+        // split, not narrow: split's backward is one cat of the pieces' gradients, narrow's is a full-size zero tensor per piece.
+        Tensor[] segments = pairA.split(counts, 0);
+        var gates = new List<Tensor>(counts.Length);
+        var ups = new List<Tensor>(counts.Length);
+        for (int i = 0; i < counts.Length; i++)
+        {
+            if (counts[i] == 0) continue;
+            Tensor[] gateUp = segments[i].split(r, 1);
+            gates.Add(nn.functional.linear(gateUp[0], ffn.GateProj.Experts[i].B));
+            ups.Add(nn.functional.linear(gateUp[1], ffn.UpProj.Experts[i].B));
+        }
+        return gates.Count == 1 ? (gates[0], ups[0]) : (cat(gates, 0), cat(ups, 0));
+    }
+
+    /// <summary>Per expert segment of <paramref name="sorted"/> [P, in]: that expert's A GEMM; [P, r].</summary>
+    private static Tensor DownASegments(Tensor sorted, long[] counts, ModuleList<LoraExpert> experts)
+    {
+        Tensor[] segments = sorted.split(counts, 0);     // split, not narrow (see GateUpSegments)
+        var parts = new List<Tensor>(counts.Length);
+        for (int i = 0; i < counts.Length; i++)
+            if (counts[i] > 0) parts.Add(nn.functional.linear(segments[i], experts[i].A));
+        return parts.Count == 1 ? parts[0] : cat(parts, 0);
+    }
+}
