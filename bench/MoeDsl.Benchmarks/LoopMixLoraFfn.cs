@@ -1,6 +1,4 @@
-using System;
 using MoeDsl.Runtime.Routing;
-using TorchSharp;
 using static TorchSharp.torch;
 using MoeDsl.Runtime.Experts;
 

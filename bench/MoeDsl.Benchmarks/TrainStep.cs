@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Linq;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Training;
-using TorchSharp;
 using static TorchSharp.torch;
 using MoeDsl.Runtime.Experts;
 using MoeDsl.Runtime.Losses;

@@ -20,6 +20,13 @@ internal static class Program
     private static readonly DeclaredModel[] Methods =
         MoeDsl.Generated.DeclaredModels.All.OrderBy(m => m.Spec.IsMixture).ThenBy(m => m.Name, StringComparer.Ordinal).ToArray();
 
+    /// <summary>How results.json is written: indented, NaN allowed (a metric not measured).</summary>
+    private static readonly JsonSerializerOptions ResultsJson = new()
+    {
+        WriteIndented = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
     private static int Main(string[] args)
     {
         try
@@ -103,11 +110,7 @@ internal static class Program
                      name => selected.First(m => m.Name == name).Spec.ExpertsPerLayer))
             Console.WriteLine($"plot: {png}");
         string json = Path.Combine(outDir, "results.json");
-        File.WriteAllText(json, JsonSerializer.Serialize(results, new JsonSerializerOptions
-        {
-            WriteIndented = true,
-            NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals, // NaN: a metric not measured
-        }));
+        File.WriteAllText(json, JsonSerializer.Serialize(results, ResultsJson));
         Console.WriteLine($"results: {json}");
         Console.WriteLine($"adapters: {Path.Combine(outDir, "adapters")} (adapter_model.safetensors + adapter_config.json per method and seed)");
         return 0;

@@ -42,7 +42,7 @@ namespace MoeDsl
         public ExpertsPerLayerAttribute(params int[] counts) { Counts = counts; }
 
         /// <summary>One of the MoLA paper's allocations (4 groups).</summary>
-        public ExpertsPerLayerAttribute(AllocationPreset preset) { Preset = preset; Counts = new int[0]; }
+        public ExpertsPerLayerAttribute(AllocationPreset preset) { Preset = preset; Counts = Array.Empty<int>(); }
 
         /// <summary>The counts given, empty when a preset was used.</summary>
         public int[] Counts { get; }

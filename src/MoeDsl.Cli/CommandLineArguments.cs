@@ -8,7 +8,7 @@ namespace MoeDsl.Cli;
 /// <summary>A command-line error: the message is shown as one line and the process exits with code 2.</summary>
 public sealed class UsageException : Exception
 {
-    /// <summary>Creates it.</summary>
+    /// <summary>A usage error whose <paramref name="message"/> is the one line shown to the user.</summary>
     public UsageException(string message) : base(message) { }
 }
 

@@ -4,7 +4,6 @@ using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
 using MoeDsl.Runtime.Data;
-using MoeDsl.Runtime.IO;
 using MoeDsl.Samples.Embedded;
 
 namespace MoeDsl.Cli;
@@ -62,7 +61,7 @@ internal static class Inputs
     private static string[] Split(string s) => s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>The embedded tasks as data files: copy, first and add as prompt/completion, larger as multiple choice.</summary>
-    private static IReadOnlyList<DataFile> EmbeddedFiles(string[]? tasks, bool heldOut)
+    private static List<DataFile> EmbeddedFiles(string[]? tasks, bool heldOut)
     {
         string[] names = tasks ?? (heldOut ? new[] { "larger" } : SyntheticTasks.Names);
         var result = new List<DataFile>();

@@ -4,7 +4,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -52,7 +51,7 @@ public static class MoeDslApp
         ["methods"] = Options(Array.Empty<string>(), Array.Empty<string>()),
     };
 
-    private static IReadOnlyDictionary<string, bool> Options(string[] valued, string[] flags)
+    private static Dictionary<string, bool> Options(string[] valued, string[] flags)
     {
         var d = new Dictionary<string, bool>(StringComparer.Ordinal);
         foreach (string v in valued.Concat(Common)) d[v] = true;

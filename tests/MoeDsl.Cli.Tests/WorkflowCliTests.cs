@@ -190,7 +190,7 @@ public sealed class WorkflowCliTests
                 using Process p = Start(resume ? Train(outDir, steps, "--save-every", "2", "--resume") : Train(outDir, steps, "--save-every", "2"), saveDelayMs: 150);
                 Thread.Sleep(1000 + rng.Next(2500));
                 if (p.HasExited) break;
-                kill(p.Id, 9);
+                _ = kill(p.Id, 9); // the process may already have exited; WaitForExit below is the check
                 p.WaitForExit();
                 kills++;
                 // Every checkpoint folder left behind is complete and readable.
@@ -209,7 +209,7 @@ public sealed class WorkflowCliTests
                 ? Directory.EnumerateDirectories(Path.Combine(outDir, "checkpoints"), "checkpoint-*").OrderBy(d => d, StringComparer.Ordinal).LastOrDefault()
                 : null;
             if (latest is null) { var (c0, _, e0) = CliTests.Run(Train(outDir, steps, "--save-every", "2")); Assert.True(c0 == 0, e0); return; }
-            int latestStep = int.Parse(Path.GetFileName(latest).Substring("checkpoint-".Length), CultureInfo.InvariantCulture);
+            int latestStep = int.Parse(Path.GetFileName(latest).AsSpan("checkpoint-".Length), CultureInfo.InvariantCulture);
             var (code, stdout, stderr) = CliTests.Run(Train(outDir, steps, "--save-every", "2", "--resume"));
             output.WriteLine(stdout + stderr);
             Assert.True(code == 0, stderr);

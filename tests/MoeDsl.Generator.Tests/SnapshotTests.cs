@@ -84,10 +84,10 @@ public static class Baseline
             string? el = i < e.Length ? e[i] : null, al = i < a.Length ? a[i] : null;
             if (el == al) continue;
             var sb = new System.Text.StringBuilder();
-            for (int j = Math.Max(0, i - 3); j < i; j++) sb.AppendLine($"  {j + 1,5}: {e[j]}");
-            sb.AppendLine($"- {i + 1,5}: {el ?? "<end of file>"}");
-            sb.AppendLine($"+ {i + 1,5}: {al ?? "<end of file>"}");
-            for (int j = i + 1; j < Math.Min(a.Length, i + 4); j++) sb.AppendLine($"  {j + 1,5}: {a[j]}");
+            for (int j = Math.Max(0, i - 3); j < i; j++) sb.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"  {j + 1,5}: {e[j]}");
+            sb.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"- {i + 1,5}: {el ?? "<end of file>"}");
+            sb.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"+ {i + 1,5}: {al ?? "<end of file>"}");
+            for (int j = i + 1; j < Math.Min(a.Length, i + 4); j++) sb.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"  {j + 1,5}: {a[j]}");
             return sb.ToString();
         }
         return null;

@@ -1,5 +1,3 @@
-using MoeDsl;
-
 namespace MoeDsl.Runtime.Tests;
 
 // Declarations shaped like stories260K (5 layers, hidden 64, intermediate 172, 8 heads, 4 kv heads, vocab 512).

@@ -76,7 +76,8 @@ public static class FuzzRunner
         }
         finally
         {
-            try { Directory.Delete(work, recursive: true); } catch (IOException) { }
+            try { Directory.Delete(work, recursive: true); }
+            catch (IOException) { /* cleanup only: a leftover folder changes no result */ }
         }
     }
 }

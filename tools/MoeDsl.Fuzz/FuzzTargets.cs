@@ -17,7 +17,7 @@ namespace MoeDsl.Fuzz;
 /// <param name="LengthPrefixed">Whether the input starts with a safetensors 8-byte length.</param>
 public sealed record FuzzTarget(string Name, IReadOnlyList<byte[]> Seeds, Action<byte[]> Run, bool LengthPrefixed = false);
 
-/// <summary>The readers of issue #7: safetensors, the shard index, config.json, the JSONL layouts (and the tokenised
+/// <summary>The readers of untrusted input: safetensors, the shard index, config.json, the JSONL layouts (and the tokenised
 /// sequences built from what they accept), and the character tokenizer file.</summary>
 public static class FuzzTargets
 {

@@ -1,5 +1,3 @@
-using MoeDsl;
-
 namespace MoeDsl.Examples.Methods;
 
 /// <summary>GMoE (seed 001, BAI-LAB/GMoE): a graph router (GCN over the expert nodes plus the token node, 2 layers,

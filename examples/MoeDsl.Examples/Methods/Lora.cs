@@ -1,5 +1,3 @@
-using MoeDsl;
-
 namespace MoeDsl.Examples.Methods;
 
 /// <summary>Plain LoRA on all seven projections: the baseline every mixture is compared with.

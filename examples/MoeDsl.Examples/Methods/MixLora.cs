@@ -1,5 +1,3 @@
-using MoeDsl;
-
 namespace MoeDsl.Examples.Methods;
 
 /// <summary>MixLoRA (seed 002, TUDB-Labs/MoE-PEFT): 8 LoRA experts in every FFN sharing the frozen gate/up/down, top-2,

@@ -1,5 +1,3 @@
-using MoeDsl;
-
 namespace MoeDsl.Examples.Methods;
 
 /// <summary>MoLA-2468 (seed 000, GCYZSL/MoLA): every projection routed over its own experts, 2-4-6-8 experts over the

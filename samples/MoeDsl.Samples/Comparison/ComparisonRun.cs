@@ -60,8 +60,8 @@ public static class ComparisonRun
 
         var source = new SequencePoolBatches(tasks.Train, options.BatchSize, tasks.PadId, options.Seed);
         var trainerOptions = new TrainerOptions { Steps = options.Steps, LearningRate = options.LearningRate, WarmupSteps = options.Steps / 10, Seed = options.Seed };
-        TrainingRunResult run = new TrainingRun(model, trainerOptions, source,
-            new TrainingRunOptions { AdapterDirectory = options.AdapterDirectory, BaseModelNameOrPath = baseDirectory }) { OnStep = onStep }.Run();
+        var runOptions = new TrainingRunOptions { AdapterDirectory = options.AdapterDirectory, BaseModelNameOrPath = baseDirectory };
+        TrainingRunResult run = new TrainingRun(model, trainerOptions, source, runOptions) { OnStep = onStep }.Run();
         var losses = run.Steps.Select(r => r.LmLoss).ToList();
 
         model.ExpertLoad.Reset();

@@ -1,5 +1,3 @@
-using MoeDsl;
-
 namespace MoeDsl.Cli.Methods;
 
 /// <summary><c>--method gmoe</c> (arXiv 2412.16216, BAI-LAB/GMoE): a graph router (GCN over the expert nodes plus the

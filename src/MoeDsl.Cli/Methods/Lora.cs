@@ -1,5 +1,3 @@
-using MoeDsl;
-
 namespace MoeDsl.Cli.Methods;
 
 /// <summary><c>--method lora</c>: plain LoRA on all seven projections of LLaMA-2-7B, r = 8, alpha = 16, dropout 0.05 — the

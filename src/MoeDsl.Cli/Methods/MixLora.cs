@@ -1,5 +1,3 @@
-using MoeDsl;
-
 namespace MoeDsl.Cli.Methods;
 
 /// <summary><c>--method mixlora</c> (arXiv 2404.15159, TUDB-Labs/MoE-PEFT): 8 LoRA experts in every FFN sharing the frozen

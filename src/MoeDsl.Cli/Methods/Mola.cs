@@ -1,5 +1,3 @@
-using MoeDsl;
-
 namespace MoeDsl.Cli.Methods;
 
 // MoLA (arXiv 2402.08562, GCYZSL/MoLA): every projection has its own router over its own LoRA experts, top-2, r = 8,

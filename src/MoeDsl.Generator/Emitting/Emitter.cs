@@ -84,10 +84,13 @@ namespace MoeDsl.Generator.Emitting
         private static string Identifier(string name)
             => SyntaxFacts.GetKeywordKind(name) != SyntaxKind.None ? "@" + name : name;
 
+        /// <summary>The characters that mark a round-tripped double as not an integer literal.</summary>
+        private static readonly char[] DecimalMarks = { '.', 'E', 'e' };
+
         private static string D(double v)
         {
             string s = v.ToString("R", CultureInfo.InvariantCulture);
-            return s.IndexOfAny(new[] { '.', 'E', 'e' }) < 0 ? s + ".0" : s;
+            return s.IndexOfAny(DecimalMarks) < 0 ? s + ".0" : s;
         }
 
         private static string L(long v)

@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
@@ -31,7 +30,7 @@ public static class AdapterStore
     {
         string prefix = KeyPrefix(spec);
         return prefix == "mixlora." && parameterName.StartsWith("model.", StringComparison.Ordinal)
-            ? prefix + parameterName.Substring("model.".Length)
+            ? string.Concat(prefix, parameterName.AsSpan("model.".Length))
             : prefix + parameterName;
     }
 

@@ -1,4 +1,3 @@
-using System;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Lora;
 using static TorchSharp.torch;
@@ -8,7 +7,7 @@ namespace MoeDsl.Runtime.BaseModel;
 /// <summary>Where a layer's attention reads positions and cached keys from during one forward.</summary>
 public sealed class AttentionContext
 {
-    /// <summary>Creates it.</summary>
+    /// <summary>The rotary tables of the current positions and, when decoding incrementally, the cache.</summary>
     public AttentionContext(Tensor cos, Tensor sin, KvCache? cache) { Cos = cos; Sin = sin; Cache = cache; }
     /// <summary>Rotary cos [L, D] for the current positions.</summary>
     public Tensor Cos { get; }
@@ -30,7 +29,8 @@ public sealed class LlamaAttention : nn.Module<Tensor, AttentionContext, Tensor>
     private readonly int headDim;
     private readonly int layer;
 
-    /// <summary>Creates it.</summary>
+    /// <summary>Attention of decoder layer <paramref name="layer"/> (head counts from <paramref name="config"/>) over the
+    /// given projections, which are registered under their Hugging Face names.</summary>
     public LlamaAttention(LlamaConfig config, int layer, Projection q_proj, Projection k_proj, Projection v_proj, Projection o_proj) : base("self_attn")
     {
         this.q_proj = q_proj;

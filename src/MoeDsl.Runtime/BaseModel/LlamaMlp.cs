@@ -10,7 +10,7 @@ public sealed class LlamaMlp : FeedForwardBlock
     private readonly Projection up_proj;
     private readonly Projection down_proj;
 
-    /// <summary>Creates it.</summary>
+    /// <summary>SwiGLU over the given projections, registered under their Hugging Face names.</summary>
     public LlamaMlp(Projection gate_proj, Projection up_proj, Projection down_proj) : base("mlp")
     {
         this.gate_proj = gate_proj;

@@ -1,4 +1,3 @@
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -10,7 +9,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     private readonly Parameter weight;
     private readonly double eps;
 
-    /// <summary>Creates it with a frozen weight of ones.</summary>
+    /// <summary>RMS norm over <paramref name="hidden"/> features with epsilon <paramref name="eps"/> and a frozen weight of ones,
+    /// registered as <paramref name="name"/>.</summary>
     public RmsNorm(int hidden, double eps, string name = "norm") : base(name)
     {
         weight = new Parameter(ones(hidden), requires_grad: false);

@@ -1,5 +1,4 @@
 using System;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.BaseModel;
@@ -11,7 +10,7 @@ public sealed class RotaryEmbedding
     private readonly int headDim;
     private readonly double theta;
 
-    /// <summary>Creates it.</summary>
+    /// <summary>Rotary tables for heads of width <paramref name="headDim"/> (even) with base frequency <paramref name="theta"/>.</summary>
     public RotaryEmbedding(int headDim, double theta)
     {
         if (headDim % 2 != 0) throw new ArgumentException($"head dimension {headDim} must be even", nameof(headDim));

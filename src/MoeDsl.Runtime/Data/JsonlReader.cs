@@ -190,7 +190,7 @@ public static class JsonlReader
         return r.Choice(ctx, endings, r.Label("label", firstLabel: 0, endings.Length));
     }
 
-    internal static string Clip(string s) => s.Length <= 40 ? s : s.Substring(0, 40) + "...";
+    internal static string Clip(string s) => s.Length <= 40 ? s : string.Concat(s.AsSpan(0, 40), "...");
 
     private readonly struct LineReader
     {

@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Training;
-using TorchSharp;
 using static TorchSharp.torch;
 using MoeDsl.Runtime.Losses;
 

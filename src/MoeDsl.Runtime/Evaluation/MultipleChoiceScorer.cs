@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Linq;
 using MoeDsl.Runtime.Data;
 using MoeDsl.Runtime.Modeling;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Evaluation;

@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using MoeDsl.Runtime.BaseModel;
 using MoeDsl.Runtime.Modeling;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Evaluation;

@@ -1,12 +1,11 @@
 using System.Linq;
 using MoeDsl.Runtime.Lora;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Experts;
 
-/// <summary>The dense-masked execution of E LoRA experts of rank r on one projection (issue: fused execution):
+/// <summary>The dense-masked execution of E LoRA experts of rank r on one projection:
 /// all A stacked as one [E*r, in] matrix so <c>x A_all^T</c> is one GEMM; the r-blocks of experts a token did not
 /// choose are zeroed by the routing weights; one GEMM with the stacked B [out, E*r] gives the weighted sum of deltas.
 /// Static shapes, no sort, no gather, no host synchronisation.</summary>

@@ -1,7 +1,4 @@
-using System.Collections.Generic;
-using System.Linq;
 using TorchSharp;
-using TorchSharp.Modules;
 using MoeDsl.Runtime.BaseModel;
 using MoeDsl.Runtime.Lora;
 using MoeDsl.Runtime.Experts.Execution;
@@ -79,7 +76,7 @@ public sealed class MoeFeedForward : FeedForwardBlock
     /// fused on the CPU once the FLOPs dense-masked would spend on the unchosen experts' blocks (three I-wide GEMMs of inner
     /// dimension E*r instead of r, forward and backward: <c>6 P (E-1) r I</c>) reach 1.5e8 (a few milliseconds of fp32
     /// GEMM, about twice what the per-expert op calls cost); dense-masked below that and on CUDA, where the segment
-    /// sizes' one host read would stall the stream (not measured: no GPU here). Issue #5 quick shape
+    /// sizes' one host read would stall the stream (not measured on CUDA). The benchmark's quick shape
     /// (256 tokens, top-2, 8 experts, r=16, I=1408): 4.8e8, fused; the tests' toy layers: dense-masked.</summary>
     public static ExpertExecution Resolve(ExpertExecution execution, long pairs, int experts, int rank, int intermediate, DeviceType device) => execution switch
     {

@@ -1,5 +1,4 @@
 using MoeDsl.Runtime.Lora;
-using TorchSharp;
 using TorchSharp.Modules;
 using MoeDsl.Runtime.Routing;
 using static TorchSharp.torch;
@@ -18,7 +17,9 @@ public sealed class MoeLoraLinear : Projection
     private readonly int layer;
     private readonly string site;
 
-    /// <summary>Creates it; <paramref name="site"/> names the projection in routing records (e.g. "q_proj").</summary>
+    /// <summary>A frozen [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] projection with <paramref name="expertCount"/>
+    /// LoRA experts chosen per token by <paramref name="router"/>; <paramref name="site"/> is its state-dict name and names
+    /// it in the routing records of layer <paramref name="layer"/> (e.g. "q_proj").</summary>
     public MoeLoraLinear(int inFeatures, int outFeatures, int expertCount, LoraSettings lora, Router router, RoutingRecorder recorder, int layer, string site)
         : base(site, inFeatures, outFeatures)
     {

@@ -1,4 +1,3 @@
-using TorchSharp;
 using TorchSharp.Modules;
 using MoeDsl.Runtime.Lora;
 using static TorchSharp.torch;
@@ -11,7 +10,8 @@ public sealed class SharedExpertProjection : Projection
 {
     private readonly ModuleList<LoraExpert> experts;
 
-    /// <summary>Creates it.</summary>
+    /// <summary>A frozen [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] projection named <paramref name="name"/>
+    /// with <paramref name="expertCount"/> LoRA experts of rank <paramref name="rank"/>.</summary>
     public SharedExpertProjection(int inFeatures, int outFeatures, int expertCount, int rank, string name) : base(name, inFeatures, outFeatures)
     {
         experts = new ModuleList<LoraExpert>();

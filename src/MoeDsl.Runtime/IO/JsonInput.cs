@@ -91,7 +91,7 @@ internal static class JsonInput
     public static string Describe(JsonElement e)
     {
         string raw = e.GetRawText();
-        if (raw.Length > 40) raw = raw.Substring(0, 40) + "...";
+        if (raw.Length > 40) raw = string.Concat(raw.AsSpan(0, 40), "...");
         return e.ValueKind switch
         {
             JsonValueKind.String => $"string {raw}",

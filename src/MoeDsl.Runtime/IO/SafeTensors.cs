@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Text;
 using System.Text.Json;
 using System.Buffers.Binary;
 using TorchSharp;
@@ -284,7 +283,9 @@ public static class SafeTensorsWriter
         }
         catch
         {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            // Best effort: the write's own exception, rethrown below, is the one that matters.
+            try { File.Delete(temp); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* the temporary file stays behind */ }
             throw;
         }
     }

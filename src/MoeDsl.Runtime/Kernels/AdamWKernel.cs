@@ -16,7 +16,7 @@ namespace MoeDsl.Runtime.Kernels;
 /// <param name="StepSize">lr / (1 - beta1^step).</param>
 internal readonly record struct AdamWConstants(float Decay, float Beta1, float Beta2, float OneMinusBeta1, float OneMinusBeta2, float SqrtBiasCorrection2, float Eps, float StepSize);
 
-/// <summary>One memory pass of AdamW over an fp32 parameter, its gradient and its two moments (issue #5): the eight
+/// <summary>One memory pass of AdamW over an fp32 parameter, its gradient and its two moments: the eight
 /// TorchSharp ops per tensor of the reference update (mul_, mul_/add_, mul_/addcmul_, sqrt, div, add_, addcdiv_) each
 /// read and write whole tensors and allocate two temporaries; this reads p, g, m, v once and writes p, m, v once.</summary>
 internal static unsafe class AdamWKernel

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Kernels;
 
-/// <summary>Fused element-wise CPU kernels of the MixLoRA FFN (issue #5): each replaces a chain of TorchSharp ops
+/// <summary>Fused element-wise CPU kernels of the MixLoRA FFN: each replaces a chain of TorchSharp ops
 /// that would make one memory pass per op over a [pairs, intermediate] tensor with one pass that keeps the
 /// intermediates in registers (Vector256, FMA where the JIT has it), rows split over <c>torch.get_num_threads()</c>
 /// workers. fp32, CPU, contiguous only: <see cref="Supports"/> says when a caller may use them; everything else runs the

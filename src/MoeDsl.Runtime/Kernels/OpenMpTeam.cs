@@ -1,7 +1,6 @@
 using System;
 using System.IO;
 using System.Linq;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
 
@@ -10,8 +9,8 @@ namespace MoeDsl.Runtime.Kernels;
 /// <summary>Runs the kernels' row ranges on libtorch's own OpenMP thread team (libgomp's <c>GOMP_parallel</c>), the
 /// threads torch's GEMMs and element-wise ops use. After each parallel torch op libgomp's workers keep spinning on
 /// their cores for a while; a .NET thread-pool worker started then competes with them for the same core and adds
-/// nothing (measured on 2 cores: the SwiGLU backward kernel ran 3.1-3.7 ms with two .NET workers right after a GEMM
-/// against 1.8 ms alone). Handing the work to the spinning team itself removes that contention. Linux only, and only
+/// nothing (with two cores, the SwiGLU backward kernel took about twice as long with two .NET workers right after a GEMM
+/// as alone). Handing the work to the spinning team itself removes that contention. Linux only, and only
 /// when the process has exactly one libgomp mapped next to libtorch_cpu (the bundled libtorch or an external one);
 /// otherwise, or with <c>MOEDSL_KERNEL_POOL=dotnet</c>, <see cref="ExpertKernels"/> uses <c>Parallel.For</c>.
 /// Rows are handed out in chunks from a shared counter, so a worker that joins late takes less.</summary>

@@ -5,7 +5,7 @@ namespace MoeDsl.Runtime.Lora;
 /// <summary>A base projection without adapters.</summary>
 public sealed class FrozenLinear : Projection
 {
-    /// <summary>Creates it.</summary>
+    /// <summary>A frozen [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] projection under the state-dict name <paramref name="name"/>.</summary>
     public FrozenLinear(int inFeatures, int outFeatures, string name = "proj") : base(name, inFeatures, outFeatures)
     {
         RegisterComponents();

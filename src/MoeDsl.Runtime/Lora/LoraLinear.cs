@@ -11,7 +11,8 @@ public sealed class LoraLinear : Projection
     private readonly double scaling;
     private readonly double dropout;
 
-    /// <summary>Creates it.</summary>
+    /// <summary>A frozen [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] projection named <paramref name="name"/>
+    /// with one LoRA adapter (rank, alpha and dropout from <paramref name="lora"/>).</summary>
     public LoraLinear(int inFeatures, int outFeatures, LoraSettings lora, string name = "proj") : base(name, inFeatures, outFeatures)
     {
         (lora_A, lora_B) = LoraExpert.CreatePair(inFeatures, outFeatures, lora.Rank);

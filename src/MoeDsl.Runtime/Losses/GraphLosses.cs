@@ -1,6 +1,5 @@
 using System;
 using MoeDsl.Runtime.Routing;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Losses;

@@ -8,7 +8,7 @@ namespace MoeDsl.Runtime.Modeling;
 /// multiplied by their coefficients) by name, and their sum.</summary>
 public sealed class CausalLMOutput : IDisposable
 {
-    /// <summary>Creates it.</summary>
+    /// <summary>Holds <paramref name="logits"/>, the summed auxiliary loss (null when there is none) and its parts by name.</summary>
     public CausalLMOutput(Tensor logits, Tensor? auxLoss, IReadOnlyList<(string Name, Tensor Value)> auxParts)
     {
         Logits = logits;

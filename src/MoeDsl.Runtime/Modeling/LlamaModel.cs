@@ -1,8 +1,6 @@
 using System;
 using MoeDsl.Runtime.BaseModel;
 using MoeDsl.Runtime.IO;
-using MoeDsl.Runtime.Routing;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

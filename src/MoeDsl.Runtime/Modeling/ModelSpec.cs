@@ -100,8 +100,12 @@ public sealed record ModelSpec
     /// <summary>This declaration with the base sizes of <paramref name="c"/> (the groups are spread over its layers).</summary>
     public ModelSpec WithShape(LlamaConfig c) => this with
     {
-        Layers = c.NumHiddenLayers, Hidden = c.HiddenSize, Intermediate = c.IntermediateSize, Heads = c.NumAttentionHeads,
-        KvHeads = c.NumKeyValueHeads, Vocab = c.VocabSize,
+        Layers = c.NumHiddenLayers,
+        Hidden = c.HiddenSize,
+        Intermediate = c.IntermediateSize,
+        Heads = c.NumAttentionHeads,
+        KvHeads = c.NumKeyValueHeads,
+        Vocab = c.VocabSize,
     };
 
     /// <summary>This declaration re-shaped to another base: the same groups spread over the config's layers, base sizes

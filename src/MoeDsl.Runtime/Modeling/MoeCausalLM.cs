@@ -5,7 +5,6 @@ using MoeDsl.Runtime.BaseModel;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Losses;
 using MoeDsl.Runtime.Routing;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

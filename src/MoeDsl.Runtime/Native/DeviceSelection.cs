@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Native;
 
-/// <summary>Device choice and the CUDA precision policy (issue #5): frozen base weights in bf16, LoRA experts and
+/// <summary>Device choice and the CUDA precision policy: frozen base weights in bf16, LoRA experts and
 /// routers in fp32 (the layers cast at the adapter boundaries).</summary>
 public static class DeviceSelection
 {

@@ -216,6 +216,6 @@ public sealed record LibTorchInstall(string Directory, LibTorchVersion Version, 
 /// <summary>libtorch could not be loaded from the requested place; the message names the directory and the fix.</summary>
 public sealed class LibTorchLoadException : Exception
 {
-    /// <summary>Creates it.</summary>
+    /// <summary>A load failure; <paramref name="message"/> names the directory tried and the fix.</summary>
     public LibTorchLoadException(string message) : base(message) { }
 }

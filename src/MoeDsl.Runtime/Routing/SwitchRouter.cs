@@ -1,8 +1,6 @@
 using System;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using MoeDsl.Runtime.Losses;
 
 namespace MoeDsl.Runtime.Routing;
 

@@ -1,5 +1,4 @@
 using System;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -10,7 +9,7 @@ namespace MoeDsl.Runtime.Routing;
 /// <see cref="TopP"/> (always at least one). Kept weights are the probabilities themselves, NOT renormalised.
 /// S = E slots in sorted order; dropped slots carry weight 0. State-dict key <c>moe_gate.weight</c> [E, d].</summary>
 /// <remarks>Mirrors <c>_dynamic_top_p</c>: the cut is the first sorted position whose cumulative sum is strictly greater
-/// than p, and when none is (p = 1 or rounding) every expert is kept. With <paramref name="temperature"/> &gt; 0 the
+/// than p, and when none is (p = 1 or rounding) every expert is kept. With <see cref="Temperature"/> &gt; 0 the
 /// probabilities are divided by it before the cut and the divided values are the weights, exactly as the reference does
 /// (MoE-PEFT's default, and ours, is 0 = off).</remarks>
 public sealed class TopPRouter : Router

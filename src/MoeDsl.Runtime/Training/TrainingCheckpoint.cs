@@ -4,7 +4,6 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Threading;
 using MoeDsl.Runtime.Adapters;
 using MoeDsl.Runtime.IO;
@@ -30,6 +29,8 @@ public sealed record CheckpointState(int Step, int Epoch, int Position, int Skip
 /// the process was killed at. The newest two are kept.</summary>
 public static class TrainingCheckpoint
 {
+    private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
+
     /// <summary>Folder under the run's output folder.</summary>
     public const string FolderName = "checkpoints";
     /// <summary>Checkpoint folder name prefix.</summary>
@@ -90,7 +91,7 @@ public static class TrainingCheckpoint
             File.WriteAllBytes(Path.Combine(temp, RngFile), rng.data<byte>().ToArray());
         File.WriteAllLines(Path.Combine(temp, MetricsFile), metricLines);
         Pause(delay);
-        File.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(state, new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(state, IndentedJson));
         foreach (string file in Directory.EnumerateFiles(temp))
         {
             using var fs = new FileStream(file, FileMode.Open, FileAccess.ReadWrite, FileShare.None);

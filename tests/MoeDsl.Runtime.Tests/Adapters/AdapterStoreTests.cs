@@ -36,7 +36,7 @@ public sealed class AdapterStoreTests : IDisposable
             Assert.Contains("mixlora.layers.1.self_attn.q_proj.lora_A.weight", names);
             Assert.Contains("mixlora.layers.1.self_attn.o_proj.lora_B.weight", names);
             Assert.Equal(StoriesMixLora.TrainableParameters, f.Entries.Sum(e => e.ElementCount));
-            Assert.DoesNotContain(names, n => n.Contains("embed_tokens") || n.EndsWith("q_proj.weight"));
+            Assert.DoesNotContain(names, n => n.Contains("embed_tokens") || n.EndsWith("q_proj.weight", StringComparison.Ordinal));
         }
 
         random.manual_seed(2);

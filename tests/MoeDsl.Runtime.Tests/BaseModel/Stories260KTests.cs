@@ -1,4 +1,3 @@
-using System;
 using System.Linq;
 using MoeDsl.Runtime.Evaluation;
 using MoeDsl.Runtime.Modeling;

@@ -3,7 +3,6 @@ using System.Linq;
 using MoeDsl.Runtime.Lora;
 using MoeDsl.Runtime.Routing;
 using MoeDsl.Runtime.Tests.Routing;
-using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

@@ -1,7 +1,6 @@
 using System;
 using System.Linq;
 using MoeDsl.Runtime.IO;
-using TorchSharp;
 using Xunit;
 using static MoeDsl.Runtime.Tests.IO.SafeTensorsBytes;
 

@@ -27,6 +27,7 @@ internal sealed class TempFolder : IDisposable
 
     public void Dispose()
     {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
+        try { Directory.Delete(Path, recursive: true); }
+        catch (IOException) { /* cleanup only: a leftover folder fails nothing */ }
     }
 }

@@ -5,7 +5,6 @@ using MoeDsl.Runtime.Losses;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Routing;
 using MoeDsl.Runtime.Tests.Routing;
-using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -28,7 +27,7 @@ public sealed class GraphLossTests
             raw[i - 1] = (rate.log() * k - rate - LogFactorial(k)).exp();
         }
         Tensor total = raw.Aggregate((a, b) => a + b);
-        Tensor sum = zeros(new long[0]);
+        Tensor sum = zeros(Array.Empty<long>());
         for (int n = 0; n < t; n++)
         {
             float[] host = Numerics.Host(probs[n]);
@@ -55,7 +54,7 @@ public sealed class GraphLossTests
         float[] hl = Numerics.Host(load);
         int[] lOrder = Enumerable.Range(0, e).OrderByDescending(i => hl[i]).ToArray();
         Tensor loadTotal = Enumerable.Range(0, e).Select(i => load[i]).Aggregate((a, b) => a + b);
-        Tensor sum = zeros(new long[0]);
+        Tensor sum = zeros(Array.Empty<long>());
         for (int i = 0; i < e; i++)
         {
             Tensor q = pdf[qOrder[i]] / z;

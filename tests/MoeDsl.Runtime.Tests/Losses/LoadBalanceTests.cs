@@ -1,11 +1,9 @@
 using System;
-using System.Collections.Generic;
 using System.Linq;
 using MoeDsl.Runtime.Losses;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Routing;
 using MoeDsl.Runtime.Tests.Routing;
-using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -15,11 +13,11 @@ public sealed class LoadBalanceTests
 {
     /// <summary>Naive Mixtral load balance over layers pooled: f[slot, e] = share of real tokens whose slot chose e,
     /// P[e] mean probability over real tokens; E * sum f P.</summary>
-    private static Tensor NaiveMixtral(IReadOnlyList<(Tensor Logits, long[][] Chosen)> layers, float[]? mask, int e)
+    private static Tensor NaiveMixtral((Tensor Logits, long[][] Chosen)[] layers, float[]? mask, int e)
     {
         int slots = layers[0].Chosen[0].Length;
         var f = new double[slots, e];
-        Tensor[] p = Enumerable.Range(0, e).Select(_ => zeros(new long[0])).ToArray();
+        Tensor[] p = Enumerable.Range(0, e).Select(_ => zeros(Array.Empty<long>())).ToArray();
         double tokens = 0;
         foreach (var (logits, chosen) in layers)
             for (int n = 0; n < chosen.Length; n++)
@@ -31,7 +29,7 @@ public sealed class LoadBalanceTests
                 Tensor probs = logits[n].softmax(0);
                 for (int j = 0; j < e; j++) p[j] = p[j] + probs[j];
             }
-        Tensor sum = zeros(new long[0]);
+        Tensor sum = zeros(Array.Empty<long>());
         for (int s = 0; s < slots; s++) for (int j = 0; j < e; j++) sum = sum + p[j] / tokens * (f[s, j] / tokens);
         return sum * e;
     }
@@ -98,12 +96,12 @@ public sealed class LoadBalanceTests
             },
             () =>
             {
-                Tensor total = zeros(new long[0]);
+                Tensor total = zeros(Array.Empty<long>());
                 for (int layer = 0; layer < 2; layer++)
                 {
                     int e = expertsOf[layer];
                     var counts = new double[e];
-                    Tensor[] p = Enumerable.Range(0, e).Select(_ => zeros(new long[0])).ToArray();
+                    Tensor[] p = Enumerable.Range(0, e).Select(_ => zeros(Array.Empty<long>())).ToArray();
                     int tokens = 0;
                     foreach (Tensor l in logits.Skip(2 * layer).Take(2))
                         for (int n = 0; n < t; n++)
@@ -115,7 +113,7 @@ public sealed class LoadBalanceTests
                             tokens++;
                         }
                     double assignments = counts.Sum();
-                    Tensor layerLoss = zeros(new long[0]);
+                    Tensor layerLoss = zeros(Array.Empty<long>());
                     for (int j = 0; j < e; j++) layerLoss = layerLoss + p[j] / tokens * (counts[j] / assignments);
                     total = total + layerLoss * e;
                 }

@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using MoeDsl.Runtime.Routing;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Tests.Routing;
@@ -64,7 +63,7 @@ internal static class NaiveRouting
             }
             chosen[i] = Enumerable.Range(0, e).Where(j => w[j] is not null).ToArray();
             probRows[i] = stack(p);
-            denseRows[i] = stack(Enumerable.Range(0, e).Select(j => w[j] ?? zeros(new long[0])).ToArray());
+            denseRows[i] = stack(Enumerable.Range(0, e).Select(j => w[j] ?? zeros(Array.Empty<long>())).ToArray());
         }
         return new NaiveDecision(stack(probRows), stack(denseRows), chosen);
     }
@@ -75,7 +74,7 @@ internal static class NaiveRouting
         foreach (int j in chosen) w[j] = p[j] / total;
     }
 
-    private static Tensor LinearWeight(Router router) => router switch
+    private static TorchSharp.Modules.Parameter LinearWeight(Router router) => router switch
     {
         TopKRouter r => r.Weight,
         TopPRouter r => r.Weight,

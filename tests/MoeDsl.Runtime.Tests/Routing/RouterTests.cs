@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using MoeDsl.Runtime.Routing;
-using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -27,7 +26,7 @@ public sealed class RouterTests
         _ => throw new ArgumentException(kind),
     };
 
-    private static Router GraphFor(int inFeatures, int experts, Generator g)
+    private static GraphRouter GraphFor(int inFeatures, int experts, Generator g)
     {
         // Two experts with the same closed neighbourhood ("twins", e.g. an isolated connected pair) get identical GCN
         // outputs and so identical probabilities: GMoE's architecture ties them exactly, and top-k then breaks the tie by

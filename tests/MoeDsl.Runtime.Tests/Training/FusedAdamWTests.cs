@@ -21,7 +21,7 @@ public sealed class FusedAdamWTests
         return Shapes.Select(s => new Parameter(randn(s, generator: g))).ToList();
     }
 
-    private static void SetGradients(IReadOnlyList<Parameter> parameters, int step, bool skipLast)
+    private static void SetGradients(List<Parameter> parameters, int step, bool skipLast)
     {
         using var g = new Generator(1000 + (ulong)step);
         for (int i = 0; i < parameters.Count; i++)

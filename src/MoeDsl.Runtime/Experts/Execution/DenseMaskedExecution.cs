@@ -1,11 +1,5 @@
-using System.Collections.Generic;
-using System.Linq;
-using TorchSharp;
-using TorchSharp.Modules;
-using MoeDsl.Runtime.Lora;
 using MoeDsl.Runtime.Routing;
 using static TorchSharp.torch;
-using MoeDsl.Runtime.Experts;
 
 namespace MoeDsl.Runtime.Experts.Execution;
 

@@ -1,10 +1,7 @@
 using System;
 using System.Collections.Generic;
-using System.Linq;
-using TorchSharp;
 using MoeDsl.Runtime.Kernels;
 using static TorchSharp.torch;
-using MoeDsl.Runtime.Experts;
 
 namespace MoeDsl.Runtime.Experts.Execution;
 
@@ -23,7 +20,7 @@ public sealed record FusedExpertSettings(int Experts, int Rank, double Scaling, 
 }
 
 /// <summary>MixLoRA's whole FFN as one autograd function with a hand-written backward that recomputes instead of
-/// storing (issue #5, fused execution). Forward, for the P = T k (token, slot) pairs sorted by expert:
+/// storing. Forward, for the P = T k (token, slot) pairs sorted by expert:
 /// <code>
 /// g0 = W_g x, u0 = W_u x                                  frozen, once for all tokens   [T, I]
 /// gate_p = g0[t_p] + s A_g[e_p] x~ B_g[e_p]^T, up_p alike  rank-r GEMM per expert segment [P, I]
@@ -142,7 +139,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
     }
 
     /// <inheritdoc />
-    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output)
     {
         using var scope = NewDisposeScope();
         List<Tensor> sv = ctx.get_saved_variables();
@@ -156,7 +153,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         int e = settings.Experts, r = settings.Rank;
         double s = settings.Scaling, keepScale = 1.0 / (1.0 - settings.Dropout);
 
-        Tensor dy = gradOutput.to(ScalarType.Float32);                                   // [T, d]
+        Tensor dy = grad_output.to(ScalarType.Float32);                                   // [T, d]
         bool kernels = pairAt is not null;                                               // the forward's choice (pairAt exists only then)
 
         // Down LoRA: y += blocks B_d^T with blocks = index_add(s w_p A_d[e_p] h~_p).
