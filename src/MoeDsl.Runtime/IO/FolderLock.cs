@@ -44,7 +44,9 @@ public sealed class FolderLockedException : IOException
 /// ends however it ends, so a lock file left behind by a killed process never blocks the next one. The holder's pid, host,
 /// start time and command line are written to a sidecar file (<c>LOCK.holder</c>; the lock file itself cannot be read by
 /// others while it is held), so a refused process can name it. Two holds on one file conflict also inside one process.
-/// The lock file is never deleted (deleting it could let two processes lock two different files of the same name).</summary>
+/// The lock file is never deleted (deleting it could let two processes lock two different files of the same name).
+/// Where the file system offers no locks (some network mounts), .NET opens the file without one and the folder is not
+/// guarded.</summary>
 public sealed class FolderLock : IDisposable
 {
     /// <summary>The lock file of a folder lock taken with <see cref="PathIn"/>.</summary>
