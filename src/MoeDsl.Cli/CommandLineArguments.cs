@@ -32,7 +32,7 @@ public sealed class CommandLineArguments
     public static CommandLineArguments Parse(string[] args, IReadOnlyDictionary<string, IReadOnlyDictionary<string, bool>> options)
     {
         if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
-            throw new UsageException("usage: moedsl <" + string.Join("|", options.Keys) + "> [options]; moedsl <verb> --help lists a verb's options");
+            throw new UsageException("usage: moedsl <" + string.Join("|", options.Keys) + "> [options]; moedsl <verb> --help lists a verb's options; " + MoeDslApp.ExitCodes);
         string verb = args[0];
         if (!options.TryGetValue(verb, out var allowed))
             throw new UsageException($"unknown command '{verb}'; commands: {string.Join(", ", options.Keys)}");
@@ -41,7 +41,7 @@ public sealed class CommandLineArguments
         {
             string a = args[i];
             if (a is "-h" or "--help")
-                throw new UsageException($"moedsl {verb} options: {string.Join(" ", allowed.Select(o => o.Value ? $"--{o.Key} VALUE" : $"--{o.Key}"))}");
+                throw new UsageException($"moedsl {verb} options: {string.Join(" ", allowed.Select(o => o.Value ? $"--{o.Key} VALUE" : $"--{o.Key}"))}; {MoeDslApp.ExitCodes}");
             if (!a.StartsWith("--", StringComparison.Ordinal) || a.Length == 2)
                 throw new UsageException($"unexpected argument '{a}'; options start with --");
             string name = a.Substring(2);

@@ -29,12 +29,26 @@ public static class MoeDslApp
 {
     /// <summary>Exit code of a bad input file or checkpoint.</summary>
     public const int ExitBadInput = 1;
-    /// <summary>Exit code of bad arguments.</summary>
+    /// <summary>Exit code of bad arguments, including an output folder held by another run and a resume whose settings
+    /// differ from the checkpoint's.</summary>
     public const int ExitUsage = 2;
     /// <summary>Exit code of a run stopped by too many non-finite steps.</summary>
     public const int ExitNonFinite = 3;
+    /// <summary>Exit code of any other failure: an internal or native (libtorch) error, out of memory; the one line names
+    /// the exception type. A bug to report.</summary>
+    public const int ExitInternal = 4;
     /// <summary>Exit code of a run interrupted by Ctrl-C (after its checkpoint was saved).</summary>
     public const int ExitInterrupted = 130;
+
+    /// <summary>The exit codes, as --help and the README list them.</summary>
+    public const string ExitCodes = "exit codes: 0 success, 1 bad input file or checkpoint, 2 bad arguments (also: --out held by another run, " +
+                                    "--resume with changed settings), 3 too many non-finite steps, 4 internal or native error, 130 interrupted (checkpoint saved)";
+
+    /// <summary>Test hook (environment variable): when set, every verb first runs a libtorch operation that fails
+    /// natively, so tests can check that such an error becomes one line and <see cref="ExitInternal"/>.</summary>
+    public const string NativeErrorVariable = "MOEDSL_TEST_NATIVE_ERROR";
+
+    private static int unhandledHooked;
 
     private static readonly string[] Common = { "libtorch", "device", "threads" };
 
@@ -43,7 +57,7 @@ public static class MoeDslApp
     {
         ["train"] = Options(new[] { "method", "model", "data", "task", "out", "steps", "batch-size", "lr", "schedule", "warmup", "weight-decay",
             "router-weight-decay", "grad-accum", "max-grad-norm", "seed", "max-length", "eval-data", "eval-task", "eval-every", "save-every",
-            "max-non-finite" }, new[] { "mask-prompt", "no-mask-prompt", "skip-bad-lines", "resume", "no-plots" }),
+            "max-non-finite" }, new[] { "mask-prompt", "no-mask-prompt", "skip-bad-lines", "resume", "resume-with-changes", "no-plots" }),
         ["eval"] = Options(new[] { "method", "model", "adapter", "data", "task", "out", "max-length", "limit" }, new[] { "skip-bad-lines" }),
         ["generate"] = Options(new[] { "method", "model", "adapter", "prompt-ids", "prompt", "max-new-tokens", "temperature", "top-k", "seed", "format" }, new[] { "stop-at-eos" }),
         ["inspect"] = Options(new[] { "method", "model" }, Array.Empty<string>()),
@@ -60,12 +74,23 @@ public static class MoeDslApp
     }
 
     /// <summary>Runs the command line over <paramref name="models"/>: 0 on success, 1 on a bad
-    /// input file, 2 on bad arguments, 3 when training stopped on non-finite steps, 130 when interrupted (checkpoint saved).</summary>
+    /// input file, 2 on bad arguments, 3 when training stopped on non-finite steps, 4 on an internal or native error,
+    /// 130 when interrupted (checkpoint saved). Every failure is one line on stderr, never a stack trace.</summary>
     public static int Run(string[] args, IReadOnlyList<DeclaredModel> models)
     {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(models);
+        // An exception on another thread would end the process with a stack trace and SIGABRT: report it as one line.
+        if (Interlocked.Exchange(ref unhandledHooked, 1) == 0)
+            AppDomain.CurrentDomain.UnhandledException += (_, e) =>
+            {
+                Internal(e.ExceptionObject as Exception);
+                Environment.Exit(ExitInternal);
+            };
         try
         {
             CommandLineArguments a = CommandLineArguments.Parse(args, Verbs);
+            if (Environment.GetEnvironmentVariable(NativeErrorVariable) is { Length: > 0 }) FailNatively();
             if (a.String("libtorch") is string lib) LibTorchLoader.Load(lib, "--libtorch");
             if (a.String("threads") is not null) set_num_threads(a.Int("threads", 1, 1, 1024));
             var duplicate = models.GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1);
@@ -84,6 +109,12 @@ public static class MoeDslApp
             };
         }
         catch (UsageException e) { return Fail(e.Message, ExitUsage); }
+        catch (FolderLockedException e) { return Fail(e.Message, ExitUsage); }
+        catch (ResumeSettingsChangedException e)
+        {
+            return Fail($"--resume: {e.Checkpoint} was written with other training settings: {string.Join(", ", e.Changes)}; " +
+                        "pass the checkpoint's values to continue the same run, or add --resume-with-changes to continue with the new ones deliberately (recorded in metrics.jsonl)", ExitUsage);
+        }
         catch (LibTorchLoadException e) { return Fail(e.Message, ExitUsage); }
         catch (ModelFormatException e) { return Fail(e.Message, ExitBadInput); }
         catch (NonFiniteTrainingException e) { return Fail(e.Message, ExitNonFinite); }
@@ -91,6 +122,25 @@ public static class MoeDslApp
         catch (InvalidOperationException e) { return Fail(e.Message, ExitBadInput); }
         catch (IOException e) { return Fail(e.Message, ExitBadInput); }
         catch (UnauthorizedAccessException e) { return Fail(e.Message, ExitBadInput); }
+#pragma warning disable CA1031 // the last resort of a command line: whatever escaped (a native libtorch error included) is one line and exit code 4
+        catch (Exception e) { return Internal(e); }
+#pragma warning restore CA1031
+    }
+
+    private static int Internal(Exception? e)
+    {
+        Exception inner = e ?? new InvalidOperationException("an unknown failure");
+        if (inner is TypeInitializationException or System.Reflection.TargetInvocationException or AggregateException) inner = inner.GetBaseException();
+        // libtorch messages carry the C++ frames after the first line; the first line is the error itself.
+        string first = inner.Message.Split('\n', 2)[0].Trim();
+        return Fail($"internal error ({inner.GetType().Name}): {first}; please report it with the command line", ExitInternal);
+    }
+
+    // A real native failure: multinomial over a NaN weight raises libtorch's own error (ExternalException).
+    private static void FailNatively()
+    {
+        using Tensor weights = tensor(new[] { double.NaN, 1.0 });
+        using Tensor drawn = multinomial(weights, 1);
     }
 
     private static int Fail(string message, int code)
@@ -191,6 +241,8 @@ public static class MoeDslApp
         string data = a.RequiredString("data");
         string? tasks = a.String("task");
         bool resume = a.Has("resume");
+        bool allowChanges = a.Has("resume-with-changes");
+        if (allowChanges && !resume) throw new UsageException("--resume-with-changes needs --resume (it allows a resumed run to change its training settings)");
         if (a.Has("mask-prompt") && a.Has("no-mask-prompt")) throw new UsageException("--mask-prompt and --no-mask-prompt contradict each other; give one");
         var schedule = a.Choice("schedule", "cosine", "constant", "linear", "cosine") switch
         {
@@ -226,10 +278,17 @@ public static class MoeDslApp
         if (evalEvery > 0 && evalData is null) throw new UsageException("--eval-every needs --eval-data (held-out data to evaluate)");
         if (evalTasks is not null && evalData is null) throw new UsageException("--eval-task needs --eval-data");
         bool plots = !a.Has("no-plots");
+        // The folder is held from here (when it exists already; otherwise from just before the first write) to the end,
+        // so a second run into it is refused with the holder's pid before it reads or writes anything there.
+        using var held = new OutputFolderHold(outDir);
         if (resume && TrainingCheckpoint.Latest(outDir) is null)
             throw new UsageException($"--resume: {TrainingCheckpoint.Root(outDir)} holds no complete checkpoint; start without --resume, or pass the --out of the run to continue");
         if (!resume && TrainingCheckpoint.Latest(outDir) is string existing)
             throw new UsageException($"--out {outDir} already holds a checkpoint ({Path.GetFileName(existing)}); add --resume to continue that run, or choose another --out");
+        // Checked again by TrainingRun; here so that the refusal comes before the model and data are loaded.
+        if (resume && !allowChanges && TrainingCheckpoint.Latest(outDir) is string latest && TrainingCheckpoint.ReadState(latest).Settings is { } recorded
+            && TrainingSettings.Compare(recorded, TrainingSettings.Of(trainerOptions)) is { Count: > 0 } changed)
+            throw new ResumeSettingsChangedException(latest, changed);
         Device device = PickDevice(a);
 
         var read = new JsonlReadOptions { SkipBadLines = sequenceOptions.SkipBadLines };
@@ -279,6 +338,7 @@ public static class MoeDslApp
         long tokensSeen = 0;
         int firstStep = -1;
         model.ExpertLoad.Tracking = model.Spec.IsMixture;
+        FolderLock folderLock = held.Take();
         using var board = TensorBoard.TryCreate(Path.Combine(outDir, "tensorboard"));
         int resumedFrom = resume ? TrainingCheckpoint.ReadState(TrainingCheckpoint.Latest(outDir)!).Step : 0;
 
@@ -286,7 +346,7 @@ public static class MoeDslApp
         {
             var run = new TrainingRun(model, trainerOptions, source, new TrainingRunOptions
             {
-                OutputDirectory = outDir, SaveEvery = saveEvery, EvalEvery = evalEvery, Resume = resume,
+                OutputDirectory = outDir, SaveEvery = saveEvery, EvalEvery = evalEvery, Resume = resume, AllowSettingChanges = allowChanges, HeldLock = folderLock,
                 BaseModelNameOrPath = a.String("model") == Inputs.Embedded ? "embedded" : baseDir, RunKey = runKey,
             })
             {
@@ -314,6 +374,8 @@ public static class MoeDslApp
             return run.Run();
         });
 
+        if (result.SettingChanges is { Count: > 0 } changes)
+            Console.WriteLine($"resumed from step {result.ResumedFrom} with changed settings (--resume-with-changes, recorded in metrics.jsonl): {string.Join(", ", changes)}");
         if (result.Outcome == RunOutcome.Interrupted)
         {
             Console.WriteLine($"interrupted after step {result.LastStep}; checkpoint saved to {result.Checkpoint}");
@@ -328,6 +390,24 @@ public static class MoeDslApp
         Console.WriteLine($"adapter: {result.AdapterDirectory}");
         Console.WriteLine($"metrics: {Path.Combine(outDir, TrainingRun.MetricsFile)}");
         return 0;
+    }
+
+    /// <summary>The lock on a train run's output folder: taken at once when the folder exists, else on the first
+    /// <see cref="Take"/> (which creates it), released at the end of the command.</summary>
+    private sealed class OutputFolderHold : IDisposable
+    {
+        private readonly string folder;
+        private FolderLock? held;
+
+        public OutputFolderHold(string folder)
+        {
+            this.folder = folder;
+            if (Directory.Exists(folder)) held = FolderLock.Acquire(FolderLock.PathIn(folder));
+        }
+
+        public FolderLock Take() => held ??= FolderLock.Acquire(FolderLock.PathIn(folder));
+
+        public void Dispose() => held?.Dispose();
     }
 
     private static string Quote(string s) => s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || "-_./,=:+".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";

@@ -21,14 +21,14 @@ public sealed class WorkflowCliTests
     private readonly ITestOutputHelper output;
     public WorkflowCliTests(ITestOutputHelper output) => this.output = output;
 
-    private static string Temp() => Path.Combine(Path.GetTempPath(), "moedsl-cli-" + Guid.NewGuid().ToString("N"));
+    internal static string Temp() => Path.Combine(Path.GetTempPath(), "moedsl-cli-" + Guid.NewGuid().ToString("N"));
 
-    private static string[] Train(string outDir, int steps, params string[] extra)
+    internal static string[] Train(string outDir, int steps, params string[] extra)
         => new[] { "train", "--method", "mixlora", "--model", TinyBase.Directory, "--data", "embedded", "--out", outDir, "--steps", steps.ToString(CultureInfo.InvariantCulture),
                    "--batch-size", "4", "--threads", "1", "--no-plots" }
            .Concat(extra.Contains("--lr") ? Array.Empty<string>() : new[] { "--lr", "5e-3" }).Concat(extra).ToArray();
 
-    private static Process Start(string[] args, int saveDelayMs = 0)
+    internal static Process Start(string[] args, int saveDelayMs = 0)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(CliTests.CliDll());
@@ -38,9 +38,9 @@ public sealed class WorkflowCliTests
     }
 
     [DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int sig);
+    internal static extern int kill(int pid, int sig);
 
-    private static int[] MetricSteps(string outDir)
+    internal static int[] MetricSteps(string outDir)
         => File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl")).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!).Where(n => n["loss"] is not null).Select(n => (int)n["step"]!).ToArray();
 
     /// <summary>Two `train` runs with the same arguments (default --seed) in two processes reach bit-identical losses (the

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Threading;
 using MoeDsl.Runtime.Data;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
@@ -30,21 +31,36 @@ public static class EmbeddedBase
     /// <summary>Default cache folder: under the running program's build output.</summary>
     public static string DefaultCacheDirectory => Path.Combine(AppContext.BaseDirectory, "cache", "embedded-base");
 
-    /// <summary>Returns the folder of a pre-trained base, training and caching it first if needed.</summary>
+    /// <summary>The lock file guarding a cache folder: beside it (the folder itself is replaced by a rename).</summary>
+    public static string LockFileOf(string cacheDirectory) => Path.GetFullPath(cacheDirectory).TrimEnd(Path.DirectorySeparatorChar) + ".lock";
+
+    /// <summary>Returns the folder of a pre-trained base, training and caching it first if needed. Concurrent first
+    /// uses (threads or processes) are serialised by a <see cref="FolderLock"/> beside the folder: one pre-trains, the
+    /// others wait for it and then use its cache; a holder that dies releases the lock, and the next one pre-trains.</summary>
     public static string Ensure(string? cacheDirectory = null, Recipe? recipe = null, Action<string>? log = null)
     {
         recipe ??= new Recipe();
-        string dir = cacheDirectory ?? DefaultCacheDirectory;
-        string recipeFile = Path.Combine(dir, "recipe.txt");
-        if (File.Exists(recipeFile) && File.ReadAllText(recipeFile) == recipe.Describe()
-            && File.Exists(Path.Combine(dir, "model.safetensors")) && File.Exists(Path.Combine(dir, "config.json")))
-        {
-            if (!File.Exists(Path.Combine(dir, CharTokenizer.FileName))) EmbeddedVocabulary.Tokenizer().Save(dir);
-            log?.Invoke($"embedded base: cached at {dir}");
-            return dir;
-        }
+        string dir = Path.GetFullPath(cacheDirectory ?? DefaultCacheDirectory);
+        if (IsCached(dir, recipe)) return UseCache(dir, log);
+        using FolderLock held = FolderLock.Wait(LockFileOf(dir), Timeout.InfiniteTimeSpan,
+            holder => log?.Invoke($"embedded base: waiting for {holder?.ToString() ?? "another process"}, which is pre-training it into {dir}"));
+        if (IsCached(dir, recipe)) return UseCache(dir, log);   // the run we waited for has written it
         log?.Invoke($"embedded base: pre-training {Config.NumHiddenLayers} layers x {Config.HiddenSize} on a generated corpus ({recipe.Steps} steps), cached at {dir}");
         Pretrain(dir, recipe, log);
+        return dir;
+    }
+
+    private static bool IsCached(string dir, Recipe recipe)
+    {
+        string recipeFile = Path.Combine(dir, "recipe.txt");
+        return File.Exists(recipeFile) && File.ReadAllText(recipeFile) == recipe.Describe()
+               && File.Exists(Path.Combine(dir, "model.safetensors")) && File.Exists(Path.Combine(dir, "config.json"));
+    }
+
+    private static string UseCache(string dir, Action<string>? log)
+    {
+        if (!File.Exists(Path.Combine(dir, CharTokenizer.FileName))) EmbeddedVocabulary.Tokenizer().Save(dir);
+        log?.Invoke($"embedded base: cached at {dir}");
         return dir;
     }
 
@@ -67,8 +83,12 @@ public static class EmbeddedBase
         }.Run();
         model.SetBaseTrainable(false);
 
+        // Under the lock, so no other writer is active: folders left by killed pre-trainings are removed too.
+        string parent = Path.GetDirectoryName(dir)!;
+        if (Directory.Exists(parent))
+            foreach (string left in Directory.EnumerateDirectories(parent, Path.GetFileName(dir) + ".tmp-*"))
+                Directory.Delete(left, recursive: true);
         string temp = dir + ".tmp-" + Environment.ProcessId;
-        if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
         Directory.CreateDirectory(temp);
         File.WriteAllText(Path.Combine(temp, "config.json"), Config.ToJson());
         SafeTensorsWriter.Save(Path.Combine(temp, "model.safetensors"),

@@ -121,6 +121,24 @@ public sealed class Trainer : IDisposable
         consecutiveNonFinite = consecutiveNonFiniteSteps;
     }
 
+    /// <summary>Sets this trainer's weight decays and betas on the optimizer's parameter groups again. Loading an optimizer
+    /// state file (resume) also loads the hyperparameters it was saved with; after this the options given to this trainer
+    /// hold (identical values when the settings did not change). The learning rate is set by the schedule every step.</summary>
+    public void ApplyGroupOptions()
+    {
+        int index = 0;
+        foreach (var controller in optimizer.ParamGroups)
+        {
+            if (controller is ParamGroup group && group.Options is AdamW.Options o)
+            {
+                o.weight_decay = index == 0 ? options.WeightDecay : options.RouterWeightDecay;
+                o.beta1 = options.Betas.Beta1;
+                o.beta2 = options.Betas.Beta2;
+            }
+            index++;
+        }
+    }
+
     /// <summary>The parameters the optimizer updates (and keeps state for).</summary>
     public IReadOnlyList<Parameter> TrainedParameters => trainable;
 

@@ -19,7 +19,10 @@ namespace MoeDsl.Runtime.Training;
 /// <param name="SkippedSteps">Non-finite steps skipped so far.</param>
 /// <param name="ConsecutiveNonFinite">Non-finite steps in a row at the end of <paramref name="Step"/>.</param>
 /// <param name="RunKey">What the run was (method, data size, batch, seed); a resume must match it.</param>
-public sealed record CheckpointState(int Step, int Epoch, int Position, int SkippedSteps, int ConsecutiveNonFinite, string RunKey);
+/// <param name="Settings">The training settings (<see cref="TrainingSettings.Of"/>); a resume with other ones is refused
+/// unless allowed. Null in checkpoints written before settings were recorded (those resume unchecked).</param>
+public sealed record CheckpointState(int Step, int Epoch, int Position, int SkippedSteps, int ConsecutiveNonFinite, string RunKey,
+    IReadOnlyDictionary<string, string>? Settings = null);
 
 /// <summary>Checkpoint folders of a training run: <c>OUT/checkpoints/checkpoint-NNNNNNNN</c>, each holding the adapter
 /// (<see cref="AdapterStore"/> files), the AdamW state (<c>optimizer.bin</c>, TorchSharp's optimizer state format), torch's

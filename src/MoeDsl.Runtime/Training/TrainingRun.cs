@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Json.Nodes;
 using MoeDsl.Runtime.Adapters;
+using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
 
 namespace MoeDsl.Runtime.Training;
@@ -28,6 +29,14 @@ public sealed record TrainingRunOptions
     public string BaseModelNameOrPath { get; init; } = "";
     /// <summary>Identifies the run (method, data, batch, seed); a resumed checkpoint must carry the same key.</summary>
     public string RunKey { get; init; } = "";
+    /// <summary>Resume even when the training settings (<see cref="TrainingSettings"/>: learning rate, schedule, warm-up,
+    /// steps of a decaying schedule, weight decay, betas, clipping, accumulation) differ from the checkpoint's; the change
+    /// is then recorded in the metrics. False (the default) refuses such a resume with
+    /// <see cref="ResumeSettingsChangedException"/> naming each change.</summary>
+    public bool AllowSettingChanges { get; init; }
+    /// <summary>A lock on the output folder (<see cref="FolderLock.PathIn"/>) the caller already holds; null: the run
+    /// takes it itself. Either way no second run writes into the folder while this one runs.</summary>
+    public FolderLock? HeldLock { get; init; }
 }
 
 /// <summary>How a run ended.</summary>
@@ -47,13 +56,18 @@ public enum RunOutcome
 /// <param name="AdapterDirectory">The final adapter folder (completed runs that save one), or null.</param>
 /// <param name="Steps">Reports of the steps this process ran.</param>
 /// <param name="SkippedSteps">Non-finite steps skipped over the whole run.</param>
-public sealed record TrainingRunResult(RunOutcome Outcome, int LastStep, int ResumedFrom, string? Checkpoint, string? AdapterDirectory, IReadOnlyList<StepReport> Steps, int SkippedSteps);
+/// <param name="SettingChanges">Settings that differ from the resumed checkpoint's (allowed changes), or null.</param>
+public sealed record TrainingRunResult(RunOutcome Outcome, int LastStep, int ResumedFrom, string? Checkpoint, string? AdapterDirectory, IReadOnlyList<StepReport> Steps, int SkippedSteps,
+    IReadOnlyList<SettingChange>? SettingChanges = null);
 
 /// <summary>The training loop: <c>moedsl train</c>, the examples' method comparison and the embedded base's
 /// pre-training all run their steps here. Optional parts: metrics, periodic evaluation, atomic checkpoints, exact resume
 /// and a clean stop on request. Resuming restores the adapter, the AdamW state, the schedule position (the step), torch's
 /// CPU generator, the data position and the counters, so N steps + resume to 2N gives the same numbers as 2N steps in one
-/// go. Without an output folder the run touches no files unless an adapter folder is named.</summary>
+/// go; a resume whose training settings differ from the checkpoint's is refused unless allowed. While it runs, the output
+/// folder is held with an OS file lock (<see cref="FolderLock"/>): a second run into the same folder is refused, naming
+/// the holder, and the lock of a killed run is released by the OS. Without an output folder the run touches no files
+/// unless an adapter folder is named.</summary>
 public sealed class TrainingRun
 {
     /// <summary>Metrics file in the output folder.</summary>
@@ -76,6 +90,9 @@ public sealed class TrainingRun
         if (options.EvalEvery < 0) throw new ArgumentException($"eval-every must be >= 0 (got {options.EvalEvery})");
         if (options.OutputDirectory is null && (options.SaveEvery > 0 || options.Resume))
             throw new ArgumentException("checkpoints (save-every, resume) need an output folder");
+        if (options.HeldLock is not null && (options.OutputDirectory is null || !options.HeldLock.IsHeld
+                                             || options.HeldLock.LockFile != FolderLock.PathIn(options.OutputDirectory)))
+            throw new ArgumentException("the held lock must be a live lock of the output folder (FolderLock.PathIn)");
         this.model = model;
         this.trainerOptions = trainerOptions;
         this.source = source;
@@ -101,22 +118,32 @@ public sealed class TrainingRun
     public TrainingRunResult Run()
     {
         string? outDir = options.OutputDirectory;
-        if (outDir is not null) Directory.CreateDirectory(outDir);
+        // Taken before anything in the folder is read or written; a held lock throws FolderLockedException.
+        using FolderLock? folderLock = outDir is null || options.HeldLock is not null ? null : FolderLock.Acquire(FolderLock.PathIn(outDir));
         using var trainer = new Trainer(model, trainerOptions);
         int start = 0;
         string? lastCheckpoint = null;
+        IReadOnlyList<SettingChange>? changes = null;
         if (options.Resume)
         {
             TrainingCheckpoint.RemoveIncomplete(outDir!);
             string checkpoint = TrainingCheckpoint.Latest(outDir!)
                 ?? throw new InvalidOperationException($"--resume: {TrainingCheckpoint.Root(outDir!)} holds no complete checkpoint; start without --resume");
+            changes = CheckResumable(checkpoint);
             var (state, lines) = TrainingCheckpoint.Restore(checkpoint, model, trainer, options.RunKey);
+            trainer.ApplyGroupOptions();   // the optimizer file brings the weight decay and betas it was saved with
             source.Seek(state.Epoch, state.Position);
             metrics.AddRange(lines);
             start = state.Step;
             lastCheckpoint = checkpoint;
         }
         using StreamWriter? writer = outDir is null ? null : OpenMetrics(Path.Combine(outDir, MetricsFile));
+        if (changes is { Count: > 0 })
+            Append(writer, new JsonObject
+            {
+                ["step"] = start,
+                ["resumed_with_changes"] = new JsonObject(changes.Select(c => new KeyValuePair<string, JsonNode?>(c.Name, new JsonObject { ["old"] = c.Old, ["new"] = c.New }))),
+            }.ToJsonString());
 
         var reports = new List<StepReport>();
         int step = start;
@@ -125,7 +152,7 @@ public sealed class TrainingRun
             if (StopRequested?.Invoke() == true)
             {
                 if (outDir is not null) lastCheckpoint = SaveCheckpoint(trainer, step);
-                return new TrainingRunResult(RunOutcome.Interrupted, step, start, lastCheckpoint, null, reports, trainer.SkippedSteps);
+                return new TrainingRunResult(RunOutcome.Interrupted, step, start, lastCheckpoint, null, reports, trainer.SkippedSteps, changes);
             }
             step++;
             StepReport r;
@@ -150,7 +177,27 @@ public sealed class TrainingRun
         if (outDir is not null) lastCheckpoint = SaveCheckpoint(trainer, step);
         string? adapter = options.AdapterDirectory ?? (outDir is null ? null : Path.Combine(outDir, AdapterFolder));
         if (adapter is not null) AdapterStore.Save(model, adapter, options.BaseModelNameOrPath);
-        return new TrainingRunResult(RunOutcome.Completed, step, start, lastCheckpoint, adapter, reports, trainer.SkippedSteps);
+        return new TrainingRunResult(RunOutcome.Completed, step, start, lastCheckpoint, adapter, reports, trainer.SkippedSteps, changes);
+    }
+
+    // The run key must match (another method, data, batch or seed is another run); the training settings must match
+    // unless changes are allowed. Returns the allowed changes (empty when none, null when the checkpoint has no record).
+    private IReadOnlyList<SettingChange>? CheckResumable(string checkpoint)
+    {
+        CheckpointState recorded = TrainingCheckpoint.ReadState(checkpoint);
+        if (recorded.RunKey != options.RunKey)
+        {
+            string[] was = recorded.RunKey.Split('|'), now = options.RunKey.Split('|');
+            string diff = was.Length == now.Length
+                ? string.Join(", ", was.Zip(now).Where(p => p.First != p.Second).Select(p => $"{p.First} -> {p.Second}"))
+                : $"'{recorded.RunKey}' -> '{options.RunKey}'";
+            throw new ModelFormatException(Path.Combine(checkpoint, TrainingCheckpoint.StateFile), "RunKey",
+                $"differs from this run's ({diff}); resume with the method, data, batch size, accumulation and seed the checkpoint was written with, or use another output folder");
+        }
+        if (recorded.Settings is null) return null;
+        IReadOnlyList<SettingChange> changes = TrainingSettings.Compare(recorded.Settings, TrainingSettings.Of(trainerOptions));
+        if (changes.Count > 0 && !options.AllowSettingChanges) throw new ResumeSettingsChangedException(checkpoint, changes);
+        return changes;
     }
 
     // The file is rewritten with the resumed lines (dropping any written after the checkpoint), then appended to.
@@ -162,7 +209,8 @@ public sealed class TrainingRun
 
     private string SaveCheckpoint(Trainer trainer, int step)
     {
-        var state = new CheckpointState(step, source.Epoch, source.Position, trainer.SkippedSteps, trainer.ConsecutiveNonFinite, options.RunKey);
+        var state = new CheckpointState(step, source.Epoch, source.Position, trainer.SkippedSteps, trainer.ConsecutiveNonFinite, options.RunKey,
+            TrainingSettings.Of(trainerOptions));
         string dir = TrainingCheckpoint.Save(options.OutputDirectory!, model, trainer, state, metrics, options.BaseModelNameOrPath);
         OnCheckpoint?.Invoke(step, dir);
         return dir;
