@@ -17,13 +17,19 @@ namespace MoeDsl.Cli.Tests;
 /// <summary>Real `moedsl` processes killed inside the replacement of an existing checkpoint, stopped by a full disk
 /// after a checkpoint exists, and given a config.json that claims more than its weights: the last complete checkpoint
 /// always survives and `--resume` continues from it; the lying config is one line and exit code 1, before allocation.</summary>
-public sealed class CheckpointReliabilityCliTests
+public sealed class CheckpointReliabilityCliTests : IClassFixture<CheckpointReliabilityCliTests.FinishedRun>
 {
     private static readonly string[] CheckpointFiles =
         { "adapter_model.safetensors", "adapter_config.json", "optimizer.bin", "rng_state.bin", "trainer_state.json", "metrics.jsonl" };
 
     private readonly ITestOutputHelper output;
-    public CheckpointReliabilityCliTests(ITestOutputHelper output) => this.output = output;
+    private readonly FinishedRun finished;
+
+    public CheckpointReliabilityCliTests(ITestOutputHelper output, FinishedRun finished)
+    {
+        this.output = output;
+        this.finished = finished;
+    }
 
     private static string Temp() => Path.Combine(Path.GetTempPath(), "moedsl-cli-" + Guid.NewGuid().ToString("N"));
 
@@ -71,14 +77,25 @@ public sealed class CheckpointReliabilityCliTests
         foreach (string f in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories)) File.Copy(f, Path.Combine(to, Path.GetRelativePath(from, f)));
     }
 
-    /// <summary>A finished 4-step run (checkpoint-00000002, checkpoint-00000004, adapter), trained once per process.</summary>
-    private static readonly Lazy<string> FinishedRun = new(() =>
+    /// <summary>A finished 4-step run (checkpoint-00000002, checkpoint-00000004, adapter), trained once for the class and
+    /// copied by each kill case.</summary>
+    public sealed class FinishedRun : IDisposable
     {
-        string outDir = Temp();
-        var (code, _, stderr) = CliTests.Run(Train(outDir, 4));
-        Assert.True(code == 0, stderr);
-        return outDir;
-    });
+        private readonly Lazy<string> folder = new(() =>
+        {
+            string outDir = Temp();
+            var (code, _, stderr) = CliTests.Run(Train(outDir, 4));
+            Assert.True(code == 0, stderr);
+            return outDir;
+        });
+
+        public string Folder => folder.Value;
+
+        public void Dispose()
+        {
+            if (folder.IsValueCreated && Directory.Exists(folder.Value)) Directory.Delete(folder.Value, true);
+        }
+    }
 
     /// <summary>A resume at the step of the last checkpoint saves that step again, so it replaces checkpoint-00000004
     /// with a new one. The process is SIGKILLed at each moment of the replacement (announced by the test hook): the new
@@ -98,7 +115,7 @@ public sealed class CheckpointReliabilityCliTests
         string outDir = Temp();
         try
         {
-            CopyFolder(FinishedRun.Value, outDir);
+            CopyFolder(finished.Folder, outDir);
             string checkpoint = Path.Combine(outDir, "checkpoints", "checkpoint-00000004");
             var before = Snapshot(outDir);
             var environment = new Dictionary<string, string> { ["MOEDSL_TEST_SAVE_PAUSE_AT"] = moment };
