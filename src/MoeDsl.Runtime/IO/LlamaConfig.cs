@@ -1,5 +1,8 @@
 using System;
+using System.Collections.Generic;
+using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Text.Json;
 
 namespace MoeDsl.Runtime.IO;
@@ -40,6 +43,127 @@ public sealed record LlamaConfig(
         long length = new FileInfo(path).Length;
         if (length > MaxFileBytes) throw new ModelFormatException(path, null, $"is {length} bytes; a config.json larger than {MaxFileBytes} bytes is refused");
         return Parse(File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>Reads <c>config.json</c> of a checkpoint folder and checks its sizes against the tensor headers of the
+    /// folder's weight files (<see cref="EnsureMatchesWeights"/>; headers only, no tensor data is read). Every path that
+    /// builds a model on a checkpoint folder reads its config through this, so a config.json that claims more than the
+    /// weights hold is refused before any module is allocated.</summary>
+    public static LlamaConfig LoadMatchingWeights(string directory)
+    {
+        LlamaConfig config = Load(directory);
+        using Checkpoint checkpoint = Checkpoint.Open(directory);
+        config.EnsureMatchesWeights(checkpoint, Directory.Exists(directory) ? Path.Combine(directory, "config.json") : directory);
+        return config;
+    }
+
+    /// <summary>Throws <see cref="ModelFormatException"/> naming <paramref name="configFile"/>, the field, its value and
+    /// what the weights say when a size of this config is not what the tensor headers of <paramref name="checkpoint"/>
+    /// hold: hidden_size (<c>model.embed_tokens.weight</c> [vocab, hidden], <c>model.norm.weight</c> [hidden]), vocab_size
+    /// (<c>model.embed_tokens.weight</c>, <c>lm_head.weight</c>), num_hidden_layers (the <c>model.layers.N</c> indices
+    /// present), intermediate_size (<c>mlp.gate_proj</c> [intermediate, hidden]) and num_attention_heads with
+    /// num_key_value_heads (<c>self_attn.k_proj</c> [kv heads x hidden / heads, hidden]). A field is refused when no tensor
+    /// that fixes it agrees with it; a single odd tensor among agreeing ones is left to the load, which names that
+    /// tensor. Either way the model this config builds is no larger than the weights, so nothing larger is allocated.</summary>
+    public void EnsureMatchesWeights(Checkpoint checkpoint, string configFile)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        string embedName = "model.embed_tokens.weight";
+        long[] embed = Matrix(embedName) ?? throw Missing(embedName);
+        long[]? norm = Shape("model.norm.weight");
+        if (embed[1] != HiddenSize && !(norm is [long n] && n == HiddenSize))
+            throw Differs("hidden_size", HiddenSize, $"{embedName} [{Join(embed)}]", $"set hidden_size to {embed[1]}");
+        long[]? head = TieWordEmbeddings ? null : Matrix("lm_head.weight");
+        if (embed[0] != VocabSize && !(head is not null && head[0] == VocabSize))
+            throw Differs("vocab_size", VocabSize, $"{embedName} [{Join(embed)}]", $"set vocab_size to {embed[0]}");
+
+        var present = new SortedSet<int>();
+        foreach (string name in checkpoint.Names)
+            if (LayerIndex(name) is int index) present.Add(index);
+        if (present.Count == 0)
+            throw Differs("num_hidden_layers", NumHiddenLayers, "no model.layers.N.* tensors", "the checkpoint holds no decoder layers; it is not a LLaMA checkpoint");
+        bool contiguous = present.Count == present.Max + 1;
+        // Layers beyond a contiguous 0..M-1 are the config's error; a stray index past a gap is a tensor the load names.
+        if ((contiguous && present.Count != NumHiddenLayers) || present.GetViewBetween(0, NumHiddenLayers - 1).Count < NumHiddenLayers)
+            throw Differs("num_hidden_layers", NumHiddenLayers, $"layers present {Ranges(present)} (model.layers.N.*)",
+                contiguous ? $"set num_hidden_layers to {present.Count}" : "the layers must be numbered 0..N-1 without gaps; the weights are incomplete");
+
+        var gates = Layers("mlp.gate_proj.weight");
+        if (!gates.Any(g => g.Shape[0] == IntermediateSize))
+            throw Differs("intermediate_size", IntermediateSize, $"{gates[0].Name} [{Join(gates[0].Shape)}]", $"set intermediate_size to {gates[0].Shape[0]}");
+
+        var keys = Layers("self_attn.k_proj.weight");
+        long keyRows = (long)NumKeyValueHeads * HeadDim;
+        if (!keys.Any(k => k.Shape[0] == keyRows))
+        {
+            // The weights fix only kv heads x head dim (head dim = hidden / heads): say which head counts fit them.
+            long rows = keys[0].Shape[0];
+            var fits = new List<string>();
+            long product = (long)HiddenSize * NumKeyValueHeads;
+            long heads = rows > 0 && product % rows == 0 ? product / rows : 0;
+            if (heads > 0 && HiddenSize % heads == 0 && heads % NumKeyValueHeads == 0 && HiddenSize / heads % 2 == 0)
+                fits.Add($"num_attention_heads {heads} (with num_key_value_heads {NumKeyValueHeads})");
+            long kv = rows % HeadDim == 0 ? rows / HeadDim : 0;
+            if (kv > 0 && NumAttentionHeads % kv == 0)
+                fits.Add($"num_key_value_heads {kv} (with num_attention_heads {NumAttentionHeads})");
+            throw new ModelFormatException(configFile, "num_attention_heads",
+                $"is {NumAttentionHeads} and num_key_value_heads {NumKeyValueHeads} in config.json, so {keys[0].Name} would be [{keyRows}, {HiddenSize}] "
+                + $"({NumKeyValueHeads} kv heads x head dim {HeadDim}), but the weights say [{Join(keys[0].Shape)}]; "
+                + (fits.Count > 0 ? "set " + string.Join(" or ", fits) : "fix num_attention_heads or num_key_value_heads"));
+        }
+
+        long[]? Shape(string tensor) => checkpoint.Contains(tensor) ? checkpoint.Entry(tensor).Shape : null;
+
+        long[]? Matrix(string tensor)
+        {
+            long[]? shape = Shape(tensor);
+            if (shape is not null && shape.Length != 2)
+                throw new ModelFormatException(checkpoint.Directory, tensor, $"has shape [{Join(shape)}]; a LLaMA checkpoint stores it as a matrix");
+            return shape;
+        }
+
+        // The tensor of every layer that has it (at least one must), in layer order.
+        List<(string Name, long[] Shape)> Layers(string suffix)
+        {
+            var found = new List<(string, long[])>();
+            for (int i = 0; i < NumHiddenLayers; i++)
+                if (Matrix($"{LayerPrefix}{i}.{suffix}") is long[] shape) found.Add(($"{LayerPrefix}{i}.{suffix}", shape));
+            return found.Count > 0 ? found : throw Missing($"{LayerPrefix}0.{suffix}");
+        }
+
+        ModelFormatException Missing(string tensor)
+            => new(checkpoint.Directory, tensor, "is missing from the checkpoint; it is not a LLaMA checkpoint, or its weights are incomplete");
+
+        ModelFormatException Differs(string field, int value, string weights, string fix)
+            => new(configFile, field, $"is {value} in config.json but the weights say {weights}; {fix}");
+    }
+
+    /// <summary>N of a <c>model.layers.N.</c> tensor name, or null.</summary>
+    private static int? LayerIndex(string name)
+    {
+        if (!name.StartsWith(LayerPrefix, StringComparison.Ordinal)) return null;
+        int dot = name.IndexOf('.', LayerPrefix.Length);
+        return dot > LayerPrefix.Length
+               && int.TryParse(name.AsSpan(LayerPrefix.Length, dot - LayerPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int i) ? i : null;
+    }
+
+    private const string LayerPrefix = "model.layers.";
+
+    private static string Join(long[] shape) => string.Join(", ", shape);
+
+    /// <summary>"0..4" for 0,1,2,3,4; "0..2, 4, 7..9" with gaps.</summary>
+    private static string Ranges(SortedSet<int> values)
+    {
+        var parts = new List<string>();
+        int? start = null, previous = null;
+        foreach (int v in values)
+        {
+            if (previous is int p && v == p + 1) { previous = v; continue; }
+            if (start is int s0) parts.Add(s0 == previous ? $"{s0}" : $"{s0}..{previous}");
+            start = previous = v;
+        }
+        if (start is int s1) parts.Add(s1 == previous ? $"{s1}" : $"{s1}..{previous}");
+        return string.Join(", ", parts);
     }
 
     /// <summary>Parses config.json text; <paramref name="fileName"/> names it in errors.</summary>

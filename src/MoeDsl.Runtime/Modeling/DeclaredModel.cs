@@ -43,7 +43,7 @@ public sealed class DeclaredModel
     /// <see cref="SpecModel"/>). Throws <see cref="ArgumentException"/> when the groups cannot cover the layers.</summary>
     public MoeCausalLM Build(string directory, Device? device, out bool reshaped)
     {
-        LlamaConfig config = LlamaConfig.Load(directory);
+        LlamaConfig config = LlamaConfig.LoadMatchingWeights(directory);
         ModelSpec shaped = Spec.ShapedTo(config);
         reshaped = !ReferenceEquals(shaped, Spec);
         return reshaped ? SpecModel.FromPretrained(directory, Spec, device) : FromPretrained(directory, device);

@@ -144,10 +144,11 @@ public abstract class MoeCausalLM : nn.Module
         return model;
     }
 
-    /// <summary>Reads the config of a checkpoint folder and checks it against the declaration.</summary>
+    /// <summary>Reads the config of a checkpoint folder, checks its sizes against the weights' headers
+    /// (<see cref="LlamaConfig.LoadMatchingWeights"/>) and checks it against the declaration.</summary>
     protected static LlamaConfig ConfigFor(string directory, ModelSpec spec)
     {
-        LlamaConfig config = LlamaConfig.Load(directory);
+        LlamaConfig config = LlamaConfig.LoadMatchingWeights(directory);
         spec.EnsureMatches(config, System.IO.Path.Combine(directory, "config.json"));
         return config;
     }
@@ -161,7 +162,7 @@ public sealed class PlainCausalLM : MoeCausalLM
     /// <summary>Builds a randomly initialised base of this shape.</summary>
     public static PlainCausalLM Create(LlamaConfig config) => new(config);
 
-    /// <summary>Loads a Hugging Face checkpoint folder.</summary>
+    /// <summary>Loads a Hugging Face checkpoint folder (its config checked against the weights' headers first).</summary>
     public static PlainCausalLM FromPretrained(string directory, Device? device = null)
-        => LoadPretrained(new PlainCausalLM(LlamaConfig.Load(directory)), directory, device);
+        => LoadPretrained(new PlainCausalLM(LlamaConfig.LoadMatchingWeights(directory)), directory, device);
 }

@@ -14,7 +14,7 @@ public sealed class SpecModel : MoeCausalLM
     /// config's layers (<see cref="ModelSpec.ShapedTo"/>).</summary>
     public static SpecModel Create(LlamaConfig config, ModelSpec spec) => new(config, spec.ShapedTo(config));
 
-    /// <summary>Builds the model on a checkpoint folder.</summary>
+    /// <summary>Builds the model on a checkpoint folder (its config checked against the weights' headers first).</summary>
     public static SpecModel FromPretrained(string directory, ModelSpec spec, Device? device = null)
-        => LoadPretrained(Create(LlamaConfig.Load(directory), spec), directory, device);
+        => LoadPretrained(Create(LlamaConfig.LoadMatchingWeights(directory), spec), directory, device);
 }
