@@ -70,6 +70,30 @@ public class DiagnosticTests
             Array.Empty<(string, string)>(), "divides 6 (1, 2, 3, 6)"),
         ["MOE014"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(2, 4, [|TopK = new[] {{ 1 }}|])]\n[Router(RouterKind.TopK)]\n[Lora]"), Array.Empty<(string, string)>(), "TopK gives 1 values but there are 2"),
         ["MOE015"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(2, 4, Ranks = new[] {{ 4, [|0|] }})]\n[Router(RouterKind.TopK)]\n[Lora]"), Array.Empty<(string, string)>(), "Ranks value 0 at position 1"),
+        ["MOE016"] = (Model($"[MoeModel]\n{Base}\n[Lora]", "file partial class [|M|]"), Array.Empty<(string, string)>(), "'M' is declared 'file'"),
+        ["MOE017"] = ($$"""
+            using MoeDsl;
+            namespace Tests
+            {
+                [MoeModel]
+                {{Base}}
+                [Lora]
+                public partial class M
+                {
+                    internal int [|Layers|] => 3;
+                }
+            }
+            """, Array.Empty<(string, string)>(), "'M' declares the property Layers, but the generator also declares the constant Layers in 'M'"),
+        ["MOE018"] = ($$"""
+            using MoeDsl;
+            public partial class Outer<T>
+            {
+                [MoeModel]
+                {{Base}}
+                [Lora]
+                public partial class [|M|] { }
+            }
+            """, Array.Empty<(string, string)>(), "'M' is nested in generic type 'Outer<T>'"),
         ["MOE020"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.TopK, [|TopK = 0|])]\n[Lora]"), Array.Empty<(string, string)>(), "TopK = 0"),
         ["MOE021"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(8, 8, 4, 4)]\n[Router(RouterKind.TopK, [|TopK = 6|])]\n[Lora]"), Array.Empty<(string, string)>(), "Top-k 6 exceeds the 4 experts of layer 2"),
         ["MOE022"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.TopP, [|TopP = 1.5|])]\n[Lora]"), Array.Empty<(string, string)>(), "TopP = 1.5"),
@@ -198,6 +222,163 @@ public class DiagnosticTests
         var outcome = GeneratorHarness.Run(Model($"[MoeModel]\n{Base}\n{attributes}"));
         Assert.Empty(outcome.Result.GeneratedTrees);
         Assert.Contains(outcome.Output.GetDiagnostics(), d => d.Severity == DiagnosticSeverity.Error);
+    }
+
+    /// <summary>The class rules that replace a compiler error in generated code (or a silently wrong completion) by
+    /// one MOE error: reported on the exact span, nothing generated (no model source, no registry entry), and no compiler
+    /// error left anywhere.</summary>
+    [Theory]
+    [InlineData("MOE016")]
+    [InlineData("MOE017")]
+    [InlineData("MOE018")]
+    public void ClassRuleErrorGeneratesNothingAndLeavesNoCompilerError(string id)
+    {
+        var (markup, files, fragment) = Cases[id];
+        var (source, expected) = StripMarkup(markup);
+        var outcome = GeneratorHarness.Run(source, files);
+        AssertReported(id, outcome.MoeDiagnostics.ToList(), source, expected, fragment);
+        Assert.Equal(DiagnosticSeverity.Error, DiagnosticCatalog.Get(id).DefaultSeverity);
+        Assert.Empty(outcome.Result.GeneratedTrees);
+        AssertNoCompilerErrors(outcome);
+    }
+
+    private static void AssertNoCompilerErrors(GeneratorHarness.RunOutcome outcome)
+    {
+        var errors = outcome.Output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+        Assert.True(errors.Count == 0, "compiler errors:\n" + GeneratorHarness.Describe(errors));
+    }
+
+    /// <summary>A model class itself generic gets MOE002 (its type parameters); one nested in a generic type gets MOE018,
+    /// which names the container; both when both are generic.</summary>
+    [Theory]
+    [InlineData("public partial class Outer { [MoeModel] BASE [Lora] public partial class M<U> { } }", "MOE002", "MOE018")]
+    [InlineData("public partial class Outer<T> { [MoeModel] BASE [Lora] public partial class M { } }", "MOE018", "MOE002")]
+    [InlineData("public partial class Outer<T, V> { public partial class Mid { [MoeModel] BASE [Lora] public partial class M { } } }", "MOE018", "MOE002")]
+    [InlineData("public partial class Outer<T> { [MoeModel] BASE [Lora] public partial class M<U> { } }", "MOE002 MOE018", null)]
+    public void GenericClassAndGenericContainerAreToldApart(string declaration, string reported, string? notReported)
+    {
+        var outcome = GeneratorHarness.Run("using MoeDsl;\n" + declaration.Replace("BASE", Base, StringComparison.Ordinal));
+        var ids = outcome.MoeDiagnostics.Select(d => d.Id).ToList();
+        foreach (string id in reported.Split(' ')) Assert.Contains(id, ids);
+        if (notReported is not null) Assert.DoesNotContain(notReported, ids);
+        Assert.Empty(outcome.Result.GeneratedTrees);
+        if (ids.Contains("MOE018"))
+        {
+            string message = outcome.MoeDiagnostics.First(d => d.Id == "MOE018").GetMessage(System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Contains(declaration.Contains("Outer<T, V>", StringComparison.Ordinal) ? "generic type 'Outer<T, V>'" : "generic type 'Outer<T>'", message, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>A file-local containing type makes the model file-local too: MOE016 on the container.</summary>
+    [Fact]
+    public void ModelNestedInAFileLocalTypeIsDiagnosed_MOE016()
+    {
+        var (source, expected) = StripMarkup($"using MoeDsl;\nnamespace Tests\n{{\n    file partial class [|Outer|]\n    {{\n        [MoeModel]\n        {Base}\n        [Lora]\n        internal partial class M {{ }}\n    }}\n}}\n");
+        var outcome = GeneratorHarness.Run(source);
+        AssertReported("MOE016", outcome.MoeDiagnostics.ToList(), source, expected, "'M' is nested in file-local type 'Outer'");
+        Assert.Empty(outcome.Result.GeneratedTrees);
+        AssertNoCompilerErrors(outcome);
+    }
+
+    /// <summary>A file class beside a valid model: the valid one is generated and is the only entry of the registry.</summary>
+    [Fact]
+    public void FileClassIsLeftOutOfTheRegistry_MOE016()
+    {
+        string source = $"using MoeDsl;\nnamespace Tests\n{{\n    [MoeModel]\n    {Base}\n    [Lora]\n    file partial class Hidden {{ }}\n\n"
+            + $"    [MoeModel]\n    {Base}\n    [Lora]\n    internal partial class Shown {{ }}\n}}\n";
+        var outcome = GeneratorHarness.Run(source);
+        Assert.Equal("MOE016", Assert.Single(outcome.MoeDiagnostics).Id);
+        Assert.Equal("Tests.Shown.g.cs", Assert.Single(outcome.ModelSources).HintName);
+        string registry = outcome.GeneratedSource(GeneratorHarness.RegistryHintName);
+        Assert.Contains("typeof(global::Tests.Shown)", registry, StringComparison.Ordinal);
+        Assert.DoesNotContain("Hidden", registry, StringComparison.Ordinal);
+        AssertNoCompilerErrors(outcome);
+    }
+
+    /// <summary>Every member the emitter writes (GeneratedMembers.All, the emitter's own list): a user member of that name
+    /// (and, for a method, those parameter types) is MOE017 on the user's member, and nothing is generated.</summary>
+    public static TheoryData<string> GeneratedMemberNames()
+    {
+        var data = new TheoryData<string>();
+        foreach (var member in MoeDsl.Generator.Emitting.GeneratedMembers.All) data.Add(member.Name);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(GeneratedMemberNames))]
+    public void UserMemberNamedLikeAGeneratedOneIsReportedOnTheUsersMember_MOE017(string name)
+    {
+        string member = name switch
+        {
+            "ExpertsInLayer" => "internal static int [|ExpertsInLayer|](int layer) => layer;",
+            "FromPretrained" => "internal static M [|FromPretrained|](string directory, TorchSharp.torch.Device? device) => throw new System.NotSupportedException();",
+            "Create" => "internal static M [|Create|](MoeDsl.Runtime.IO.LlamaConfig config) => throw new System.NotSupportedException();",
+            ".ctor" => "private [|M|](MoeDsl.Runtime.IO.LlamaConfig config) { System.GC.KeepAlive(config); }",
+            "Spec" => "internal static string [|Spec|] { get; } = \"mine\";",
+            _ => $"internal const int [|{name}|] = 1;",
+        };
+        var (source, expected) = StripMarkup($"using MoeDsl;\nnamespace Tests\n{{\n    [MoeModel]\n    {Base}\n    [Lora]\n    internal partial class M\n    {{\n        {member}\n    }}\n}}\n");
+        var outcome = GeneratorHarness.Run(source);
+        string generatedDescription = MoeDsl.Generator.Emitting.GeneratedMembers.All.Single(g => g.Name == name).Description;
+        AssertReported("MOE017", outcome.MoeDiagnostics.ToList(), source, expected, "but the generator also declares " + generatedDescription);
+        Assert.Empty(outcome.Result.GeneratedTrees);
+        AssertNoCompilerErrors(outcome);
+    }
+
+    /// <summary>What does not clash is not reported: overloads with other parameters, other names, explicit interface
+    /// implementations; the model is generated and compiles (the same members reached CS0102/CS0111 before).</summary>
+    [Fact]
+    public void OverloadsAndOtherNamesDoNotClash_MOE017()
+    {
+        string source = $$"""
+            using MoeDsl;
+            namespace Tests
+            {
+                internal interface ISized { int Layers { get; } }
+
+                [MoeModel]
+                {{Base}}
+                [Lora]
+                internal partial class M : ISized
+                {
+                    int ISized.Layers => Layers;
+                    internal static int ExpertsInLayer(string name) => name.Length;
+                    internal static M Create(int seed) => throw new System.NotSupportedException(seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    internal static M FromPretrained(string directory) => FromPretrained(directory, null);
+                    internal static T Create<T>(MoeDsl.Runtime.IO.LlamaConfig config) where T : class => throw new System.NotSupportedException(config.ToString());
+                    internal int LayerCount => Layers;
+                }
+            }
+            """;
+        var outcome = GeneratorHarness.Run(source);
+        Assert.DoesNotContain(outcome.MoeDiagnostics, d => d.Id == "MOE017");
+        Assert.Single(outcome.ModelSources);
+        AssertNoCompilerErrors(outcome);
+    }
+
+    /// <summary>MOE017's help (the docs' fix line) lists the members by hand: it names every entry of the emitter's list.</summary>
+    [Fact]
+    public void MemberClashHelpNamesEveryGeneratedMember_MOE017()
+    {
+        string help = DiagnosticDescriptors.MemberClash.Description.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var member in MoeDsl.Generator.Emitting.GeneratedMembers.All)
+            Assert.Contains(member.Name == MoeDsl.Generator.Emitting.GeneratedMembers.Constructor ? "constructor taking a LlamaConfig" : member.Name, help, StringComparison.Ordinal);
+    }
+
+    /// <summary>The clashing member may sit in another partial declaration, in another file: reported there.</summary>
+    [Fact]
+    public void ClashInAnotherPartialDeclarationIsReportedThere_MOE017()
+    {
+        string first = $"using MoeDsl;\nnamespace Tests\n{{\n    [MoeModel]\n    {Base}\n    [Lora]\n    internal partial class M {{ }}\n}}\n";
+        var (second, expected) = StripMarkup("namespace Tests\n{\n    internal partial class M\n    {\n        internal static object? [|Spec|];\n    }\n}\n");
+        var compilation = GeneratorHarness.CreateCompilation(GeneratorHarness.Parse(first, "M.cs"), GeneratorHarness.Parse(second, "M.Members.cs"));
+        var driver = GeneratorHarness.CreateDriver().RunGeneratorsAndUpdateCompilation(compilation, out Compilation output, out var diagnostics);
+        var d = Assert.Single(diagnostics, x => x.Id == "MOE017");
+        Assert.Equal("M.Members.cs", d.Location.GetLineSpan().Path);
+        Assert.Equal(expected, second.Substring(d.Location.SourceSpan.Start, d.Location.SourceSpan.Length));
+        Assert.Contains("the field Spec", d.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        Assert.Empty(driver.GetRunResult().GeneratedTrees);
+        Assert.DoesNotContain(output.GetDiagnostics(), x => x.Severity == DiagnosticSeverity.Error);
     }
 
     private static void AssertReported(string id, List<Diagnostic> diagnostics, string source, string expectedText, string fragment)

@@ -108,7 +108,18 @@ public class PropertyTests(ITestOutputHelper output)
         "routerWithoutExperts", "notPartial", "capacity", "jitter", "graphLossesNotGraph", "loadBalance", "perGroupLength",
         "partialFfn", "configMissing", "configDisagrees", "garbageCounts", "garbageRank", "garbageTopK", "garbageLayers",
         "intTargets", "unknownProperty", "undefinedRouter", "undefinedPlacement", "tooManyCounts", "graphDensity", "lambda",
-        "duplicate", "infiniteJitter",
+        "duplicate", "infiniteJitter", "fileLocal", "memberClash",
+    };
+
+    /// <summary>User members that the generated code would declare again (MOE017), and members that do not clash.</summary>
+    private static readonly string[] ClashingMembers =
+    {
+        "internal int Layers => 1;", "internal const string Vocab = \"v\";", "internal static int ExpertsInLayer(int layer) => layer;",
+        "internal static object? Spec;", "internal void TrainableParameters() { }", "internal sealed class HeadDim { }",
+    };
+    private static readonly string[] HarmlessMembers =
+    {
+        "internal static int ExpertsInLayer(string name) => name.Length;", "internal int LayerCount => Layers;", "internal static int Twice(int x) => 2 * x;",
     };
 
     private static Case Generate(Random r, string name)
@@ -236,8 +247,10 @@ public class PropertyTests(ITestOutputHelper output)
             if (F("unknownProperty")) loraArgs += ", Bogus = 1";
             a.Add($"[Lora({loraArgs})]");
         }
-        string declaration = F("notPartial") ? $"internal class {name}" : $"internal partial class {name}";
-        string text = "    " + string.Join("\n    ", a) + "\n    " + declaration + "\n    {\n    }\n";
+        string declaration = F("notPartial") ? $"internal class {name}" : F("fileLocal") ? $"file partial class {name}" : $"internal partial class {name}";
+        string body = F("memberClash") ? "        " + ClashingMembers[r.Next(ClashingMembers.Length)] + "\n"
+            : r.Next(4) == 0 ? "        " + HarmlessMembers[r.Next(HarmlessMembers.Length)] + "\n" : "";
+        string text = "    " + string.Join("\n    ", a) + "\n    " + declaration + "\n    {\n" + body + "    }\n";
         if (F("duplicate")) text = text + $"    [Lora(Rank = 2)]\n    internal partial class {name}\n    {{\n    }}\n";
         return new Case(name, text, fault is null, fault ?? "");
     }

@@ -42,6 +42,16 @@ namespace MoeDsl.Generator.Diagnostics
             "'{0}' {1}; a model is a non-static, non-abstract class with no base class of its own (it derives from MoeCausalLM)",
             "Declare 'public partial class Name { }' without 'static', 'abstract', 'record' or a base class.");
 
+        public static readonly DiagnosticDescriptor FileLocal = Error("MOE016", "A MoeDsl model class cannot be file-local",
+            "'{0}' {1}; the partial declarations of a file-local type must all be in one file, so the generator cannot complete it in its own file. Remove 'file' (use 'internal' to keep the model inside its assembly).",
+            "A 'file' type's partial declarations must all be in one file; the generated completion is a file of its own. Declare the model (and every type it is nested in) without 'file': 'internal' keeps it inside the assembly.");
+        public static readonly DiagnosticDescriptor MemberClash = Error("MOE017", "Member name taken by the generated code",
+            "'{0}' declares {1}, but the generator also declares {2} in '{0}'; rename or remove the member",
+            "The generator writes these members into every model class: the constants Layers, Hidden, Intermediate, Heads, KvHeads, HeadDim, Vocab and TrainableParameters, the property Spec, the methods ExpertsInLayer(int), FromPretrained(string, Device?) and Create(LlamaConfig), and a private constructor taking a LlamaConfig. Rename the member (a method with other parameters is a legal overload).");
+        public static readonly DiagnosticDescriptor NestedInGeneric = Error("MOE018", "A MoeDsl model class must not nest in a generic type",
+            "'{0}' is nested in generic type '{1}'; a model class has one fixed architecture, but a class inside a generic type is a different type for each type argument",
+            "Move the model class out of the generic type: to namespace level, or into a non-generic partial type.");
+
         // ---- attributes present / absent ----
         public static readonly DiagnosticDescriptor MissingAttribute = Error("MOE005", "A required attribute is missing",
             "Model '{0}' needs [{1}]: {2}",

@@ -9,11 +9,12 @@ namespace MoeDsl.Generator.Emitting
 {
     /// <summary>Writes the completion of a model class: shape constants, the trainable-parameter count,
     /// <c>ExpertsInLayer</c>, the declaration as data (<c>Spec</c>) and the typed factories. The modules themselves are
-    /// built from <c>Spec</c> by the runtime's <c>ModelBuilder</c>, the one implementation of declaration -> modules.</summary>
+    /// built from <c>Spec</c> by the runtime's <c>ModelBuilder</c>, the one implementation of declaration -> modules.
+    /// Member names come from <see cref="GeneratedMembers"/>, the list the member-clash rule checks.</summary>
     internal static class Emitter
     {
         private const string Runtime = "global::MoeDsl.Runtime";
-        private const string LlamaConfig = Runtime + ".IO.LlamaConfig";
+        private const string LlamaConfig = GeneratedMembers.LlamaConfigType;
         private const string Modeling = Runtime + ".Modeling";
         private const string Routing = Runtime + ".Routing";
 
@@ -62,7 +63,7 @@ namespace MoeDsl.Generator.Emitting
             foreach (GeneratedModel m in models.OrderBy(x => x.ClassName, StringComparer.Ordinal).ThenBy(FullTypeName, StringComparer.Ordinal))
             {
                 string type = FullTypeName(m);
-                w.Line($"new {Modeling}.DeclaredModel(typeof({type}), {type}.Spec, static (directory, device) => {type}.FromPretrained(directory, device), static config => {type}.Create(config)),");
+                w.Line($"new {Modeling}.DeclaredModel(typeof({type}), {type}.{GeneratedMembers.Spec}, static (directory, device) => {type}.{GeneratedMembers.FromPretrained}(directory, device), static config => {type}.{GeneratedMembers.Create}(config)),");
             }
             w.Unindent();
             w.Line("};");
@@ -105,32 +106,34 @@ namespace MoeDsl.Generator.Emitting
 
         private static string LayersText(int first, int last) => first == last ? $"layer {first}" : $"layers {first}-{last}";
 
+        /// <summary>The shape constants: (name, summary, value) in the order they are written and set in <c>Spec</c>.</summary>
+        private static (string Name, string Summary, int Value)[] ShapeConstants(BaseShape s) => new[]
+        {
+            (GeneratedMembers.Layers, "Decoder layers of the declared base (num_hidden_layers).", s.Layers),
+            (GeneratedMembers.Hidden, "Hidden size of the declared base (hidden_size).", s.Hidden),
+            (GeneratedMembers.Intermediate, "FFN size of the declared base (intermediate_size).", s.Intermediate),
+            (GeneratedMembers.Heads, "Attention heads of the declared base (num_attention_heads).", s.Heads),
+            (GeneratedMembers.KvHeads, "Key/value heads of the declared base (num_key_value_heads).", s.KvHeads),
+            (GeneratedMembers.HeadDim, "Size of one attention head (Hidden / Heads).", s.HeadDim),
+            (GeneratedMembers.Vocab, "Vocabulary size of the declared base (vocab_size).", s.Vocab),
+        };
+
         private static void Constants(SourceWriter w, GeneratedModel m)
         {
-            BaseShape s = m.Shape;
-            w.Line("/// <summary>Decoder layers of the declared base (num_hidden_layers).</summary>");
-            w.Line($"public const int Layers = {s.Layers};");
-            w.Line("/// <summary>Hidden size of the declared base (hidden_size).</summary>");
-            w.Line($"public const int Hidden = {s.Hidden};");
-            w.Line("/// <summary>FFN size of the declared base (intermediate_size).</summary>");
-            w.Line($"public const int Intermediate = {s.Intermediate};");
-            w.Line("/// <summary>Attention heads of the declared base (num_attention_heads).</summary>");
-            w.Line($"public const int Heads = {s.Heads};");
-            w.Line("/// <summary>Key/value heads of the declared base (num_key_value_heads).</summary>");
-            w.Line($"public const int KvHeads = {s.KvHeads};");
-            w.Line("/// <summary>Size of one attention head (Hidden / Heads).</summary>");
-            w.Line($"public const int HeadDim = {s.HeadDim};");
-            w.Line("/// <summary>Vocabulary size of the declared base (vocab_size).</summary>");
-            w.Line($"public const int Vocab = {s.Vocab};");
+            foreach (var (name, summary, value) in ShapeConstants(m.Shape))
+            {
+                w.Line("/// <summary>" + summary + "</summary>");
+                w.Line($"public const int {name} = {value.ToString(CultureInfo.InvariantCulture)};");
+            }
             w.Line("/// <summary>Trainable parameters (LoRA A/B and routers; the frozen base excluded), counted from the declaration.</summary>");
-            w.Line($"public const long TrainableParameters = {L(m.TrainableParameters)}L;");
+            w.Line($"public const long {GeneratedMembers.TrainableParameters} = {L(m.TrainableParameters)}L;");
         }
 
         private static void ExpertsInLayer(SourceWriter w, GeneratedModel m)
         {
             w.Line("/// <summary>Number of LoRA experts in decoder layer <paramref name=\"layer\"/> (0 for plain LoRA).</summary>");
             w.Line("/// <exception cref=\"global::System.ArgumentOutOfRangeException\"><paramref name=\"layer\"/> is not a layer of the base.</exception>");
-            w.Line("public static int ExpertsInLayer(int layer) => layer switch");
+            w.Line($"public static int {GeneratedMembers.ExpertsInLayer}(int layer) => layer switch");
             w.Line("{");
             w.Indent();
             int layers = m.Shape.Layers, start = 0;
@@ -150,7 +153,7 @@ namespace MoeDsl.Generator.Emitting
         {
             w.Line("/// <summary>The declaration as data: the runtime builds the modules from it, writes it with the adapters and");
             w.Line("/// reads it in the auxiliary losses.</summary>");
-            w.Line($"public static new {Modeling}.ModelSpec Spec {{ get; }} = new {Modeling}.ModelSpec");
+            w.Line($"public static new {Modeling}.ModelSpec {GeneratedMembers.Spec} {{ get; }} = new {Modeling}.ModelSpec");
             w.Line("{");
             w.Indent();
             w.Line($"Name = \"{m.ClassName}\",");
@@ -163,13 +166,10 @@ namespace MoeDsl.Generator.Emitting
             if (m.LoadBalance is double lb) w.Line($"LoadBalance = {D(lb)},");
             if (m.GraphLosses is GraphLossesModel g)
                 w.Line($"GraphLosses = new {Modeling}.GraphLossSettings(Poisson: {D(g.Poisson)}, Normal: {D(g.Normal)}, Lambda: {D(g.Lambda)}, Form: global::MoeDsl.GraphLossForm.{g.Form}),");
-            w.Line("Layers = Layers,");
-            w.Line("Hidden = Hidden,");
-            w.Line("Intermediate = Intermediate,");
-            w.Line("Heads = Heads,");
-            w.Line("KvHeads = KvHeads,");
-            w.Line("Vocab = Vocab,");
-            w.Line("TrainableParameters = TrainableParameters,");
+            // ModelSpec's shape properties are named like the constants (HeadDim is derived, not stored).
+            foreach (var (name, _, _) in ShapeConstants(m.Shape))
+                if (name != GeneratedMembers.HeadDim) w.Line($"{name} = {name},");
+            w.Line($"{GeneratedMembers.TrainableParameters} = {GeneratedMembers.TrainableParameters},");
             w.Unindent();
             w.Line("};");
         }
@@ -205,22 +205,22 @@ namespace MoeDsl.Generator.Emitting
         private static void Factories(SourceWriter w, string cls)
         {
             w.Line($"private {cls}({LlamaConfig} config)");
-            w.Line("    : base(config, Spec)");
+            w.Line($"    : base(config, {GeneratedMembers.Spec})");
             w.Line("{");
             w.Line("}");
             w.Line();
             w.Line("/// <summary>Builds the model on a Hugging Face checkpoint folder: checks its config.json against the declaration,");
             w.Line("/// loads the frozen base weights, moves the model to <paramref name=\"device\"/> and puts it in eval mode.</summary>");
-            w.Line($"public static {cls} FromPretrained(string directory, global::TorchSharp.torch.Device? device = null)");
-            w.Line($"    => LoadPretrained(new {cls}(ConfigFor(directory, Spec)), directory, device);");
+            w.Line($"public static {cls} {GeneratedMembers.FromPretrained}(string directory, {GeneratedMembers.DeviceType}? device = null)");
+            w.Line($"    => LoadPretrained(new {cls}(ConfigFor(directory, {GeneratedMembers.Spec})), directory, device);");
             w.Line();
             w.Line("/// <summary>Builds the model with a randomly initialised frozen base of <paramref name=\"config\"/>'s shape,");
             w.Line("/// which must match the declaration.</summary>");
-            w.Line($"public static {cls} Create({LlamaConfig} config)");
+            w.Line($"public static {cls} {GeneratedMembers.Create}({LlamaConfig} config)");
             w.Line("{");
             w.Indent();
             w.Line("if (config is null) throw new global::System.ArgumentNullException(nameof(config));");
-            w.Line("Spec.EnsureMatches(config, \"config\");");
+            w.Line($"{GeneratedMembers.Spec}.EnsureMatches(config, \"config\");");
             w.Line($"return new {cls}(config);");
             w.Unindent();
             w.Line("}");

@@ -46,10 +46,23 @@ namespace MoeDsl.Generator.Model
         }
     }
 
-    /// <summary>A type the declaration is nested in.</summary>
-    internal sealed record ContainingTypeInfo(string Keyword, string Name, bool IsPartial, LocationInfo? Location);
+    /// <summary>A type the declaration is nested in. <paramref name="TypeParameters"/>: its own type parameters as
+    /// written after the name ("&lt;T&gt;"), empty when it has none; <paramref name="IsFile"/>: declared <c>file</c>.</summary>
+    internal sealed record ContainingTypeInfo(string Keyword, string Name, bool IsPartial, LocationInfo? Location, string TypeParameters = "", bool IsFile = false)
+    {
+        /// <summary>The name with its type parameters, as messages write it ("Outer&lt;T&gt;").</summary>
+        public string DisplayName => Name + TypeParameters;
+    }
 
-    /// <summary>The declared class and its MoeDsl attributes, as data.</summary>
+    /// <summary>A member the user declared in the model class (any partial declaration) under a name that the generated
+    /// code also uses (see <c>GeneratedMembers</c>). <paramref name="Signature"/>: for a method or constructor its
+    /// parameter types ("(int)", fully qualified, ref kinds and generic arity included), null for any other member;
+    /// <paramref name="Description"/>: how a message names it ("property 'Layers'").</summary>
+    internal sealed record ParsedMember(string Name, string? Signature, string Description, LocationInfo? Location);
+
+    /// <summary>The declared class and its MoeDsl attributes, as data. <paramref name="IsGeneric"/>: the class has type
+    /// parameters of its own (a generic containing type is in <paramref name="ContainingTypes"/>); <see cref="IsFile"/>:
+    /// the class is declared <c>file</c>; <see cref="Members"/>: the user's members named like generated ones.</summary>
     internal sealed record ParsedDeclaration(
         string? Namespace,
         string ClassName,
@@ -63,7 +76,12 @@ namespace MoeDsl.Generator.Model
         string? ExplicitBaseType,
         EquatableArray<ContainingTypeInfo> ContainingTypes,
         EquatableArray<ParsedAttribute> Attributes,
-        string? InternalError);
+        string? InternalError)
+    {
+        public bool IsFile { get; init; }
+
+        public EquatableArray<ParsedMember> Members { get; init; } = EquatableArray<ParsedMember>.Empty;
+    }
 
     /// <summary>What the referenced MoeDsl.Runtime offers (checked by metadata name, never loaded).</summary>
     internal sealed record RuntimeInfo(bool HasRuntime, bool HasTopP, bool HasSwitch, bool HasSoft, bool HasGraph);

@@ -1,10 +1,13 @@
 using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
+using System.Globalization;
+using System.Linq;
 using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using MoeDsl.Generator.Emitting;
 using MoeDsl.Generator.Model;
 
 namespace MoeDsl.Generator.Parsing
@@ -60,7 +63,8 @@ namespace MoeDsl.Generator.Parsing
                             if (t.Modifiers.Any(SyntaxKind.PartialKeyword)) isPartial = true;
                         }
                     }
-                    containing.Insert(0, new ContainingTypeInfo(Keyword(outer), outer.Name, isPartial, outerLocation));
+                    string typeParameters = outer.TypeParameters.Length == 0 ? "" : "<" + string.Join(", ", outer.TypeParameters.Select(p => p.Name)) + ">";
+                    containing.Insert(0, new ContainingTypeInfo(Keyword(outer), outer.Name, isPartial, outerLocation, typeParameters, outer.IsFileLocal));
                 }
 
                 string? baseType = type.BaseType is { SpecialType: not SpecialType.System_Object } b && syntax.BaseList is not null
@@ -70,10 +74,14 @@ namespace MoeDsl.Generator.Parsing
                     type.ContainingNamespace is { IsGlobalNamespace: false } ns ? ns.ToDisplayString() : null,
                     className, hintName, classLocation,
                     type.IsRecord ? "is a record" : type.TypeKind == TypeKind.Class ? "class" : "is a " + type.TypeKind.ToString().ToLowerInvariant(),
-                    isPartialClass, type.IsGenericType, type.IsStatic, type.IsAbstract, baseType,
+                    isPartialClass, type.TypeParameters.Length > 0, type.IsStatic, type.IsAbstract, baseType,
                     new EquatableArray<ContainingTypeInfo>(containing.ToArray()),
                     new EquatableArray<ParsedAttribute>(attributes.ToArray()),
-                    null);
+                    null)
+                {
+                    IsFile = type.IsFileLocal,
+                    Members = new EquatableArray<ParsedMember>(MembersNamedLikeGenerated(type, cancellationToken).ToArray()),
+                };
             }
             catch (OperationCanceledException)
             {
@@ -84,6 +92,54 @@ namespace MoeDsl.Generator.Parsing
                 return new ParsedDeclaration(null, className, hintName, classLocation, "class", true, false, false, false, null,
                     EquatableArray<ContainingTypeInfo>.Empty, EquatableArray<ParsedAttribute>.Empty, e.GetType().Name + ": " + e.Message);
             }
+        }
+
+        /// <summary>The members declared in source (in any partial declaration) whose metadata name the generated code
+        /// also uses, in declaration order; implicit members (the default constructor) and explicit interface
+        /// implementations (named "IFoo.Layers") are not declared under those names.</summary>
+        private static List<ParsedMember> MembersNamedLikeGenerated(INamedTypeSymbol type, CancellationToken cancellationToken)
+        {
+            var result = new List<ParsedMember>();
+            foreach (ISymbol member in type.GetMembers())
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (member.IsImplicitlyDeclared || !GeneratedMembers.IsGeneratedName(member.Name)) continue;
+                LocationInfo? location = null;
+                foreach (Location l in member.Locations)
+                    if (l.IsInSource) { location = LocationInfo.From(l); break; }
+                if (location is null) continue;
+                string? signature = null;
+                string description;
+                if (member is IMethodSymbol method)
+                {
+                    var parameters = new List<string>();
+                    var shown = new List<string>();
+                    foreach (IParameterSymbol p in method.Parameters)
+                    {
+                        string refKind = p.RefKind switch { RefKind.Ref => "ref ", RefKind.Out => "out ", RefKind.In => "in ", RefKind.RefReadOnlyParameter => "ref readonly ", _ => "" };
+                        parameters.Add(refKind + p.Type.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat));
+                        shown.Add(refKind + p.Type.ToDisplayString(SymbolDisplayFormat.MinimallyQualifiedFormat));
+                    }
+                    signature = (method.Arity > 0 ? "`" + method.Arity.ToString(CultureInfo.InvariantCulture) : "") + "(" + string.Join(", ", parameters) + ")";
+                    description = method.MethodKind == MethodKind.Constructor
+                        ? $"the constructor {type.Name}({string.Join(", ", shown)})"
+                        : $"the method {member.Name}({string.Join(", ", shown)})";
+                }
+                else
+                {
+                    description = member switch
+                    {
+                        IFieldSymbol { IsConst: true } => "the constant",
+                        IFieldSymbol => "the field",
+                        IPropertySymbol => "the property",
+                        IEventSymbol => "the event",
+                        INamedTypeSymbol => "the nested type",
+                        _ => "the member",
+                    } + " " + member.Name;
+                }
+                result.Add(new ParsedMember(member.Name, signature, description, location));
+            }
+            return result;
         }
 
         private static bool Is(INamedTypeSymbol? type, string name)

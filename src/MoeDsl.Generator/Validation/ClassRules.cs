@@ -1,11 +1,12 @@
 using System;
 using System.Collections.Generic;
+using MoeDsl.Generator.Emitting;
 using MoeDsl.Generator.Model;
 using D = MoeDsl.Generator.Diagnostics.DiagnosticDescriptors;
 
 namespace MoeDsl.Generator.Validation
 {
-    /// <summary>The class and its attributes: MOE001-MOE007.</summary>
+    /// <summary>The class and its attributes: MOE001-MOE007, MOE016-MOE018.</summary>
     internal sealed partial class Validator
     {
         /// <summary>The MoeDsl attributes on the class (those the compiler could not bind are null here).</summary>
@@ -20,17 +21,39 @@ namespace MoeDsl.Generator.Validation
             public bool Mixture => HasRouter && HasExperts;
         }
 
-        /// <summary>MOE001 not partial, MOE002 generic, MOE003 a containing type not partial, MOE004 not a plain class.</summary>
+        /// <summary>MOE001 not partial, MOE002 generic, MOE018 nested in a generic type, MOE003 a containing type not
+        /// partial, MOE016 file-local (itself or a containing type), MOE004 not a plain class, MOE017 a member named like
+        /// a generated one.</summary>
         private void CheckClass()
         {
             if (!decl.IsPartial) Report(D.NotPartial, decl.ClassLocation, decl.ClassName);
             if (decl.IsGeneric) Report(D.Generic, decl.ClassLocation, decl.ClassName);
             foreach (ContainingTypeInfo outer in decl.ContainingTypes)
+            {
+                // The outermost generic container is named: moving the class out of it is the fix.
+                if (outer.TypeParameters.Length > 0) { Report(D.NestedInGeneric, decl.ClassLocation, decl.ClassName, outer.DisplayName); break; }
+            }
+            foreach (ContainingTypeInfo outer in decl.ContainingTypes)
                 if (!outer.IsPartial) Report(D.ContainingNotPartial, outer.Location, decl.ClassName, outer.Name);
+            if (decl.IsFile) Report(D.FileLocal, decl.ClassLocation, decl.ClassName, "is declared 'file'");
+            foreach (ContainingTypeInfo outer in decl.ContainingTypes)
+                if (outer.IsFile) Report(D.FileLocal, outer.Location, decl.ClassName, $"is nested in file-local type '{outer.DisplayName}'");
             if (decl.Kind != "class") Report(D.NotPlainClass, decl.ClassLocation, decl.ClassName, decl.Kind);
             else if (decl.IsStatic) Report(D.NotPlainClass, decl.ClassLocation, decl.ClassName, "is static");
             else if (decl.IsAbstract) Report(D.NotPlainClass, decl.ClassLocation, decl.ClassName, "is abstract");
             else if (decl.ExplicitBaseType is not null) Report(D.NotPlainClass, decl.ClassLocation, decl.ClassName, "derives from " + decl.ExplicitBaseType);
+            CheckMembers();
+        }
+
+        /// <summary>MOE017: a user member the generated completion would declare again (CS0102/CS0111 in generated code
+        /// otherwise), reported on the user's member.</summary>
+        private void CheckMembers()
+        {
+            foreach (ParsedMember member in decl.Members)
+            {
+                if (GeneratedMembers.ClashWith(member.Name, member.Signature) is { } generated)
+                    Report(D.MemberClash, member.Location, decl.ClassName, member.Description, generated.Description);
+            }
         }
 
         /// <summary>MOE007 duplicate attribute; an attribute the compiler could not bind is an error it reports itself.</summary>

@@ -130,6 +130,8 @@ public static class JsonlReader
     {
         string question = r.String("question");
         string[] options = r.Strings(r.Required("choices"), "choices");
+        // The count first: the answer's messages name the options' letters, which exist only for 1 to 26 options.
+        r.CheckOptionCount(options);
         JsonElement answer = r.Required("answer");
         int index;
         if (answer.ValueKind == JsonValueKind.Number)
@@ -260,10 +262,16 @@ public static class JsonlReader
             return true;
         }
 
-        public MultipleChoiceExample Choice(string question, string[] options, (int Index, string Field) answer)
+        /// <summary>Refuses fewer than 2 or more than <see cref="PromptFormat.MaxOptions"/> options.</summary>
+        public void CheckOptionCount(string[] options)
         {
             if (options.Length < 2 || options.Length > PromptFormat.MaxOptions)
                 throw Error(layout is DataLayout.HellaSwag ? "endings" : "choices", $"has {options.Length} options; 2 to {PromptFormat.MaxOptions} are supported");
+        }
+
+        public MultipleChoiceExample Choice(string question, string[] options, (int Index, string Field) answer)
+        {
+            CheckOptionCount(options);
             if (answer.Index < 0 || answer.Index >= options.Length)
                 throw Error(answer.Field, $"selects option {answer.Index} but there are {options.Length} options (0..{options.Length - 1}, A..{PromptFormat.Letter(options.Length - 1)})");
             return new MultipleChoiceExample(line, question, options, answer.Index);

@@ -154,6 +154,27 @@ public sealed class JsonlReaderTests
     [Fact]
     public void Single_option_is_refused() => Refused("{\"ctx\": \"c\", \"endings\": [\"only\"], \"label\": 0}", DataLayout.HellaSwag, 1, "endings", "has 1 options; 2 to 26 are supported");
 
+    /// <summary>The fuzzer's escape (seed 7): with no choices, an answer that is neither a letter nor an option's text
+    /// used to name the letters A..Letter(-1) and threw ArgumentOutOfRangeException instead of the typed error.</summary>
+    [Fact]
+    public void Generic_answer_text_with_no_choices_is_refused_with_the_typed_error()
+    {
+        const string Line = "{\"question\": \"Odd one?\", \"choices\": [], \"answer\": \"3\"}";
+        Refused(Line, DataLayout.MultipleChoice, 1, "choices", "has 0 options; 2 to 26 are supported");
+        // As the fuzzer fed it: after an invalid line, strict (stops at line 1) and skipping bad lines (both skipped).
+        string content = "{\"question\": \"Odd one?\", \"choices\": [\"2\", \"3\"], \"answer\": \"3\"\n" + Line + "\n";
+        Refused(content, DataLayout.MultipleChoice, 1, null, "not valid JSON");
+        var e = Assert.Throws<DataFormatException>(() => Read(content, DataLayout.MultipleChoice, skip: true));
+        Assert.Contains("has no usable line: all 2 lines were malformed", e.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Generic_answer_text_with_too_many_choices_is_refused_with_the_typed_error()
+    {
+        string choices = string.Join(", ", Enumerable.Range(0, 27).Select(i => $"\"o{i}\""));
+        Refused("{\"question\": \"q\", \"choices\": [" + choices + "], \"answer\": \"zebra\"}", DataLayout.MultipleChoice, 1, "choices", "has 27 options; 2 to 26 are supported");
+    }
+
     [Fact]
     public void Empty_option_is_refused() => Refused("{\"sentence\": \"s _\", \"option1\": \" \", \"option2\": \"b\", \"answer\": \"1\"}", DataLayout.WinoGrande, 1, "option1", "is empty");
 

@@ -7,30 +7,57 @@ using Xunit.Abstractions;
 
 namespace MoeDsl.Runtime.Tests.Fuzz;
 
-/// <summary>A short seeded run of tools/MoeDsl.Fuzz: every reader sees its valid seeds and a few hundred mutants;
-/// the only allowed outcomes are success and <see cref="MoeDsl.Runtime.IO.ModelFormatException"/>.</summary>
+/// <summary>Short seeded runs of tools/MoeDsl.Fuzz, one with a fixed seed and one with a seed drawn on every run: every
+/// reader sees its valid seeds and a few hundred mutants; the only allowed outcomes are success and
+/// <see cref="MoeDsl.Runtime.IO.ModelFormatException"/>.</summary>
 public sealed class ReaderFuzzTests
 {
     private readonly ITestOutputHelper output;
 
     public ReaderFuzzTests(ITestOutputHelper output) => this.output = output;
 
+    /// <summary>Inputs per CI run and seed: every reader gets its seeds and about 300 mutants (about 2 s).</summary>
+    private const int CiCount = 4500;
+
+    /// <summary>The fixed seed: the same inputs on every run, so a regression shows up as this test failing.</summary>
+    public const int FixedSeed = 20261122;
+
+    /// <summary>Names the environment variable that replays a seed in <see cref="Mutated_inputs_with_a_new_seed_each_run"/>.</summary>
+    public const string SeedVariable = "MOEDSL_FUZZ_SEED";
+
     [Fact]
-    public void Mutated_inputs_are_read_or_refused_with_the_typed_error()
+    public void Mutated_inputs_are_read_or_refused_with_the_typed_error() => RunAndCheck(FixedSeed);
+
+    /// <summary>A seed drawn anew on every run (or taken from MOEDSL_FUZZ_SEED to replay one), so that CI keeps exploring
+    /// inputs the fixed seed never produces. The seed is printed to the test output and named in the failure message.</summary>
+    [Fact]
+    public void Mutated_inputs_with_a_new_seed_each_run()
+    {
+        string? given = Environment.GetEnvironmentVariable(SeedVariable);
+        int seed = string.IsNullOrEmpty(given)
+            ? System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MaxValue)
+            : int.Parse(given, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture);
+        output.WriteLine($"fuzz seed {seed} ({(string.IsNullOrEmpty(given) ? "random" : "from " + SeedVariable)}); replay: {SeedVariable}={seed} dotnet test"
+            + $" --filter {nameof(Mutated_inputs_with_a_new_seed_each_run)}, or tools/MoeDsl.Fuzz --count {CiCount} --seed {seed}");
+        RunAndCheck(seed);
+    }
+
+    private void RunAndCheck(int seed)
     {
         var failures = new List<FuzzFailure>();
-        IReadOnlyList<FuzzCounts> counts = FuzzRunner.Run(count: 4500, seed: 20261122, failures.Add);
+        IReadOnlyList<FuzzCounts> counts = FuzzRunner.Run(count: CiCount, seed: seed, failures.Add);
         foreach (FuzzCounts c in counts)
             output.WriteLine($"{c.Target,-24} inputs {c.Inputs,5}  accepted {c.Accepted,5}  refused {c.Refused,5}  failed {c.Failed}");
 
-        Assert.True(failures.Count == 0, $"{failures.Count} inputs ended with an untyped exception; first:\n{failures.FirstOrDefault()}");
-        Assert.Equal(4500, counts.Sum(c => c.Inputs));
+        Assert.True(failures.Count == 0, $"seed {seed}: {failures.Count} inputs ended with an untyped exception (replay with {SeedVariable}={seed}"
+            + $" or tools/MoeDsl.Fuzz --count {CiCount} --seed {seed}); first:\n{failures.FirstOrDefault()}");
+        Assert.Equal(CiCount, counts.Sum(c => c.Inputs));
         Assert.Equal(15, counts.Count);
         foreach (FuzzCounts c in counts)
         {
             // Each reader accepted its seeds and refused mutants: the run exercised both outcomes.
-            Assert.True(c.Accepted > 0, $"{c.Target} accepted nothing, not even its seeds");
-            Assert.True(c.Refused > 0, $"{c.Target} refused nothing");
+            Assert.True(c.Accepted > 0, $"seed {seed}: {c.Target} accepted nothing, not even its seeds");
+            Assert.True(c.Refused > 0, $"seed {seed}: {c.Target} refused nothing");
         }
     }
 
