@@ -7,6 +7,10 @@ namespace MoeDsl.Shared
     /// laid out, the MoLA presets and the trainable-parameter count. One place, two compilations.</summary>
     internal static class DeclarationShapes
     {
+        /// <summary>Most decoder layers a declaration or a config.json may have (the largest published LLaMA-family models
+        /// have 126); beyond it a size is a mistake, refused before anything is allocated for it.</summary>
+        public const int MaxLayers = 1024;
+
         /// <summary>The seven projections of a decoder layer in construction order (q, k, v, o, then the MLP), with their
         /// Hugging Face module names.</summary>
         public static readonly (LoraTargets Target, string Name)[] Projections =

@@ -1,6 +1,7 @@
 using System;
 using MoeDsl.Generator.Model;
 using MoeDsl.Generator.Parsing;
+using MoeDsl.Shared;
 using D = MoeDsl.Generator.Diagnostics.DiagnosticDescriptors;
 
 namespace MoeDsl.Generator.Validation
@@ -8,9 +9,6 @@ namespace MoeDsl.Generator.Validation
     /// <summary>The base shape from <c>[BaseModel]</c> and its ConfigFile: MOE040-MOE047, MOE049.</summary>
     internal sealed partial class Validator
     {
-        /// <summary>Largest layer count the generator accepts.</summary>
-        public const int MaxLayers = 1024;
-
         private static readonly (string Arg, string Json)[] ShapeFields =
         {
             ("Layers", "num_hidden_layers"), ("Hidden", "hidden_size"), ("Intermediate", "intermediate_size"),
@@ -43,7 +41,7 @@ namespace MoeDsl.Generator.Validation
                 Report(D.SizeNotPositive, fromConfig[i] ? configArg?.Location : Loc(a, ShapeFields[i].Arg), ShapeFields[i].Arg, values[i], note);
             }
             if (!positive) return null;
-            if (values[0] > MaxLayers) { Report(D.TooManyLayers, ShapeLoc(0), values[0], MaxLayers); return null; }
+            if (values[0] > DeclarationShapes.MaxLayers) { Report(D.TooManyLayers, ShapeLoc(0), values[0], DeclarationShapes.MaxLayers); return null; }
             if (values[1] % values[3] != 0) { Report(D.HiddenNotDivisibleByHeads, ShapeLoc(3), values[1], values[3]); return null; }
             if (values[3] % values[4] != 0) { Report(D.HeadsNotDivisibleByKvHeads, ShapeLoc(4), values[3], values[4]); return null; }
             if (values[1] / values[3] % 2 != 0) { Report(D.OddHeadDim, ShapeLoc(1), values[1] / values[3]); return null; }

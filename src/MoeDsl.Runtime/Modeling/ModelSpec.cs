@@ -114,6 +114,9 @@ public sealed record ModelSpec
     public ModelSpec ShapedTo(LlamaConfig c)
     {
         if (Matches(c)) return this;
+        if (c.NumHiddenLayers > DeclarationShapes.MaxLayers)
+            throw new ArgumentException($"{Name}: the base has {c.NumHiddenLayers} layers, more than the {DeclarationShapes.MaxLayers} a declaration may have "
+                                        + "(the generator's MOE049); is num_hidden_layers in config.json right?");
         if (c.NumHiddenLayers % Groups.Count != 0)
             throw new ArgumentException($"{Name}: its {Groups.Count} groups of layers cannot be spread evenly over {c.NumHiddenLayers} layers; "
                                         + $"use a base whose layer count is a multiple of {Groups.Count}");

@@ -57,4 +57,22 @@ public sealed class SpecModelTests
             Assert.Equal(5 * (2_124 + 1_098), declared);
         }
     }
+
+    /// <summary>Re-shaping keeps the declared groups (group g covers layers [g L/n, (g+1) L/n) of the new base) and refuses
+    /// what cannot be spread or is beyond the layer limit the generator enforces (MOE049), before anything is allocated.</summary>
+    [Fact]
+    public void ReshapingSpreadsTheGroupsAndRefusesImpossibleLayerCounts()
+    {
+        ModelSpec mola = StoriesMola.Spec;   // groups as declared
+        var eight = TestModels.StoriesShape with { NumHiddenLayers = 2 * mola.Groups.Count };
+        ModelSpec shaped = mola.ShapedTo(eight);
+        Assert.Equal(mola.Groups, shaped.Groups);
+        Assert.Equal(mola.Groups.SelectMany(g => new[] { g.Experts, g.Experts }), shaped.ExpertsPerLayer);
+        Assert.Equal(0, shaped.TrainableParameters);
+
+        var uneven = TestModels.StoriesShape with { NumHiddenLayers = 2 * mola.Groups.Count + 1 };
+        Assert.Contains("cannot be spread evenly", Assert.Throws<ArgumentException>(() => mola.ShapedTo(uneven)).Message, StringComparison.Ordinal);
+        var huge = TestModels.StoriesShape with { NumHiddenLayers = int.MaxValue };
+        Assert.Contains("more than the 1024", Assert.Throws<ArgumentException>(() => StoriesLora.Spec.ShapedTo(huge)).Message, StringComparison.Ordinal);
+    }
 }
