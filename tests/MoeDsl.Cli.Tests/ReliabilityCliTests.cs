@@ -157,4 +157,38 @@ public sealed class ReliabilityCliTests
         }
         finally { if (Directory.Exists(outDir)) Directory.Delete(outDir, true); }
     }
+
+    /// <summary>Two first uses of the embedded base in two real processes sharing one cache folder
+    /// (<c>MOEDSL_EMBEDDED_CACHE</c>): exactly one pre-trains, the other waits on the lock and reports the cache; both
+    /// succeed, the cache is complete and no temporary folder is left.</summary>
+    [Fact]
+    public void TwoProcessesFirstUsingTheEmbeddedBasePretrainItOnce()
+    {
+        string root = WorkflowCliTests.Temp();
+        string cache = Path.Combine(root, "embedded-base");
+        Directory.CreateDirectory(root);
+        try
+        {
+            Process Inspect()
+            {
+                var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                psi.ArgumentList.Add(CliTests.CliDll());
+                foreach (string a in new[] { "inspect", "--method", "lora", "--model", "embedded" }) psi.ArgumentList.Add(a);
+                psi.Environment["MOEDSL_EMBEDDED_CACHE"] = cache;
+                return Process.Start(psi)!;
+            }
+            using Process first = Inspect(), second = Inspect();
+            var stderr = new[] { first.StandardError.ReadToEndAsync(), second.StandardError.ReadToEndAsync() };
+            _ = first.StandardOutput.ReadToEndAsync();
+            _ = second.StandardOutput.ReadToEndAsync();
+            Assert.True(first.WaitForExit(300_000) && second.WaitForExit(300_000), "the two processes did not finish in 5 minutes");
+            Assert.Equal((0, 0), (first.ExitCode, second.ExitCode));
+            string[] logs = stderr.Select(t => t.Result).ToArray();
+            Assert.Equal(1, logs.Count(l => l.Contains("embedded base: pre-training", StringComparison.Ordinal)));
+            Assert.Equal(1, logs.Count(l => l.Contains("embedded base: cached at", StringComparison.Ordinal)));
+            Assert.True(File.Exists(Path.Combine(cache, "model.safetensors")));
+            Assert.Equal(new[] { cache }, Directory.GetDirectories(root));
+        }
+        finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
+    }
 }

@@ -28,8 +28,13 @@ public static class EmbeddedBase
         public string Describe() => $"embedded-base v1 {Config} steps={Steps} batch={BatchSize} len={SequenceLength} lr={LearningRate} seed={Seed} sequences={Sequences}";
     }
 
-    /// <summary>Default cache folder: under the running program's build output.</summary>
-    public static string DefaultCacheDirectory => Path.Combine(AppContext.BaseDirectory, "cache", "embedded-base");
+    /// <summary>Environment variable naming a cache folder that several programs share (the CLI, the examples, the tests
+    /// would otherwise each pre-train their own copy).</summary>
+    public const string CacheVariable = "MOEDSL_EMBEDDED_CACHE";
+
+    /// <summary>Default cache folder: <see cref="CacheVariable"/> when set, else under the running program's build output.</summary>
+    public static string DefaultCacheDirectory
+        => Environment.GetEnvironmentVariable(CacheVariable) is { Length: > 0 } shared ? shared : Path.Combine(AppContext.BaseDirectory, "cache", "embedded-base");
 
     /// <summary>The lock file guarding a cache folder: beside it (the folder itself is replaced by a rename).</summary>
     public static string LockFileOf(string cacheDirectory) => Path.GetFullPath(cacheDirectory).TrimEnd(Path.DirectorySeparatorChar) + ".lock";
