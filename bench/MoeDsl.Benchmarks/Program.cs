@@ -1,5 +1,6 @@
 using System;
 using System.Diagnostics;
+using System.Linq;
 using MoeDsl.Runtime.Native;
 using TorchSharp;
 
@@ -46,6 +47,11 @@ public static class Program
         torch.set_num_threads(options.Threads);
         if (options.MemoryChild is string variant) return PeakMemoryMoeVsLora.Child(options, variant);
 
+        if (options.Only is string only && !Groups.Any(g => g.Group == only))
+        {
+            Console.Error.WriteLine($"error: --only {only} is not a figure group; groups: {string.Join(", ", Groups.Select(g => g.Group))}");
+            return 2;
+        }
         var total = Stopwatch.StartNew();
         PrintHeader(options);
         var report = new Report();
