@@ -53,6 +53,17 @@ public sealed class MoeFeedForward : FeedForwardBlock
     /// <summary>Experts in the layer.</summary>
     public int ExpertCount => expertCount;
 
+    /// <summary>What the dense-masked and grouped executions both start from, for the tokens <paramref name="xt"/> [T, d]:
+    /// the frozen gate and up outputs, once for all tokens (fp32 [T, I]), and the experts' LoRA input (fp32, dropout
+    /// applied while training).</summary>
+    internal (Tensor Gate, Tensor Up, Tensor LoraInput) FrozenGateUpAndLoraInput(Tensor xt)
+    {
+        Tensor gate = gate_proj.forward(xt).to(ScalarType.Float32);
+        Tensor up = up_proj.forward(xt).to(ScalarType.Float32);
+        Tensor loraInput = lora.Dropout > 0 ? nn.functional.dropout(xt.to(ScalarType.Float32), lora.Dropout, training) : xt.to(ScalarType.Float32);
+        return (gate, up, loraInput);
+    }
+
     /// <summary>How the experts' LoRA runs. <see cref="ExpertExecution.Auto"/> (default) picks per forward, see
     /// <see cref="Resolve"/>.</summary>
     public ExpertExecution Execution { get; set; } = ExpertExecution.Auto;

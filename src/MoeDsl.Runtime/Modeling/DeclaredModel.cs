@@ -43,10 +43,12 @@ public sealed class DeclaredModel
     /// <see cref="SpecModel"/>). Throws <see cref="ArgumentException"/> when the groups cannot cover the layers.</summary>
     public MoeCausalLM Build(string directory, Device? device, out bool reshaped)
     {
+        // The config is read and checked against the weights once, here; the model is built on it and loaded.
         LlamaConfig config = LlamaConfig.LoadMatchingWeights(directory);
         ModelSpec shaped = Spec.ShapedTo(config);
         reshaped = !ReferenceEquals(shaped, Spec);
-        return reshaped ? SpecModel.FromPretrained(directory, Spec, device) : FromPretrained(directory, device);
+        MoeCausalLM model = reshaped ? SpecModel.Create(config, shaped) : Create(config);
+        return MoeCausalLM.LoadPretrained(model, directory, device);
     }
 
     /// <summary>The tool name of a class name.</summary>

@@ -136,7 +136,7 @@ public abstract class MoeCausalLM : nn.Module
 
     /// <summary>Shared body of the generated <c>FromPretrained</c>: loads the base and places the model on the device
     /// (<see cref="Native.DeviceSelection.Place"/>: on CUDA the frozen base becomes bf16, adapters and routers stay fp32).</summary>
-    protected static TModel LoadPretrained<TModel>(TModel model, string directory, Device? device) where TModel : MoeCausalLM
+    protected internal static TModel LoadPretrained<TModel>(TModel model, string directory, Device? device) where TModel : MoeCausalLM
     {
         model.LoadBase(directory);
         if (device is not null) Native.DeviceSelection.Place(model, device); // on CUDA: frozen base in bf16, adapters fp32

@@ -19,10 +19,7 @@ internal static class DenseMaskedExecution
         Tensor slotWeights = decision.Weights.t().unsqueeze(-1);                        // [S, T, 1]
         Tensor slotMask = nn.functional.one_hot(slotExperts, e).to(ScalarType.Float32); // [S, T, E]
 
-        Tensor xt = x.reshape(t, d);
-        Tensor g0 = ffn.GateProj.forward(xt).to(ScalarType.Float32);                       // frozen, once: [T, I]
-        Tensor u0 = ffn.UpProj.forward(xt).to(ScalarType.Float32);
-        Tensor xd = ffn.Lora.Dropout > 0 ? nn.functional.dropout(xt.to(ScalarType.Float32), ffn.Lora.Dropout, ffn.training) : xt.to(ScalarType.Float32);
+        var (g0, u0, xd) = ffn.FrozenGateUpAndLoraInput(x.reshape(t, d));              // frozen, once: [T, I]
 
         // Each slot's chosen expert's r-block of x A_all^T, the others zeroed; then one GEMM with the stacked B.
         Tensor gA = ExpertStack.WeightBlocks(nn.functional.linear(xd, ffn.GateProj.StackedA()).unsqueeze(0), slotMask, e, r); // [S, T, E*r]

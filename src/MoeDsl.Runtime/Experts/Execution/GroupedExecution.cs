@@ -22,10 +22,7 @@ internal static class GroupedExecution
         int e = ffn.ExpertCount, r = ffn.Lora.Rank;
         double s = ffn.Lora.Scaling;
 
-        Tensor xt = x.reshape(t, d);
-        Tensor g0 = ffn.GateProj.forward(xt).to(ScalarType.Float32);                       // frozen, once: [T, I]
-        Tensor u0 = ffn.UpProj.forward(xt).to(ScalarType.Float32);
-        Tensor xd = ffn.Lora.Dropout > 0 ? nn.functional.dropout(xt.to(ScalarType.Float32), ffn.Lora.Dropout, ffn.training) : xt.to(ScalarType.Float32);
+        var (g0, u0, xd) = ffn.FrozenGateUpAndLoraInput(x.reshape(t, d));              // frozen, once: [T, I]
 
         var (sortedExpert, order) = decision.Experts.reshape(-1).sort(dim: 0, descending: false, stable: true); // pair p = token * k + slot
         Tensor pairToken = order.div(k, rounding_mode: RoundingMode.floor);             // [P] token of each sorted pair
