@@ -8,10 +8,11 @@ using ScottPlot;
 namespace MoeDsl.Examples;
 
 /// <summary>The comparison's figures: loss curves per method (mean over seeds), held-out exact match per task and
-/// method, and the expert-load heatmap per mixture (the figure MoLA and GMoE use to argue their case).</summary>
+/// method with 95% intervals, the paired differences to the baselines with theirs, and the expert-load heatmap per mixture (the figure MoLA and GMoE use to argue their case).</summary>
 internal static class ComparisonPlots
 {
-    public static IReadOnlyList<string> Write(string directory, IReadOnlyList<ComparisonResult> results, string[] methods, string[] tasks, Func<string, int[]> expertsPerLayer)
+    public static IReadOnlyList<string> Write(string directory, IReadOnlyList<ComparisonResult> results, string[] methods, string[] tasks, Func<string, int[]> expertsPerLayer,
+        IReadOnlyList<PairedComparison> differences)
     {
         var written = new List<string>();
 
@@ -36,19 +37,51 @@ internal static class ComparisonPlots
         for (int mi = 0; mi < methods.Length; mi++)
         {
             var runs = results.Where(r => r.Method == methods[mi]).ToList();
-            var bars = tasks.Select((t, ti) => new Bar
+            var bars = tasks.Select((t, ti) =>
             {
-                Position = ti * (methods.Length + 1) + mi,
-                Value = 100 * runs.Average(r => r.Accuracy[t]),
-                FillColor = Colors.Category10[mi % 10],
+                Interval i = PairedStatistics.MeanInterval(runs.Select(r => r.Accuracy[t]).ToArray());
+                return new Bar
+                {
+                    Position = ti * (methods.Length + 1) + mi,
+                    Value = 100 * i.Mean,
+                    Error = double.IsNaN(i.High) ? 0 : 100 * (i.High - i.Mean),
+                    FillColor = Colors.Category10[mi % 10],
+                };
             }).ToList();
             acc.Add.Bars(bars);
             acc.Legend.ManualItems.Add(new LegendItem { LabelText = methods[mi], FillColor = Colors.Category10[mi % 10] });
         }
         acc.Axes.Bottom.SetTicks(tasks.Select((_, ti) => (double)(ti * (methods.Length + 1) + (methods.Length - 1) / 2.0)).ToArray(), tasks);
-        acc.Title("held-out accuracy (%), mean over seeds");
+        acc.Title("held-out accuracy (%), mean over seeds, error bars: 95% t-interval over seeds");
         acc.ShowLegend();
         written.Add(Save(acc, Path.Combine(directory, "accuracy.png"), 900, 500));
+
+        if (differences.Count > 0)
+        {
+            var diff = new Plot();
+            string[] columns = tasks.Append("mean").ToArray();
+            for (int di = 0; di < differences.Count; di++)
+            {
+                PairedComparison d = differences[di];
+                var bars = columns.Select((c, ci) =>
+                {
+                    Interval i = c == "mean" ? d.Mean : d.PerTask[c];
+                    return new Bar
+                    {
+                        Position = ci * (differences.Count + 1) + di,
+                        Value = 100 * i.Mean,
+                        Error = double.IsNaN(i.High) ? 0 : 100 * (i.High - i.Mean),
+                        FillColor = Colors.Category10[di % 10],
+                    };
+                }).ToList();
+                diff.Add.Bars(bars);
+                diff.Legend.ManualItems.Add(new LegendItem { LabelText = $"{d.Method} - {d.Baseline} ({d.Kind})", FillColor = Colors.Category10[di % 10] });
+            }
+            diff.Axes.Bottom.SetTicks(columns.Select((_, ci) => (double)(ci * (differences.Count + 1) + (differences.Count - 1) / 2.0)).ToArray(), columns);
+            diff.Title("paired difference to the baseline (points), error bars: 95% paired-t interval over seeds");
+            diff.ShowLegend();
+            written.Add(Save(diff, Path.Combine(directory, "differences.png"), 1000, 550));
+        }
 
         foreach (string m in methods)
         {

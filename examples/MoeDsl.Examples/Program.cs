@@ -6,6 +6,7 @@ using System.Linq;
 using System.Text.Json;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
+using MoeDsl.Runtime.Routing;
 using MoeDsl.Samples.Comparison;
 using MoeDsl.Samples.Embedded;
 
@@ -17,8 +18,20 @@ internal static class Program
 {
     /// <summary>The methods compared: this assembly's declarations (<c>Methods/</c>) as the generator lists them, the
     /// plain-LoRA baseline first.</summary>
+    /// <remarks>The Graph router runs last: a MixLoRA run that follows a GMoE run in the same process takes about twice as
+    /// long (README), and the order changes no result (every run seeds itself).</remarks>
     private static readonly DeclaredModel[] Methods =
-        MoeDsl.Generated.DeclaredModels.All.OrderBy(m => m.Spec.IsMixture).ThenBy(m => m.Name, StringComparer.Ordinal).ToArray();
+        MoeDsl.Generated.DeclaredModels.All.OrderBy(m => m.Spec.IsMixture).ThenBy(m => m.Spec.Router is GraphRouterSettings)
+              .ThenBy(m => m.Name, StringComparer.Ordinal).ToArray();
+
+    /// <summary>The matched-budget baseline every mixture is paired with.</summary>
+    private const string MatchedBaseline = "lora";
+
+    /// <summary>The papers' own budget ratios: (mixture, its paper's LoRA baseline).</summary>
+    private static readonly (string Method, string Baseline)[] PaperRatios = { ("mixlora-16", "lora-80") };
+
+    /// <summary>Training and held-out examples per task of the embedded mix.</summary>
+    private const int TrainPerTask = 1000, HeldOutPerTask = 600;
 
     /// <summary>How results.json is written: indented, NaN allowed (a metric not measured).</summary>
     private static readonly JsonSerializerOptions ResultsJson = new()
@@ -50,7 +63,7 @@ internal static class Program
         var o = Options.Parse(args);
         if (o.Help)
         {
-            Console.WriteLine("usage: dotnet run -c Release --project examples/MoeDsl.Examples -- [--full] [--seeds N] [--steps N] [--methods a,b] [--model DIR [--data F1,F2 --task T1,T2]] [--out DIR] [--threads N]");
+            Console.WriteLine("usage: dotnet run -c Release --project examples/MoeDsl.Examples -- [--full (1500 steps, 5 seeds)] [--seeds N] [--steps N] [--methods a,b] [--model DIR [--data F1,F2 --task T1,T2]] [--out DIR] [--threads N]");
             Console.WriteLine("methods: " + string.Join(", ", Methods.Select(m => m.Name)));
             return 0;
         }
@@ -79,7 +92,7 @@ internal static class Program
         ComparisonTasks tasks;
         if (o.Data is null)
         {
-            var embedded = new EmbeddedComparisonTasks();
+            var embedded = new EmbeddedComparisonTasks(TrainPerTask, HeldOutPerTask, tasks: SyntheticTasks.SharedFormat);
             Console.WriteLine($"embedded tasks: {string.Join(", ", embedded.Names)}; {embedded.TrainPerTask} train / {embedded.TestPerTask} held-out examples per task; ");
             tasks = embedded;
         }
@@ -105,29 +118,75 @@ internal static class Program
             }
         }
 
-        PrintSummary(results, selected.Select(m => m.Name).ToArray(), taskNames, o.Data is null ? "held-out exact match" : "held-out label-token accuracy");
-        foreach (string png in ComparisonPlots.Write(outDir, results, selected.Select(m => m.Name).ToArray(), taskNames,
-                     name => selected.First(m => m.Name == name).Spec.ExpertsPerLayer))
+        string[] names = selected.Select(m => m.Name).ToArray();
+        PrintSummary(results, names, taskNames, o.Data is null ? "held-out exact match" : "held-out label-token accuracy");
+        List<PairedComparison> differences = Pairs(names)
+            .Select(p => PairedComparison.Of(results, p.Method, p.Baseline, p.Kind, taskNames)).ToList();
+        PrintDifferences(differences, taskNames);
+        foreach (string png in ComparisonPlots.Write(outDir, results, names, taskNames,
+                     name => selected.First(m => m.Name == name).Spec.ExpertsPerLayer, differences))
             Console.WriteLine($"plot: {png}");
         string json = Path.Combine(outDir, "results.json");
         File.WriteAllText(json, JsonSerializer.Serialize(results, ResultsJson));
         Console.WriteLine($"results: {json}");
+        string differencesJson = Path.Combine(outDir, "differences.json");
+        File.WriteAllText(differencesJson, JsonSerializer.Serialize(differences, ResultsJson));
+        Console.WriteLine($"paired differences: {differencesJson}");
         Console.WriteLine($"adapters: {Path.Combine(outDir, "adapters")} (adapter_model.safetensors + adapter_config.json per method and seed)");
         return 0;
     }
 
+    /// <summary>The comparisons run: every mixture against the matched-budget LoRA, and each paper ratio; a pair is left
+    /// out when --methods did not select both of its methods.</summary>
+    private static IEnumerable<(string Method, string Baseline, string Kind)> Pairs(string[] names)
+    {
+        var paper = PaperRatios.ToDictionary(p => p.Method, p => p.Baseline);
+        foreach (string m in names)
+        {
+            DeclaredModel d = Methods.First(x => x.Name == m);
+            if (!d.Spec.IsMixture) continue;
+            if (paper.TryGetValue(m, out string? b))
+            {
+                if (names.Contains(b)) yield return (m, b, "paper ratio");
+            }
+            else if (names.Contains(MatchedBaseline))
+            {
+                yield return (m, MatchedBaseline, "matched budget");
+            }
+        }
+    }
+
+    private static void PrintDifferences(List<PairedComparison> differences, string[] tasks)
+    {
+        if (differences.Count == 0) return;
+        Console.WriteLine();
+        Console.WriteLine("paired differences (method - baseline, same seeds), points, mean [95% paired-t interval]; * = interval excludes 0");
+        string header = $"{"method - baseline",-22} {"kind",-14} " + string.Join(" ", tasks.Select(t => $"{t,22}")) + $" {"mean",22}";
+        Console.WriteLine(header);
+        Console.WriteLine(new string('-', header.Length));
+        foreach (PairedComparison d in differences)
+            Console.WriteLine($"{d.Method + " - " + d.Baseline,-22} {d.Kind,-14} " + string.Join(" ", tasks.Select(t => $"{Format(d.PerTask[t]),22}")) + $" {Format(d.Mean),22}");
+        Console.WriteLine($"(held-out items alone put +-{100 * PairedStatistics.ItemNoiseHalfWidth(HeldOutPerTask):F1} points on a per-task difference " +
+                          $"and +-{100 * PairedStatistics.ItemNoiseHalfWidth(HeldOutPerTask * tasks.Length):F1} on the mean, at worst; the intervals above are over seeds)");
+    }
+
+    private static string Format(Interval i) =>
+        double.IsNaN(i.Low) ? $"{100 * i.Mean:+0.0;-0.0} [n/a]" : $"{100 * i.Mean:+0.0;-0.0} [{100 * i.Low:+0.0;-0.0}, {100 * i.High:+0.0;-0.0}]{(i.Significant ? "*" : " ")}";
+
     private static void PrintSummary(List<ComparisonResult> results, string[] methods, string[] tasks, string metric)
     {
         Console.WriteLine();
-        Console.WriteLine($"{metric} (%), mean ± std over seeds");
-        string header = $"{"method",-10} {"params",9} " + string.Join(" ", tasks.Select(t => $"{t,13}")) + $" {"mean",13} {"final loss",10}";
+        Console.WriteLine($"{metric} (%), mean ± std over seeds; mean of the tasks with its 95% t-interval over seeds");
+        string header = $"{"method",-10} {"params",9} " + string.Join(" ", tasks.Select(t => $"{t,13}")) + $" {"mean [95%]",20} {"final loss",10}";
         Console.WriteLine(header);
         Console.WriteLine(new string('-', header.Length));
         foreach (string m in methods)
         {
             var rs = results.Where(r => r.Method == m).ToList();
             string cells = string.Join(" ", tasks.Select(t => Cell(rs.Select(r => r.Accuracy[t]))));
-            Console.WriteLine($"{m,-10} {rs[0].TrainableParameters,9:N0} {cells} {Cell(rs.Select(r => r.MeanAccuracy))} {rs.Average(r => r.FinalLoss),10:F3}");
+            Interval mean = PairedStatistics.MeanInterval(rs.Select(r => r.MeanAccuracy).ToArray());
+            string meanCell = double.IsNaN(mean.Low) ? $"{100 * mean.Mean,6:F1}" : $"{100 * mean.Mean,5:F1} [{100 * mean.Low:F1}, {100 * mean.High:F1}]";
+            Console.WriteLine($"{m,-10} {rs[0].TrainableParameters,9:N0} {cells} {meanCell,20} {rs.Average(r => r.FinalLoss),10:F3}");
         }
     }
 
@@ -139,11 +198,15 @@ internal static class Program
         return $"{mean * 100,6:F1} ± {std * 100,4:F1}";
     }
 
+    /// <summary>Steps of the quick default: 7 methods x 3 seeds stay under 10 minutes on 2 idle cores.</summary>
+    private const int QuickSteps = 200;
+
     private sealed record Options(bool Help, int Steps, int Seeds, string[]? Methods, string? Model, string Out, int Threads, string[]? Data, string[]? Tasks)
     {
         public static Options Parse(string[] args)
         {
-            var o = new Options(false, 300, 3, null, null, "runs/main", 1, null, null);
+            var o = new Options(false, QuickSteps, 3, null, null, "runs/main", 1, null, null);
+            bool seedsGiven = false;
             for (int i = 0; i < args.Length; i++)
             {
                 string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -151,10 +214,10 @@ internal static class Program
                 o = args[i] switch
                 {
                     "-h" or "--help" => o with { Help = true },
-                    "--quick" => o with { Steps = 300 },
-                    "--full" => o with { Steps = 1500 },
+                    "--quick" => o with { Steps = QuickSteps },
+                    "--full" => o with { Steps = 1500, Seeds = seedsGiven ? o.Seeds : 5 },
                     "--steps" => o with { Steps = Int("--steps", 1) },
-                    "--seeds" => o with { Seeds = Int("--seeds", 1) },
+                    "--seeds" => (seedsGiven = true) ? o with { Seeds = Int("--seeds", 1) } : o,
                     "--methods" => o with { Methods = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
                     "--model" => o with { Model = Value() },
                     "--out" => o with { Out = Value() },

@@ -123,5 +123,10 @@ namespace MoeDsl
         public double Lambda { get; set; } = DslDefaults.PoissonLambda;
         /// <summary>Divergence form. Default <see cref="GraphLossForm.AbsLog"/> (the reference code's).</summary>
         public GraphLossForm Form { get; set; } = DslDefaults.GraphLossForm;
+        /// <summary>What the Normal target is normalised over. Default <see cref="GraphNormalScope.AcrossLayers"/> (the reference code's).</summary>
+        public GraphNormalScope NormalScope { get; set; } = DslDefaults.GraphNormalScope;
+        /// <summary>Whether padding tokens count in both losses and the running load. Default true (the reference code routes
+        /// and counts every position of the padded batch); false counts only real tokens.</summary>
+        public bool CountPadding { get; set; } = DslDefaults.GraphCountPadding;
     }
 }

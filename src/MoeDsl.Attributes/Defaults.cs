@@ -46,5 +46,9 @@ namespace MoeDsl
         public const double PoissonLambda = 1.5;
         /// <summary>GMoE's divergence form.</summary>
         public const GraphLossForm GraphLossForm = MoeDsl.GraphLossForm.AbsLog;
+        /// <summary>GMoE's Normal target normalisation (the reference's: over all layers).</summary>
+        public const GraphNormalScope GraphNormalScope = MoeDsl.GraphNormalScope.AcrossLayers;
+        /// <summary>GMoE's losses count padding tokens (the reference's behaviour).</summary>
+        public const bool GraphCountPadding = true;
     }
 }

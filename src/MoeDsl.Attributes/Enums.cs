@@ -105,4 +105,20 @@ namespace MoeDsl
         /// <summary><c>sum_i p_i * log(p_i / q_i)</c>, the KL divergence as the paper writes it.</summary>
         KL = 1,
     }
+
+    /// <summary>What GMoE's Normal balance target is normalised over.</summary>
+#if MOEDSL_GENERATOR
+    internal
+#else
+    public
+#endif
+    enum GraphNormalScope
+    {
+        /// <summary>Over all layers stacked, as the reference code does (<c>_GoE_count_loss_func</c>: the pdf of every
+        /// layer divided by one sum), so each layer's target sums to about 1/L (default).</summary>
+        AcrossLayers = 0,
+        /// <summary>Per layer (each layer's target sums to 1, so the loss is 0 at the target), with the coefficient divided by
+        /// the number of routed layers L, the weight the reference's 1/L-sized target gives each layer.</summary>
+        PerLayer = 1,
+    }
 }

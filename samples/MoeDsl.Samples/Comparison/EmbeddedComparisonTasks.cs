@@ -15,15 +15,18 @@ public sealed class EmbeddedComparisonTasks : ComparisonTasks
     private readonly List<TokenSequence> train = new();
     private readonly Dictionary<string, List<TokenSequence>> test = new();
     private readonly List<TokenSequence> allTest;
+    private readonly string[] names;
 
     /// <summary>Generates <paramref name="trainPerTask"/> training and <paramref name="testPerTask"/> held-out examples
-    /// per task from fixed seeds; <paramref name="maskPrompt"/> scores only the answer in training (held-out sequences
+    /// per task (<paramref name="tasks"/>, default <see cref="SyntheticTasks.Names"/>) from fixed seeds; <paramref name="maskPrompt"/> scores only the answer in training (held-out sequences
     /// always mask the prompt).</summary>
-    public EmbeddedComparisonTasks(int trainPerTask = SyntheticTasks.TrainPerTask, int testPerTask = SyntheticTasks.TestPerTask, bool maskPrompt = true)
+    public EmbeddedComparisonTasks(int trainPerTask = SyntheticTasks.TrainPerTask, int testPerTask = SyntheticTasks.TestPerTask, bool maskPrompt = true,
+                                   IReadOnlyList<string>? tasks = null)
     {
         TrainPerTask = trainPerTask;
         TestPerTask = testPerTask;
-        foreach (string task in SyntheticTasks.Names)
+        names = (tasks ?? SyntheticTasks.Names).ToArray();
+        foreach (string task in names)
         {
             train.AddRange(SyntheticTasks.Split(task, heldOut: false, trainPerTask, SyntheticTasks.SplitSeed(task, heldOut: false)).Select(e => SyntheticTasks.Encode(e, maskPrompt)));
             test[task] = SyntheticTasks.Split(task, heldOut: true, testPerTask, SyntheticTasks.SplitSeed(task, heldOut: true)).Select(e => SyntheticTasks.Encode(e, maskPrompt: true)).ToList();
@@ -37,7 +40,7 @@ public sealed class EmbeddedComparisonTasks : ComparisonTasks
     public int TestPerTask { get; }
 
     /// <inheritdoc />
-    public override IReadOnlyList<string> Names => SyntheticTasks.Names;
+    public override IReadOnlyList<string> Names => names;
     /// <inheritdoc />
     public override IReadOnlyList<TokenSequence> Train => train;
     /// <inheritdoc />

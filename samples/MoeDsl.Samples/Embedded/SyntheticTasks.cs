@@ -18,6 +18,17 @@ public static class SyntheticTasks
     /// larger of two digits as a multiple-choice letter (comparison; chance = 50%).</summary>
     public static readonly string[] Names = { "copy", "first", "add", "larger" };
 
+    /// <summary>The main job's task mix, built for multi-task interference: every prompt has ONE format,
+    /// <c>op: s =&gt;</c> with s a random string of 3-5 letters, and only the operation word says which skill answers
+    /// it: its first letter, its last letter, the letter after its first letter in the alphabet (z wraps to a), the
+    /// string repeated, or its length (3-5, chance 33%). One adapter must map the same kind of input to five different
+    /// outputs; a router can send each operation to its own experts (where the papers say experts help). With
+    /// 26^3 + 26^4 + 26^5 prompts per operation, held-out splits can be as large as needed.</summary>
+    public static readonly string[] SharedFormat = { "first", "last", "next", "echo", "length" };
+
+    /// <summary>Every task <see cref="Example"/> knows; the index fixes a task's split seed (the first four keep theirs).</summary>
+    private static readonly string[] AllTasks = { "copy", "first", "add", "larger", "last", "next", "echo", "length" };
+
     /// <summary>Training examples per task in the comparison and in <c>--data embedded</c>.</summary>
     public const int TrainPerTask = 600;
     /// <summary>Held-out examples per task in the comparison and in <c>--eval-data embedded</c>.</summary>
@@ -26,8 +37,8 @@ public static class SyntheticTasks
     /// <summary>The generator seed of a task's split, fixed so every program sees the same examples.</summary>
     public static int SplitSeed(string task, bool heldOut)
     {
-        int index = Array.IndexOf(Names, task);
-        if (index < 0) throw new ArgumentException($"unknown embedded task '{task}'; known: {string.Join(", ", Names)}");
+        int index = Array.IndexOf(AllTasks, task);
+        if (index < 0) throw new ArgumentException($"unknown embedded task '{task}'; known: {string.Join(", ", AllTasks)}");
         return 1000 * (index + 1) + (heldOut ? 1 : 0);
     }
 
@@ -53,8 +64,20 @@ public static class SyntheticTasks
             }
             case "larger":
                 return Larger(rng);
+            case "last" or "next" or "echo" or "length":
+            {
+                string w = Word(rng);
+                string answer = task switch
+                {
+                    "last" => w[^1].ToString(),
+                    "next" => ((char)('a' + (w[0] - 'a' + 1) % 26)).ToString(),
+                    "echo" => w,
+                    _ => w.Length.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                };
+                return new TaskExample(task, $"{task}: {w} =>", " " + answer);
+            }
             default:
-                throw new ArgumentException($"unknown embedded task '{task}'; known: {string.Join(", ", Names)}");
+                throw new ArgumentException($"unknown embedded task '{task}'; known: {string.Join(", ", AllTasks)}");
         }
     }
 

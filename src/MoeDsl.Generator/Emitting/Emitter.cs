@@ -165,7 +165,9 @@ namespace MoeDsl.Generator.Emitting
             if (m.Router is RouterModel r) Router(w, r);
             if (m.LoadBalance is double lb) w.Line($"LoadBalance = {D(lb)},");
             if (m.GraphLosses is GraphLossesModel g)
-                w.Line($"GraphLosses = new {Modeling}.GraphLossSettings(Poisson: {D(g.Poisson)}, Normal: {D(g.Normal)}, Lambda: {D(g.Lambda)}, Form: global::MoeDsl.GraphLossForm.{g.Form}),");
+                w.Line($"GraphLosses = new {Modeling}.GraphLossSettings(Poisson: {D(g.Poisson)}, Normal: {D(g.Normal)}, Lambda: {D(g.Lambda)}, Form: global::MoeDsl.GraphLossForm.{g.Form}"
+                       + (g.NormalScope == DslDefaults.GraphNormalScope ? "" : $", NormalScope: global::MoeDsl.GraphNormalScope.{g.NormalScope}")
+                       + (g.CountPadding == DslDefaults.GraphCountPadding ? "" : $", CountPadding: {(g.CountPadding ? "true" : "false")}") + "),");
             // ModelSpec's shape properties are named like the constants (HeadDim is derived, not stored).
             foreach (var (name, _, _) in ShapeConstants(m.Shape))
                 if (name != GeneratedMembers.HeadDim) w.Line($"{name} = {name},");

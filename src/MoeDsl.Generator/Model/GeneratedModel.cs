@@ -17,7 +17,7 @@ namespace MoeDsl.Generator.Model
         int GraphHidden, int GraphLayers, double GraphDensity);
 
     /// <summary>GMoE's losses as declared with <c>[GraphLosses]</c>.</summary>
-    internal sealed record GraphLossesModel(double Poisson, double Normal, double Lambda, GraphLossForm Form);
+    internal sealed record GraphLossesModel(double Poisson, double Normal, double Lambda, GraphLossForm Form, GraphNormalScope NormalScope, bool CountPadding);
 
     /// <summary>A validated declaration: everything the emitter needs, nothing that points back into the compilation.
     /// <see cref="Groups"/> cover the layers in equal runs; <see cref="Router"/> is null for plain LoRA.</summary>

@@ -31,7 +31,9 @@ namespace MoeDsl.Generator.Validation
             if (lambdaOk && !(lambda >= 1 && lambda <= 2)) Report(D.GraphLossValueOutOfRange, Loc(graphLosses, "Lambda"), "Lambda", F(lambda), "is outside [1, 2], the range lambda is clamped to");
             if (poissonOk && normalOk && poisson == 0 && normal == 0) Report(D.GraphLossesOff, graphLosses.Location);
             GraphLossForm form = Enum(graphLosses, "Form", DslDefaults.GraphLossForm) ?? DslDefaults.GraphLossForm;
-            return new GraphLossesModel(poisson, normal, lambda, form);
+            GraphNormalScope scope = Enum(graphLosses, "NormalScope", DslDefaults.GraphNormalScope) ?? DslDefaults.GraphNormalScope;
+            bool countPadding = graphLosses.Find("CountPadding")?.Value is { Kind: ValueKind.Bool } b ? b.Int == 1 : DslDefaults.GraphCountPadding;
+            return new GraphLossesModel(poisson, normal, lambda, form, scope, countPadding);
         }
     }
 }

@@ -69,6 +69,8 @@ public static class AdapterConfig
             o["graph_normal_coefficient"] = losses.Normal;
             o["graph_poisson_lambda"] = losses.Lambda;
             o["graph_loss_form"] = losses.Form.ToString();
+            o["graph_normal_scope"] = losses.NormalScope.ToString();
+            o["graph_count_padding"] = losses.CountPadding;
         }
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
@@ -120,7 +122,12 @@ public static class AdapterConfig
         };
         GraphLossSettings? losses = o.ContainsKey("graph_loss_form")
             ? new GraphLossSettings(Double(path, o, "graph_poisson_coefficient", DslDefaults.PoissonCoefficient), Double(path, o, "graph_normal_coefficient", DslDefaults.NormalCoefficient),
-                Double(path, o, "graph_poisson_lambda", DslDefaults.PoissonLambda), EnumField<GraphLossForm>(path, o, "graph_loss_form"))
+                Double(path, o, "graph_poisson_lambda", DslDefaults.PoissonLambda), EnumField<GraphLossForm>(path, o, "graph_loss_form"),
+                // Adapters written before these two fields existed were trained per layer, without padding.
+                o.ContainsKey("graph_normal_scope") ? EnumField<GraphNormalScope>(path, o, "graph_normal_scope") : GraphNormalScope.PerLayer,
+                o["graph_count_padding"] is null ? false
+                    : o["graph_count_padding"] is JsonValue v && v.TryGetValue(out bool countPadding) ? countPadding
+                    : throw new ModelFormatException(path, "graph_count_padding", "must be true or false"))
             : null;
         return new ModelSpec
         {

@@ -30,7 +30,8 @@ public static class AuxiliaryLosses
             }
             else
             {
-                // MoLA: per layer, the decisions of all its projections pooled; summed over layers.
+                // MoLA: per layer, the decisions of all its projections pooled; summed over layers. Padding tokens count, as
+                // in MoLA's load_balancing_loss_func (it receives the router logits of every position and no attention mask).
                 Tensor? total = null;
                 foreach (var group in records.GroupBy(r => r.Layer))
                 {
@@ -38,8 +39,7 @@ public static class AuxiliaryLosses
                     Tensor probs = cat(rs.Select(r => r.Decision.Probs).ToArray(), 0);
                     Tensor experts = cat(rs.Select(r => r.Decision.Experts).ToArray(), 0);
                     Tensor used = cat(rs.Select(r => SlotsCounted(spec, r.Decision)).ToArray(), 0);
-                    Tensor? pooledMask = mask is null ? null : cat(Enumerable.Repeat(mask, rs.Length).ToArray(), 0);
-                    Tensor layerLoss = LoadBalanceLoss.Mola(probs, experts, used, pooledMask);
+                    Tensor layerLoss = LoadBalanceLoss.Mola(probs, experts, used, tokenMask: null);
                     total = total is null ? layerLoss : total + layerLoss;
                 }
                 result.Add(("load_balance", total! * coef));

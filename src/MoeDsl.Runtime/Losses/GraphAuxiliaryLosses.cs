@@ -9,8 +9,14 @@ namespace MoeDsl.Runtime.Losses;
 
 /// <summary>GMoE's Poisson distinction and Normal balance losses over the Graph routers' decisions of one forward,
 /// each averaged over the layers and multiplied by its coefficient (defaults 0.005 and 8, GMoE's config).</summary>
-/// <remarks>Called once per training forward. Each call adds this batch's load to every router's running load
-/// (<see cref="GraphRouter.AccumulateLoad"/>, only when the router is in training mode), as GMoE does in its forward.</remarks>
+/// <remarks>By default both follow the reference code: the Normal target is normalised over all layers stacked
+/// (<see cref="GraphLosses.NormalBalanceAcrossLayers"/>) and padding tokens count. A layer's reference term is then
+/// <c>(1/L) sum_i q_i |log(q_i / c_i) - log L|</c> (q: its Normal target, c: its sorted normalised load): the 1/L scales
+/// the coefficient, the <c>- log L</c> moves the minimum from c = q to c_i = q_i / L (docs/methods.md).
+/// <see cref="GraphNormalScope.PerLayer"/> computes <c>sum_i q_i |log(q_i / c_i)|</c> per layer, averaged, times
+/// Normal / L: the same weight on the same sum, without the shift, so a balance loss whose minimum is the target.
+/// Each call adds this batch's load to every router's running load (<see cref="GraphRouter.AccumulateLoad"/>, only
+/// when the router is in training mode), as GMoE does in its forward.</remarks>
 public static class GraphAuxiliaryLosses
 {
     /// <summary>Computes the weighted GMoE losses: ("graph_poisson", ...) and ("graph_normal", ...); a coefficient of 0
@@ -26,6 +32,7 @@ public static class GraphAuxiliaryLosses
 
         GraphLossSettings settings = spec.EffectiveGraphLosses ?? GraphLossSettings.Default;
         double poisson = settings.Poisson, normal = settings.Normal;
+        if (settings.CountPadding) tokenMask = null;
 
         // Load first, so the running totals advance exactly once per forward whichever losses are declared.
         var loads = graph.Select(r => ((GraphRouter)r.Router).AccumulateLoad(GraphLosses.BatchLoad(r.Decision, tokenMask))).ToArray();
@@ -38,9 +45,11 @@ public static class GraphAuxiliaryLosses
         }
         if (normal != 0)
         {
-            Tensor total = graph.Select((r, i) => GraphLosses.NormalBalance(loads[i], ((GraphRouter)r.Router).NormalSigma, settings.Form))
-                                .Aggregate((a, b) => a + b);
-            result.Add(("graph_normal", total / graph.Length * normal));
+            Tensor[] sigmas = graph.Select(r => ((GraphRouter)r.Router).NormalSigma).ToArray();
+            Tensor value = settings.NormalScope == GraphNormalScope.AcrossLayers
+                ? GraphLosses.NormalBalanceAcrossLayers(loads, sigmas, settings.Form)
+                : loads.Select((load, i) => GraphLosses.NormalBalance(load, sigmas[i], settings.Form)).Aggregate((a, b) => a + b) / graph.Length / graph.Length;
+            result.Add(("graph_normal", value * normal));
         }
         return result;
     }

@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using MoeDsl.Runtime.Routing;
 using static TorchSharp.torch;
 
@@ -32,13 +34,19 @@ public static class GraphLosses
     public static Tensor NormalTarget(Tensor sigma, int experts)
     {
         using var scope = NewDisposeScope();
+        Tensor q = NormalPdf(sigma, experts);
+        return (q / q.sum()).sort(-1, descending: true).Values.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The Normal(E/2, sigma) pdf at i = 0..E-1 [E], unnormalised (fp32).</summary>
+    private static Tensor NormalPdf(Tensor sigma, int experts)
+    {
+        using var scope = NewDisposeScope();
         Tensor scale = sigma.to(ScalarType.Float32);
         double mu = experts / 2.0;
         Tensor i = arange(0, experts, dtype: ScalarType.Float32, device: sigma.device);
         Tensor logPdf = -(i - mu).pow(2) / (2 * scale.pow(2)) - scale.log() - Math.Log(Math.Sqrt(2 * Math.PI));
-        Tensor q = logPdf.exp();
-        q = q / q.sum();
-        return q.sort(-1, descending: true).Values.MoveToOuterDisposeScope();
+        return logPdf.exp().MoveToOuterDisposeScope();
     }
 
     /// <summary><c>sum_i target_i * |log(target_i / (actual_i + eps))|</c> (AbsLog) or without the absolute value (KL),
@@ -73,6 +81,26 @@ public static class GraphLosses
         Tensor target = NormalTarget(sigma, (int)load.shape[0]);
         Tensor sorted = load.sort(-1, descending: true).Values;
         return Divergence(target, sorted / sorted.sum(), NormalEpsilon, form).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Normal balance of all routed layers as the reference code computes it (<c>_GoE_count_loss_func</c> on the
+    /// layers stacked): every layer's pdf (its own sigma, mu = E/2) divided by ONE sum over all layers' pdf values, so a
+    /// layer's target sums to about 1/L; each sorted descending against that layer's load sorted and normalised to sum 1;
+    /// the divergences averaged over the layers. <paramref name="loads"/>[l] is [E_l], <paramref name="sigmas"/>[l] a scalar.</summary>
+    public static Tensor NormalBalanceAcrossLayers(IReadOnlyList<Tensor> loads, IReadOnlyList<Tensor> sigmas, GraphLossForm form)
+    {
+        if (loads.Count == 0 || loads.Count != sigmas.Count)
+            throw new ArgumentException($"one sigma per layer's load is needed, got {loads.Count} loads and {sigmas.Count} sigmas");
+        using var scope = NewDisposeScope();
+        Tensor[] pdfs = loads.Select((load, l) => NormalPdf(sigmas[l], (int)load.shape[0])).ToArray();
+        Tensor total = pdfs.Select(p => p.sum()).Aggregate((a, b) => a + b);
+        Tensor sum = loads.Select((load, l) =>
+        {
+            Tensor target = (pdfs[l] / total).sort(-1, descending: true).Values;
+            Tensor sorted = load.sort(-1, descending: true).Values;
+            return Divergence(target, sorted / sorted.sum(), NormalEpsilon, form);
+        }).Aggregate((a, b) => a + b);
+        return (sum / loads.Count).MoveToOuterDisposeScope();
     }
 
     /// <summary>This batch's load [E] as GMoE counts it: each token's top-k probabilities (before renormalisation)

@@ -147,7 +147,10 @@ public sealed record ModelSpec
 /// <param name="Normal">Normal balance coefficient.</param>
 /// <param name="Lambda">Initial Poisson lambda.</param>
 /// <param name="Form">Divergence form.</param>
-public sealed record GraphLossSettings(double Poisson, double Normal, double Lambda, GraphLossForm Form)
+/// <param name="NormalScope">What the Normal target is normalised over (the reference: all layers stacked).</param>
+/// <param name="CountPadding">Whether padding tokens count in both losses and the running load (the reference: yes).</param>
+public sealed record GraphLossSettings(double Poisson, double Normal, double Lambda, GraphLossForm Form,
+                                       GraphNormalScope NormalScope = DslDefaults.GraphNormalScope, bool CountPadding = DslDefaults.GraphCountPadding)
 {
     /// <summary>GMoE's reference configuration.</summary>
     public static GraphLossSettings Default { get; } = new(DslDefaults.PoissonCoefficient, DslDefaults.NormalCoefficient, DslDefaults.PoissonLambda, DslDefaults.GraphLossForm);

@@ -10,6 +10,16 @@ using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Tests.Losses;
 
+/// <summary>GMoE with the declared non-reference variants (also round-tripped through adapter_config.json by
+/// <c>AdapterConfigTests</c>, which covers every declaration of this assembly).</summary>
+[MoeModel(Placement = ExpertPlacement.FeedForward)]
+[BaseModel(Layers = 2, Hidden = 16, Intermediate = 32, Heads = 2, Vocab = 32)]
+[ExpertsPerLayer(4)]
+[Router(RouterKind.Graph, TopK = 2, GraphHidden = 8)]
+[Lora(Rank = 2)]
+[GraphLosses(NormalScope = GraphNormalScope.PerLayer, CountPadding = false)]
+public partial class GmoePerLayerNormal { }
+
 public sealed class GraphLossTests
 {
     private static double LogFactorial(int n) => Enumerable.Range(1, n).Sum(i => Math.Log(i));
@@ -63,6 +73,77 @@ public sealed class GraphLossTests
             sum = sum + q * (form == GraphLossForm.AbsLog ? log.abs() : log);
         }
         return sum;
+    }
+
+    /// <summary>Transcription of the reference's <c>_GoE_count_loss_func(count, miu, theta)</c> on the layers stacked,
+    /// in scalar ops: <c>norm_prob = exp(Normal(miu, theta).log_prob(arange(n)))</c> as an [L, E] table (row l uses sigma_l),
+    /// <c>norm_prob / torch.sum(norm_prob)</c> over the WHOLE table, each row sorted descending, each layer's count sorted
+    /// and divided by its own sum, <c>sum_i q |log(q / (c + 1e-8))|</c> per row, then <c>torch.sum(loss) / loss.numel()</c>.</summary>
+    private static Tensor NaiveNormalStacked(Tensor[] loads, Tensor[] sigmas, GraphLossForm form)
+    {
+        int layers = loads.Length;
+        var pdf = new Tensor[layers][];
+        Tensor all = zeros(Array.Empty<long>());
+        for (int l = 0; l < layers; l++)
+        {
+            int e = (int)loads[l].shape[0];
+            double mu = e / 2.0;
+            pdf[l] = new Tensor[e];
+            for (int i = 0; i < e; i++)
+            {
+                pdf[l][i] = (-(i - mu) * (i - mu) / (2 * sigmas[l] * sigmas[l])).exp() / (sigmas[l] * Math.Sqrt(2 * Math.PI));
+                all = all + pdf[l][i];
+            }
+        }
+        Tensor sum = zeros(Array.Empty<long>());
+        for (int l = 0; l < layers; l++)
+        {
+            int e = pdf[l].Length;
+            float[] hq = pdf[l].Select(p => p.item<float>()).ToArray();
+            int[] qOrder = Enumerable.Range(0, e).OrderByDescending(i => hq[i]).ToArray();
+            float[] hl = Numerics.Host(loads[l]);
+            int[] lOrder = Enumerable.Range(0, e).OrderByDescending(i => hl[i]).ToArray();
+            Tensor loadTotal = Enumerable.Range(0, e).Select(i => loads[l][i]).Aggregate((a, b) => a + b);
+            for (int i = 0; i < e; i++)
+            {
+                Tensor q = pdf[l][qOrder[i]] / all;
+                Tensor log = (q / (loads[l][lOrder[i]] / loadTotal + 1e-8)).log();
+                sum = sum + q * (form == GraphLossForm.AbsLog ? log.abs() : log);
+            }
+        }
+        return sum / layers;
+    }
+
+    [Theory]
+    [InlineData(GraphLossForm.AbsLog, 8, 5)]
+    [InlineData(GraphLossForm.AbsLog, 5, 3)]
+    [InlineData(GraphLossForm.KL, 8, 4)]
+    public void NormalBalanceAcrossLayersMatchesTheReferenceFormula(GraphLossForm form, int experts, int layers)
+    {
+        using var scope = NewDisposeScope();
+        using var g = new Generator(24);
+        Tensor[] loads = Enumerable.Range(0, layers).Select(_ => (rand(new long[] { experts }, generator: g) * 10 + 0.5).requires_grad_(true)).ToArray();
+        Tensor[] sigmas = Enumerable.Range(0, layers).Select(l => tensor(experts / 2.0f + 0.2f * l).requires_grad_(true)).ToArray();
+        var leaves = loads.Select((t, l) => ($"load{l}", t)).Concat(sigmas.Select((t, l) => ($"sigma{l}", t))).ToList();
+        Numerics.AssertSameValueAndGradients(
+            () => GraphLosses.NormalBalanceAcrossLayers(loads, sigmas, form),
+            () => NaiveNormalStacked(loads, sigmas, form), leaves, seed: 3);
+    }
+
+    [Fact]
+    public void NormalBalanceAcrossLayersHandComputed()
+    {
+        using var scope = NewDisposeScope();
+        // Two layers of 2 experts, sigma 1, mu 1: pdf at 0 and 1 is e^-0.5 : 1 in each layer; ONE sum over both layers
+        // -> each layer's sorted target is 1 / (2 (1 + e^-0.5)) = 0.311230 and 0.188770 (sums to 1/2).
+        // Layer 0 load [1, 3] -> 0.75, 0.25: 0.311230 |ln(0.311230/0.75)| + 0.188770 |ln(0.188770/0.25)| = 0.326771.
+        // Layer 1 load [2, 2] -> 0.5, 0.5: 0.331424. Mean over the layers: 0.329097 (KL form: -0.329097).
+        Tensor[] loads = { tensor(new[] { 1f, 3f }), tensor(new[] { 2f, 2f }) };
+        Tensor[] sigmas = { tensor(1f), tensor(1f) };
+        Assert.Equal(0.3290972, GraphLosses.NormalBalanceAcrossLayers(loads, sigmas, GraphLossForm.AbsLog).item<float>(), 5);
+        Assert.Equal(-0.3290972, GraphLosses.NormalBalanceAcrossLayers(loads, sigmas, GraphLossForm.KL).item<float>(), 5);
+        // Per layer (target sums to 1 in each layer) the same loads give 0.271652 and 0.087541 (mean 0.179597): not the same loss.
+        Assert.Equal(0.2716521, GraphLosses.NormalBalance(loads[0], sigmas[0], GraphLossForm.AbsLog).item<float>(), 5);
     }
 
     public static IEnumerable<object[]> Cases() =>
@@ -128,7 +209,7 @@ public sealed class GraphLossTests
     }
 
     [Fact]
-    public void ComputeWeighsAveragesOverLayersAndUpdatesTheRunningLoadOnlyInTraining()
+    public void ComputeFollowsTheReferenceByDefaultAndUpdatesTheRunningLoadOnlyInTraining()
     {
         using var scope = NewDisposeScope();
         using var g = new Generator(23);
@@ -139,27 +220,35 @@ public sealed class GraphLossTests
         var spec = new ModelSpec { Name = "gmoe", Router = new GraphRouterSettings(), Placement = ExpertPlacement.FeedForward };
 
         var records = routers.Select((r, i) => new RoutingRecord(i, "mlp", r, r.forward(x))).ToArray();
-        // Expected: naive per layer, averaged, times the defaults 0.005 and 8; load = k * sum of top-k probabilities of real tokens.
-        double poisson = 0, normal = 0;
-        var expectedLoads = new List<Tensor>();
+        // Expected, as the reference: every position counts (padding too); Poisson per layer averaged over the layers;
+        // Normal on the layers stacked; load = k * sum of top-k probabilities; times the defaults 0.005 and 8.
+        // The declared variant (CountPadding = false, PerLayer): real tokens only, per-layer Normal averaged and times 8 / L.
+        double poisson = 0, poissonReal = 0, normalPerLayer = 0;
+        var loads = new List<Tensor>();
+        var realLoads = new List<Tensor>();
         foreach (var rec in records)
         {
             var router = (GraphRouter)rec.Router;
-            Tensor keep = mask.unsqueeze(1);
             Tensor realProbs = rec.Decision.Probs.index_select(0, tensor(new long[] { 0, 1, 2, 3, 4 }));
-            poisson += NaivePoisson(realProbs, router.PoissonLambda, GraphLossForm.AbsLog).item<float>();
-            Tensor dense = zeros(4);
-            for (int n = 0; n < 5; n++)
+            poisson += NaivePoisson(rec.Decision.Probs, router.PoissonLambda, GraphLossForm.AbsLog).item<float>();
+            poissonReal += NaivePoisson(realProbs, router.PoissonLambda, GraphLossForm.AbsLog).item<float>();
+            Tensor dense = zeros(4), real = zeros(4);
+            for (int n = 0; n < 6; n++)
                 foreach (long e in rec.Decision.Experts[n].data<long>().ToArray())
+                {
                     dense[e] += rec.Decision.Probs[n][e] * 2;
-            expectedLoads.Add(dense.detach());
-            normal += NaiveNormal(dense, router.NormalSigma, GraphLossForm.AbsLog).item<float>();
+                    if (n < 5) real[e] += rec.Decision.Probs[n][e] * 2;
+                }
+            loads.Add(dense.detach());
+            realLoads.Add(real.detach());
+            normalPerLayer += NaiveNormal(real, router.NormalSigma, GraphLossForm.AbsLog).item<float>();
         }
+        double normal = NaiveNormalStacked(loads.ToArray(), routers.Select(r => r.NormalSigma).ToArray(), GraphLossForm.AbsLog).item<float>();
         foreach (var r in routers) r.train();
         var losses = GraphAuxiliaryLosses.Compute(spec, records, mask).ToDictionary(p => p.Name, p => p.Value);
         Assert.Equal(0.005 * poisson / 2, losses["graph_poisson"].item<float>(), 6);
-        Assert.Equal(8 * normal / 2, losses["graph_normal"].item<float>(), 4);
-        for (int i = 0; i < 2; i++) Numerics.AssertClose(expectedLoads[i], routers[i].ExpertLoad, "running load after one step", 1e-5);
+        Assert.Equal(8 * normal, losses["graph_normal"].item<float>(), 4);
+        for (int i = 0; i < 2; i++) Numerics.AssertClose(loads[i], routers[i].ExpertLoad, "running load after one step", 1e-5);
         Assert.False(routers[0].ExpertLoad.requires_grad);
 
         // Gradients reach sigma and lambda (both learnable).
@@ -170,15 +259,54 @@ public sealed class GraphLossTests
 
         // Second training step: the running load accumulates; in eval nothing changes.
         GraphAuxiliaryLosses.Compute(spec, records, mask);
-        Numerics.AssertClose(expectedLoads[0] * 2, routers[0].ExpertLoad, "running load after two steps", 1e-5);
+        Numerics.AssertClose(loads[0] * 2, routers[0].ExpertLoad, "running load after two steps", 1e-5);
         foreach (var r in routers) r.eval();
         GraphAuxiliaryLosses.Compute(spec, records, mask);
-        Numerics.AssertClose(expectedLoads[0] * 2, routers[0].ExpertLoad, "eval leaves the running load alone", 1e-5);
+        Numerics.AssertClose(loads[0] * 2, routers[0].ExpertLoad, "eval leaves the running load alone", 1e-5);
+
+        // The declared variant: padding masked, per-layer Normal with the coefficient over L. Fresh routers' running load
+        // is this batch's real-token load.
+        foreach (var r in routers) { r.ExpertLoad.zero_(); r.train(); }
+        var variant = spec with { GraphLosses = GraphLossSettings.Default with { NormalScope = GraphNormalScope.PerLayer, CountPadding = false } };
+        var masked = GraphAuxiliaryLosses.Compute(variant, records, mask).ToDictionary(p => p.Name, p => p.Value);
+        Assert.Equal(0.005 * poissonReal / 2, masked["graph_poisson"].item<float>(), 6);
+        Assert.Equal(8.0 / 2 * normalPerLayer / 2, masked["graph_normal"].item<float>(), 4);
+        for (int i = 0; i < 2; i++) Numerics.AssertClose(realLoads[i], routers[i].ExpertLoad, "real-token running load", 1e-5);
 
         // Declared coefficients and a coefficient of 0.
         var declared = GraphAuxiliaryLosses.Compute(spec with { GraphLosses = GraphLossSettings.Default with { Poisson = 0.01, Normal = 0 } }, records, mask);
         Assert.Equal(new[] { "graph_poisson" }, declared.Select(p => p.Name).ToArray());
         Assert.Equal(0.01 * poisson / 2, declared[0].Value.item<float>(), 6);
         foreach (var rec in records) rec.Decision.Dispose();
+    }
+
+    [Fact]
+    public void TheReferencesNormalLossPrefersOneDominantExpertOverItsOwnTargetWhenThereAreSeveralLayers()
+    {
+        using var scope = NewDisposeScope();
+        // Documented in docs/methods.md: with the target normalised over L layers, a layer's term is
+        // (1/L) sum_i q_i |log(q_i / c_i) - log L|; it is 0 at c_i = q_i / L, not at c = q. For E = 8, sigma = 4, L = 5
+        // (hand-computed with the same formula): at the Normal target c = q it is 0.322 per layer, with one expert
+        // holding 1 - (1 - q_1) / L of the load and the others q_i / L it is 0.098. The per-layer loss ranks them the
+        // other way (0 and 1.628).
+        const int layers = 5, experts = 8;
+        Tensor sigma = tensor(experts / 2f);
+        Tensor q = GraphLosses.NormalTarget(sigma, experts);
+        Tensor dominant = cat(new[] { (1 - (1 - q[0]) / layers).reshape(1), q.narrow(0, 1, experts - 1) / layers }, 0);
+        Tensor[] sigmas = Enumerable.Repeat(sigma, layers).ToArray();
+        double atTarget = GraphLosses.NormalBalanceAcrossLayers(Enumerable.Repeat(q, layers).ToArray(), sigmas, GraphLossForm.AbsLog).item<float>();
+        double atDominant = GraphLosses.NormalBalanceAcrossLayers(Enumerable.Repeat(dominant, layers).ToArray(), sigmas, GraphLossForm.AbsLog).item<float>();
+        Assert.Equal(0.322, atTarget, 3);
+        Assert.Equal(0.098, atDominant, 3);
+        Assert.Equal(0.0, GraphLosses.NormalBalance(q, sigma, GraphLossForm.AbsLog).item<float>(), 5);
+        Assert.Equal(1.628, GraphLosses.NormalBalance(dominant, sigma, GraphLossForm.AbsLog).item<float>(), 3);
+    }
+
+    [Fact]
+    public void TheDefaultIsTheReferenceAndTheVariantIsDeclared()
+    {
+        Assert.Equal(GraphNormalScope.AcrossLayers, GraphLossSettings.Default.NormalScope);
+        Assert.True(GraphLossSettings.Default.CountPadding);
+        Assert.Equal(GraphLossSettings.Default with { NormalScope = GraphNormalScope.PerLayer, CountPadding = false }, GmoePerLayerNormal.Spec.GraphLosses);
     }
 }
