@@ -211,13 +211,14 @@ internal static class Program
             {
                 string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
                 int Int(string name, int min) => int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min ? v : throw new ArgumentException($"{name} must be an integer >= {min}");
+                seedsGiven |= args[i] == "--seeds";
                 o = args[i] switch
                 {
                     "-h" or "--help" => o with { Help = true },
                     "--quick" => o with { Steps = QuickSteps },
                     "--full" => o with { Steps = 1500, Seeds = seedsGiven ? o.Seeds : 5 },
                     "--steps" => o with { Steps = Int("--steps", 1) },
-                    "--seeds" => (seedsGiven = true) ? o with { Seeds = Int("--seeds", 1) } : o,
+                    "--seeds" => o with { Seeds = Int("--seeds", 1) },
                     "--methods" => o with { Methods = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
                     "--model" => o with { Model = Value() },
                     "--out" => o with { Out = Value() },
