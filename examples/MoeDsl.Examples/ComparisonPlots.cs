@@ -37,17 +37,8 @@ internal static class ComparisonPlots
         for (int mi = 0; mi < methods.Length; mi++)
         {
             var runs = results.Where(r => r.Method == methods[mi]).ToList();
-            var bars = tasks.Select((t, ti) =>
-            {
-                Interval i = PairedStatistics.MeanInterval(runs.Select(r => r.Accuracy[t]).ToArray());
-                return new Bar
-                {
-                    Position = ti * (methods.Length + 1) + mi,
-                    Value = 100 * i.Mean,
-                    Error = double.IsNaN(i.High) ? 0 : 100 * (i.High - i.Mean),
-                    FillColor = Colors.Category10[mi % 10],
-                };
-            }).ToList();
+            var bars = tasks.Select((t, ti) => IntervalBar(PairedStatistics.MeanInterval(runs.Select(r => r.Accuracy[t]).ToArray()),
+                                                           ti * (methods.Length + 1) + mi, mi)).ToList();
             acc.Add.Bars(bars);
             acc.Legend.ManualItems.Add(new LegendItem { LabelText = methods[mi], FillColor = Colors.Category10[mi % 10] });
         }
@@ -63,17 +54,7 @@ internal static class ComparisonPlots
             for (int di = 0; di < differences.Count; di++)
             {
                 PairedComparison d = differences[di];
-                var bars = columns.Select((c, ci) =>
-                {
-                    Interval i = c == "mean" ? d.Mean : d.PerTask[c];
-                    return new Bar
-                    {
-                        Position = ci * (differences.Count + 1) + di,
-                        Value = 100 * i.Mean,
-                        Error = double.IsNaN(i.High) ? 0 : 100 * (i.High - i.Mean),
-                        FillColor = Colors.Category10[di % 10],
-                    };
-                }).ToList();
+                var bars = columns.Select((c, ci) => IntervalBar(c == "mean" ? d.Mean : d.PerTask[c], ci * (differences.Count + 1) + di, di)).ToList();
                 diff.Add.Bars(bars);
                 diff.Legend.ManualItems.Add(new LegendItem { LabelText = $"{d.Method} - {d.Baseline} ({d.Kind})", FillColor = Colors.Category10[di % 10] });
             }
@@ -98,6 +79,16 @@ internal static class ComparisonPlots
         }
         return written;
     }
+
+    /// <summary>A bar at the interval's mean (in points) with its 95% half-width as the error bar (none when there is no
+    /// interval: one seed).</summary>
+    private static Bar IntervalBar(Interval i, double position, int colour) => new()
+    {
+        Position = position,
+        Value = 100 * i.Mean,
+        Error = double.IsNaN(i.High) ? 0 : 100 * (i.High - i.Mean),
+        FillColor = Colors.Category10[colour % 10],
+    };
 
     private static string Save(Plot plot, string path, int width, int height)
     {

@@ -171,7 +171,10 @@ internal static class Program
     }
 
     private static string Format(Interval i) =>
-        double.IsNaN(i.Low) ? $"{100 * i.Mean:+0.0;-0.0} [n/a]" : $"{100 * i.Mean:+0.0;-0.0} [{100 * i.Low:+0.0;-0.0}, {100 * i.High:+0.0;-0.0}]{(i.Significant ? "*" : " ")}";
+        double.IsNaN(i.Low) ? $"{Points(i.Mean)} [n/a]" : $"{Points(i.Mean)} [{Points(i.Low)}, {Points(i.High)}]{(i.Significant ? "*" : " ")}";
+
+    /// <summary>A fraction as signed points with one decimal; a value that rounds to zero prints as +0.0.</summary>
+    private static string Points(double fraction) => (Math.Round(100 * fraction, 1) + 0.0).ToString("+0.0;-0.0", CultureInfo.InvariantCulture);
 
     private static void PrintSummary(List<ComparisonResult> results, string[] methods, string[] tasks, string metric)
     {

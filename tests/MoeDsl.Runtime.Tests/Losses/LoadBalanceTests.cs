@@ -78,8 +78,12 @@ public sealed class LoadBalanceTests
         Assert.Equal(0.480453f, RouterZLoss.Compute(zeros(1, 2), null).item<float>(), 6);
     }
 
-    [Fact]
-    public void MolaPerLayerPoolsProjectionsAndSumsLayers()
+    /// <remarks>MoLA's <c>load_balancing_loss_func</c> gets every position's router logits and no attention mask, so the
+    /// naive reference counts every token; a token mask with padding must not change the loss.</remarks>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void MolaPerLayerPoolsProjectionsAndSumsLayersCountingPaddingAsMolasCode(bool withPadding)
     {
         using var scope = NewDisposeScope();
         using var g = new Generator(32);
@@ -92,7 +96,8 @@ public sealed class LoadBalanceTests
             () =>
             {
                 var recs = logits.Select((l, i) => new RoutingRecord(i / 2, i % 2 == 0 ? "q_proj" : "v_proj", null!, Decide(l, k))).ToArray();
-                return AuxiliaryLosses.Compute(spec, recs, null).Single().Value;
+                Tensor? mask = withPadding ? tensor(new[] { 1f, 1f, 1f, 0f, 0f }) : null;
+                return AuxiliaryLosses.Compute(spec, recs, mask).Single().Value;
             },
             () =>
             {
