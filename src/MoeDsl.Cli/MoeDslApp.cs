@@ -310,7 +310,8 @@ public static class MoeDslApp
             tokenized.Add(t);
             Log($"data: {files[i].File} ({t.Task}): {t.Sequences.Count} sequences" + (files[i].SkippedLines + t.Skipped > 0 ? $", {files[i].SkippedLines + t.Skipped} bad lines skipped" : "") + (t.Truncated > 0 ? $", {t.Truncated} truncated to {sequenceOptions.MaxTokens} tokens" : ""));
         }
-        var pool = SequenceBuilder.Mix(tokenized, (int)trainerOptions.Seed).Select(s => new TokenSequence(s.InputIds, s.Labels)).ToList();
+        var pool = SequenceBuilder.Mix(tokenized, (int)trainerOptions.Seed)
+            .Select(TokenSequence.Of).ToList();
         var source = new SequencePoolBatches(pool, batchSize, padId, (int)trainerOptions.Seed, device);
 
         Func<double>? evaluate = null;
@@ -319,12 +320,11 @@ public static class MoeDslApp
             var evalPool = new List<TokenSequence>();
             for (int i = 0; i < evalFiles.Count; i++)
                 evalPool.AddRange(SequenceBuilder.BuildTraining(evalFiles[i], tokenizer, sequenceOptions with { MaskPrompt = true }, Inputs.TaskOf(evalFiles[i], evalTasks ?? tasks, i)).Sequences
-                    .Select(s => new TokenSequence(s.InputIds, s.Labels)));
-            evaluate = () => Trainer.EvaluateLoss(model, Enumerable.Range(0, (evalPool.Count + batchSize - 1) / batchSize)
-                .Select(b => TokenBatch.From(evalPool.Skip(b * batchSize).Take(batchSize).ToList(), padId, device)));
+                    .Select(TokenSequence.Of));
+            evaluate = () => Trainer.EvaluateLoss(model, TokenBatch.Chunks(evalPool, batchSize, padId, device));
         }
 
-        string runKey = $"{method.Name}|sequences={pool.Count}|hash={Hash(pool)}|batch={batchSize}|accum={trainerOptions.GradientAccumulation}|seed={trainerOptions.Seed}";
+        string runKey = TrainingRun.KeyOf(method.Name, pool, batchSize, trainerOptions.GradientAccumulation, trainerOptions.Seed);
         Log($"{method.Name}: {model.CountAdapterParameters().ToString("N0", CultureInfo.InvariantCulture)} trainable parameters; {pool.Count} sequences; {steps} steps x {batchSize} x {trainerOptions.GradientAccumulation}; out {outDir}");
         if (device.type == TorchSharp.DeviceType.CPU) Log($"cpu kernels: {ExpertKernels.Describe()}");
 
@@ -411,17 +411,6 @@ public static class MoeDslApp
     }
 
     private static string Quote(string s) => s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || "-_./,=:+".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";
-
-    private static string Hash(IReadOnlyList<TokenSequence> pool)
-    {
-        ulong h = 14695981039346656037;
-        foreach (TokenSequence s in pool)
-        {
-            foreach (long id in s.Ids) h = (h ^ (ulong)id) * 1099511628211;
-            foreach (long id in s.Labels) h = (h ^ (ulong)id) * 1099511628211;
-        }
-        return h.ToString("x16", CultureInfo.InvariantCulture);
-    }
 
     private static void WritePlots(string outDir, DeclaredModel method, MoeCausalLM model, List<(int, double)> train, List<(int, double)> eval)
     {

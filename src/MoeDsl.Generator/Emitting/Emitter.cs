@@ -37,6 +37,8 @@ namespace MoeDsl.Generator.Emitting
             Spec(w, m);
             w.Line();
             Factories(w, cls);
+            w.Line();
+            TrainerEmitter.Emit(w, m);
             w.Close();
 
             foreach (ContainingTypeInfo _ in m.ContainingTypes) w.Close();
@@ -88,7 +90,8 @@ namespace MoeDsl.Generator.Emitting
         /// <summary>The characters that mark a round-tripped double as not an integer literal.</summary>
         private static readonly char[] DecimalMarks = { '.', 'E', 'e' };
 
-        private static string D(double v)
+        /// <summary>A double as a C# literal that round-trips (always with a decimal mark).</summary>
+        internal static string D(double v)
         {
             string s = v.ToString("R", CultureInfo.InvariantCulture);
             return s.IndexOfAny(DecimalMarks) < 0 ? s + ".0" : s;

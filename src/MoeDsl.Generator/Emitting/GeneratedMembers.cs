@@ -29,6 +29,8 @@ namespace MoeDsl.Generator.Emitting
         public const string Spec = "Spec";
         public const string FromPretrained = "FromPretrained";
         public const string Create = "Create";
+        public const string TrainingOptions = "TrainingOptions";
+        public const string FineTune = "FineTune";
 
         /// <summary>The metadata name of an instance constructor.</summary>
         public const string Constructor = ".ctor";
@@ -52,6 +54,10 @@ namespace MoeDsl.Generator.Emitting
             new GeneratedMember(FromPretrained, new[] { "string", DeviceType }, "the method FromPretrained(string, Device?)"),
             new GeneratedMember(Create, new[] { LlamaConfigType }, "the method Create(LlamaConfig)"),
             new GeneratedMember(Constructor, new[] { LlamaConfigType }, "the private constructor taking a LlamaConfig"),
+            new GeneratedMember(TrainingOptions, null, "the nested record TrainingOptions"),
+            // Listed without parameters: its parameter type is the class's own nested TrainingOptions, so any member named
+            // FineTune is refused (an overload would be ambiguous with the generated one for a null options argument).
+            new GeneratedMember(FineTune, null, "the method FineTune(TrainingData, TrainingOptions?)"),
         };
 
         private static readonly HashSet<string> Names = NamesOf(All);

@@ -12,8 +12,9 @@ namespace MoeDsl.Runtime.Modeling;
 
 /// <summary>A LLaMA causal LM with LoRA / mixture-of-LoRA-experts adapters. Parameter names are the Hugging Face keys
 /// (<c>model.layers.N.self_attn.q_proj.weight</c>, <c>lm_head.weight</c>) plus the adapters' keys under them.
-/// Generated classes derive from it and supply the per-layer-shape layers.</summary>
-public abstract class MoeCausalLM : nn.Module
+/// Generated classes derive from it and supply the per-layer-shape layers. The one-call API (fine-tune, save and load
+/// the adapter, evaluate, generate) is in <c>Api/MoeCausalLM.Api.cs</c>.</summary>
+public abstract partial class MoeCausalLM : nn.Module
 {
     private readonly LlamaModel model;
     private readonly Linear? lm_head;
@@ -62,8 +63,8 @@ public abstract class MoeCausalLM : nn.Module
     public ExpertLoadTracker ExpertLoad { get; } = new();
 
     /// <summary>Forward over token ids [B, L]. <paramref name="tokenMask"/> [B, L] (1 = real token) restricts the
-    /// auxiliary losses to non-padding tokens.</summary>
-    public CausalLMOutput Forward(Tensor inputIds, KvCache? cache = null, Tensor? tokenMask = null)
+    /// auxiliary losses to non-padding tokens; <paramref name="losses"/> replaces declared loss coefficients (training).</summary>
+    public CausalLMOutput Forward(Tensor inputIds, KvCache? cache = null, Tensor? tokenMask = null, LossCoefficients? losses = null)
     {
         using var scope = NewDisposeScope();
         Recorder.Clear();
@@ -79,7 +80,7 @@ public abstract class MoeCausalLM : nn.Module
                 if (ExpertLoad.Tracking) ExpertLoad.Add(Recorder.Records, Config.NumHiddenLayers, tokenMask);
                 if (training)
                 {
-                    foreach (var (partName, value) in AuxiliaryLosses.Compute(Spec, Recorder.Records, tokenMask))
+                    foreach (var (partName, value) in AuxiliaryLosses.Compute(losses is null ? Spec : losses.ApplyTo(Spec), Recorder.Records, tokenMask))
                     {
                         parts.Add((partName, value.MoveToOuterDisposeScope()));
                         aux = aux is null ? value.alias() : aux + value;
@@ -139,6 +140,7 @@ public abstract class MoeCausalLM : nn.Module
     protected internal static TModel LoadPretrained<TModel>(TModel model, string directory, Device? device) where TModel : MoeCausalLM
     {
         model.LoadBase(directory);
+        model.BaseDirectory = System.IO.Path.GetFullPath(directory);
         if (device is not null) Native.DeviceSelection.Place(model, device); // on CUDA: frozen base in bf16, adapters fp32
         model.eval();
         return model;

@@ -1,5 +1,7 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
+using MoeDsl.Runtime.Data;
 using static TorchSharp.torch;
 using MoeDsl.Runtime.Losses;
 
@@ -11,6 +13,13 @@ public sealed record TokenSequence(long[] Ids, long[] Labels)
 {
     /// <summary>A sequence whose every token is scored.</summary>
     public static TokenSequence Plain(long[] ids) => new(ids, (long[])ids.Clone());
+
+    /// <summary>The ids and labels of a sequence the data layer built (its task and line are dropped).</summary>
+    public static TokenSequence Of(TrainingSequence sequence)
+    {
+        ArgumentNullException.ThrowIfNull(sequence);
+        return new(sequence.InputIds, sequence.Labels);
+    }
 }
 
 /// <summary>A right-padded batch on a device: ids [B, L], labels [B, L] (-100 on padding), mask [B, L] (1 = real token).
@@ -71,6 +80,16 @@ public sealed class TokenBatch : IDisposable
             tensor(labels, new long[] { b, length }, ScalarType.Int64, d),
             tensor(mask, new long[] { b, length }, ScalarType.Int64, d),
             scored);
+    }
+
+    /// <summary><paramref name="sequences"/> in order, as batches of at most <paramref name="batchSize"/> (evaluation);
+    /// each batch is created when enumerated and owned by the caller.</summary>
+    public static IEnumerable<TokenBatch> Chunks(IReadOnlyList<TokenSequence> sequences, int batchSize, long padId, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(sequences);
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be at least 1");
+        for (int start = 0; start < sequences.Count; start += batchSize)
+            yield return From(sequences.Skip(start).Take(batchSize).ToList(), padId, device);
     }
 
     /// <inheritdoc />

@@ -34,6 +34,9 @@ public sealed record TrainerOptions
     public int MaxConsecutiveNonFinite { get; init; } = 10;
     /// <summary>Seed of torch's generator (dropout, jitter).</summary>
     public long Seed { get; init; } = 42;
+    /// <summary>Auxiliary-loss coefficients in place of the declared ones (null: as declared); only the losses the
+    /// model's declaration has (<see cref="LossCoefficients.ApplyTo"/>).</summary>
+    public LossCoefficients? Losses { get; init; }
 
     /// <summary>Throws with a message naming the option when a value is impossible.</summary>
     public void Validate()
@@ -88,6 +91,7 @@ public sealed class Trainer : IDisposable
     public Trainer(MoeCausalLM model, TrainerOptions options)
     {
         options.Validate();
+        options.Losses?.ApplyTo(model.Spec);   // a coefficient for a loss the declaration lacks is refused here, before any step
         this.model = model;
         this.options = options;
         var named = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
@@ -161,7 +165,7 @@ public sealed class Trainer : IDisposable
         for (int micro = 0; micro < options.GradientAccumulation; micro++)
         {
             using TokenBatch batch = source.Next();
-            using CausalLMOutput output = model.Forward(batch.InputIds, tokenMask: batch.Mask);
+            using CausalLMOutput output = model.Forward(batch.InputIds, tokenMask: batch.Mask, losses: options.Losses);
             Tensor lm = LanguageModelLoss.Compute(output.Logits, batch.Labels);
             Tensor total = output.AuxLoss is null ? lm : lm + output.AuxLoss;
             (total / options.GradientAccumulation).backward();

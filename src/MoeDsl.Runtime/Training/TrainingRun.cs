@@ -124,6 +124,8 @@ public sealed class TrainingRun
         int start = 0;
         string? lastCheckpoint = null;
         IReadOnlyList<SettingChange>? changes = null;
+        if (!options.Resume && outDir is not null && TrainingCheckpoint.Latest(outDir) is string existing)
+            throw new InvalidOperationException($"{outDir} already holds a checkpoint ({Path.GetFileName(existing)}); resume that run, or choose another output folder");
         if (options.Resume)
         {
             TrainingCheckpoint.RemoveIncomplete(outDir!);
@@ -195,7 +197,7 @@ public sealed class TrainingRun
                 $"differs from this run's ({diff}); resume with the method, data, batch size, accumulation and seed the checkpoint was written with, or use another output folder");
         }
         if (recorded.Settings is null) return null;
-        IReadOnlyList<SettingChange> changes = TrainingSettings.Compare(recorded.Settings, TrainingSettings.Of(trainerOptions));
+        IReadOnlyList<SettingChange> changes = TrainingSettings.Compare(recorded.Settings, TrainingSettings.Of(trainerOptions, model.Spec));
         if (changes.Count > 0 && !options.AllowSettingChanges) throw new ResumeSettingsChangedException(checkpoint, changes);
         return changes;
     }
@@ -210,7 +212,7 @@ public sealed class TrainingRun
     private string SaveCheckpoint(Trainer trainer, int step)
     {
         var state = new CheckpointState(step, source.Epoch, source.Position, trainer.SkippedSteps, trainer.ConsecutiveNonFinite, options.RunKey,
-            TrainingSettings.Of(trainerOptions));
+            TrainingSettings.Of(trainerOptions, model.Spec));
         string dir = TrainingCheckpoint.Save(options.OutputDirectory!, model, trainer, state, metrics, options.BaseModelNameOrPath);
         OnCheckpoint?.Invoke(step, dir);
         return dir;
@@ -222,6 +224,21 @@ public sealed class TrainingRun
         if (writer is null) return;
         writer.WriteLine(line);
         writer.Flush();
+    }
+
+    /// <summary>The run key of a fine-tuning run (<see cref="TrainingRunOptions.RunKey"/>): the method, the training pool
+    /// (count and an FNV-1a hash of every id and label, in order), the batch size, the accumulation and the seed — what a
+    /// resume can never change.</summary>
+    public static string KeyOf(string method, IReadOnlyList<TokenSequence> pool, int batchSize, int gradientAccumulation, long seed)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        ulong h = 14695981039346656037;
+        foreach (TokenSequence s in pool)
+        {
+            foreach (long id in s.Ids) h = (h ^ (ulong)id) * 1099511628211;
+            foreach (long id in s.Labels) h = (h ^ (ulong)id) * 1099511628211;
+        }
+        return $"{method}|sequences={pool.Count}|hash={h.ToString("x16", CultureInfo.InvariantCulture)}|batch={batchSize}|accum={gradientAccumulation}|seed={seed}";
     }
 
     /// <summary>The metrics line of a step.</summary>

@@ -2,6 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
+using MoeDsl.Runtime.Losses;
+using MoeDsl.Runtime.Modeling;
 
 namespace MoeDsl.Runtime.Training;
 
@@ -44,13 +46,16 @@ public static class TrainingSettings
     public static readonly IReadOnlyList<string> Names = new[]
     {
         "lr", "schedule", "warmup", "steps", "weight-decay", "router-weight-decay", "betas", "max-grad-norm", "grad-accum",
+        "load-balance", "router-z-loss", "graph-poisson", "graph-normal",
     };
 
-    /// <summary>The settings of <paramref name="options"/> as text (numbers round-trip, invariant culture).</summary>
-    public static IReadOnlyDictionary<string, string> Of(TrainerOptions options)
+    /// <summary>The settings of <paramref name="options"/> as text (numbers round-trip, invariant culture). With
+    /// <paramref name="spec"/>, also the auxiliary-loss coefficients in effect for that declaration
+    /// (<see cref="LossCoefficients.Effective"/>: <see cref="TrainerOptions.Losses"/> in place of the declared ones).</summary>
+    public static IReadOnlyDictionary<string, string> Of(TrainerOptions options, ModelSpec? spec = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return new Dictionary<string, string>(StringComparer.Ordinal)
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["lr"] = Number(options.LearningRate),
             ["schedule"] = options.Schedule switch { ScheduleKind.Constant => "constant", ScheduleKind.Linear => "linear", _ => "cosine" },
@@ -62,6 +67,9 @@ public static class TrainingSettings
             ["max-grad-norm"] = Number(options.MaxGradNorm),
             ["grad-accum"] = options.GradientAccumulation.ToString(CultureInfo.InvariantCulture),
         };
+        if (spec is not null)
+            foreach (var (name, value) in LossCoefficients.Effective(spec, options.Losses)) settings[name] = value;
+        return settings;
     }
 
     /// <summary>Every setting that differs, in <see cref="Names"/> order. Settings absent from either side (a checkpoint
@@ -79,5 +87,6 @@ public static class TrainingSettings
             .ToList();
     }
 
-    private static string Number(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+    /// <summary>A number as checkpoints record it (round-trip, invariant culture).</summary>
+    internal static string Number(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 }

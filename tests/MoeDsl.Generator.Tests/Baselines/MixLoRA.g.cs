@@ -73,5 +73,26 @@ namespace Examples
             Spec.EnsureMatches(config, "config");
             return new MixLoRA(config);
         }
+
+        /// <summary>Training options of MixLoRA: the common ones (<see cref="global::MoeDsl.Runtime.Api.FineTuneOptions"/>) and those only this declaration has.</summary>
+        public sealed record TrainingOptions : global::MoeDsl.Runtime.Api.FineTuneOptions
+        {
+            /// <summary>AdamW weight decay of the routers (default 0).</summary>
+            public double RouterWeightDecay { get; init; }
+            /// <summary>Load-balance loss coefficient (declared: 0.001).</summary>
+            public double LoadBalance { get; init; } = 0.001;
+
+            /// <inheritdoc/>
+            protected override global::MoeDsl.Runtime.Training.TrainerOptions Specialise(global::MoeDsl.Runtime.Training.TrainerOptions options)
+            {
+                if (options is null) throw new global::System.ArgumentNullException(nameof(options));
+                return options with { RouterWeightDecay = RouterWeightDecay, Losses = new global::MoeDsl.Runtime.Losses.LossCoefficients { LoadBalance = LoadBalance } };
+            }
+        }
+
+        /// <summary>Fine-tunes this model's adapters on <paramref name="data"/> with MixLoRA's options (defaults when null):
+        /// the runtime's one training loop, with checkpoints, resume and the final adapter when an output folder is set.</summary>
+        public global::MoeDsl.Runtime.Training.TrainingRunResult FineTune(global::MoeDsl.Runtime.Api.TrainingData data, TrainingOptions? options = null)
+            => base.FineTune(data, options ?? new TrainingOptions());
     }
 }

@@ -71,5 +71,15 @@ namespace Examples
             Spec.EnsureMatches(config, "config");
             return new PlainLora(config);
         }
+
+        /// <summary>Training options of PlainLora: the common ones (<see cref="global::MoeDsl.Runtime.Api.FineTuneOptions"/>); this declaration adds none.</summary>
+        public sealed record TrainingOptions : global::MoeDsl.Runtime.Api.FineTuneOptions
+        {
+        }
+
+        /// <summary>Fine-tunes this model's adapters on <paramref name="data"/> with PlainLora's options (defaults when null):
+        /// the runtime's one training loop, with checkpoints, resume and the final adapter when an output folder is set.</summary>
+        public global::MoeDsl.Runtime.Training.TrainingRunResult FineTune(global::MoeDsl.Runtime.Api.TrainingData data, TrainingOptions? options = null)
+            => base.FineTune(data, options ?? new TrainingOptions());
     }
 }
