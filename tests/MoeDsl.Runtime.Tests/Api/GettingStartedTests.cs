@@ -59,7 +59,9 @@ public sealed class GettingStartedTests
         {
             Directory.CreateDirectory(root);
             string train = Path.Combine(root, "train.jsonl");
-            File.WriteAllLines(train, from a in Enumerable.Range(0, 10) from b in Enumerable.Range(0, 10) where a + b < 10
+            File.WriteAllLines(train, from a in Enumerable.Range(0, 10)
+                                      from b in Enumerable.Range(0, 10)
+                                      where a + b < 10
                                       select new JsonObject { ["prompt"] = $"{a}+{b}=", ["completion"] = (a + b).ToString(CultureInfo.InvariantCulture) }.ToJsonString());
             string output = Path.Combine(root, "run");
 
