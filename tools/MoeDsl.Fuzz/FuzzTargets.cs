@@ -134,19 +134,21 @@ public static class FuzzTargets
     private static FuzzTarget HuggingFaceTokenizerFile()
     {
         static string Vocab(IEnumerable<string> tokens) => "{" + string.Join(", ", tokens.Select((t, i) => System.Text.Json.JsonSerializer.Serialize(t) + ": " + i)) + "}";
-        string byteLevel = "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 262, \"content\": \"<|endoftext|>\", \"special\": true}], \"normalizer\": null, "
-            + "\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true}, \"decoder\": {\"type\": \"ByteLevel\"}, "
+        string byteLevel = "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 262, \"content\": \"<|endoftext|>\", \"special\": true, \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false}], \"normalizer\": null, "
+            + "\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}, "
+            + "\"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": true, \"use_regex\": true}, "
             + "\"model\": {\"type\": \"BPE\", \"vocab\": " + Vocab(ByteSymbols().Concat(new[] { "he", "ll", "hell", "hello", "\u0120w", "or", "<|endoftext|>" }))
             + ", \"merges\": [\"h e\", \"l l\", \"he ll\", \"hell o\", \"\u0120 w\", \"o r\"]}}";
         var spTokens = new[] { "<unk>", "<s>", "</s>" }.Concat(Enumerable.Range(0, 256).Select(b => $"<0x{b:X2}>"))
             .Concat(new[] { "\u2581", "h", "e", "l", "o", "w", "r", "d", "\u2581h", "ll", "\u2581he", "\u2581hell", "\u2581hello", "\u2581w", "or" });
-        string sentencePiece = "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true}, {\"id\": 1, \"content\": \"<s>\", \"special\": true}], "
+        string sentencePiece = "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true, \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false}, {\"id\": 1, \"content\": \"<s>\", \"special\": true, \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false}], "
             + "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\u2581\"}, {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\u2581\"}]}, "
-            + "\"pre_tokenizer\": null, \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"byte_fallback\": true, \"vocab\": " + Vocab(spTokens)
+            + "\"pre_tokenizer\": null, \"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", \"pattern\": {\"String\": \"\u2581\"}, \"content\": \" \"}, "
+            + "{\"type\": \"ByteFallback\"}, {\"type\": \"Fuse\"}, {\"type\": \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}]}, \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"byte_fallback\": true, \"vocab\": " + Vocab(spTokens)
             + ", \"merges\": [[\"\u2581\", \"h\"], [\"l\", \"l\"], [\"\u2581h\", \"e\"], [\"\u2581he\", \"ll\"], [\"\u2581hell\", \"o\"], [\"\u2581\", \"w\"], [\"o\", \"r\"]]}}";
         return new FuzzTarget("hf-tokenizer", new[] { byteLevel, sentencePiece }.Select(Encoding.UTF8.GetBytes).ToArray(), bytes =>
         {
-            HuggingFaceTokenizer t = HuggingFaceTokenizer.Parse(bytes, "tokenizer.json", bosId: 1, eosId: 2);
+            using HuggingFaceTokenizer t = HuggingFaceTokenizer.Parse(bytes, "tokenizer.json", bosId: 1, eosId: 2);
             t.Decode(t.Encode("hello world, hi\n"));
         });
     }
