@@ -74,12 +74,15 @@ public sealed class HuggingFaceTokenizer : ITokenizer, IDisposable
     public IReadOnlyList<int> PostProcessorSuffix { get; }
 
     /// <summary>The same tokenizer (sharing the native one) with other BOS/EOS/PAD ids, checked against the vocabulary.</summary>
-    internal HuggingFaceTokenizer WithSpecialIds(int? bos, int? eos, int? pad, string file)
+    internal HuggingFaceTokenizer WithSpecialIds(int? bos, int? eos, int? pad, string file, ChatFormat? chat = null)
     {
         foreach (var (name, id) in new[] { ("bos", bos), ("eos", eos), ("pad", pad) })
             if (id is int v && (v < 0 || v >= VocabSize)) throw new ModelFormatException(file, name + "_token_id", $"is {v}, outside the tokenizer's {VocabSize} ids");
-        return new HuggingFaceTokenizer(inner, Description, VocabSize, known, tokenIds, SpecialTokens, PostProcessorPrefix, PostProcessorSuffix, bos, eos, pad);
+        return new HuggingFaceTokenizer(inner, Description, VocabSize, known, tokenIds, SpecialTokens, PostProcessorPrefix, PostProcessorSuffix, bos, eos, pad) { Chat = chat };
     }
+
+    /// <summary>The checkpoint's chat template (tokenizer_config.json), when it has one; conversations need it.</summary>
+    public ChatFormat? Chat { get; private init; }
 
     /// <summary>The id of a token's text (vocabulary or added token), if it has one.</summary>
     public int? IdOf(string token) => tokenIds.TryGetValue(token, out int id) ? id : null;

@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using MoeDsl.Runtime.IO;
@@ -31,7 +32,13 @@ public static class Tokenizers
             int? pad = Id(plain, tc?.PadToken, "pad_token", modelDirectory);
             bool addBos = tc?.AddBosToken
                 ?? (plain.PostProcessorPrefix.Count > 0 ? bos is int b && plain.PostProcessorPrefix.Contains(b) : tc is null && bos is not null);
-            HuggingFaceTokenizer result = plain.WithSpecialIds(addBos ? bos : null, eos, pad, hf);
+            ChatFormat? chat = tc?.ChatTemplate is string source
+                ? new ChatFormat(source, Path.Combine(modelDirectory, TokenizerConfig.FileName), new Dictionary<string, string?>
+                {
+                    ["bos_token"] = tc.BosToken, ["eos_token"] = tc.EosToken, ["pad_token"] = tc.PadToken, ["unk_token"] = tc.UnkToken,
+                }, plain.SpecialTokens)
+                : null;
+            HuggingFaceTokenizer result = plain.WithSpecialIds(addBos ? bos : null, eos, pad, hf, chat);
             if (config is not null) CheckAgainstModel(result, config.VocabSize, modelDirectory);
             return result;
         }
