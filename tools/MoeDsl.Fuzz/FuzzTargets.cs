@@ -112,12 +112,7 @@ public static class FuzzTargets
             yield return new FuzzTarget("jsonl-" + layout.ToString().ToLowerInvariant(), new[] { Encoding.UTF8.GetBytes(content) }, bytes =>
             {
                 // Both reading modes, then what the trainer and the evaluator build from the accepted lines.
-                DataFile strict;
-                try { strict = JsonlReader.Parse(bytes, "fuzz.jsonl", layout); }
-                catch (DataFormatException)
-                {
-                    strict = JsonlReader.Parse(bytes, "fuzz.jsonl", layout, new JsonlReadOptions { SkipBadLines = true });
-                }
+                DataFile strict = ReadBothWays(bytes, layout);
                 var options = new SequenceOptions { MaxTokens = 48, SkipBadLines = true };
                 SequenceBuilder.BuildTraining(strict, Chars, options);
                 if (DataLayouts.IsMultipleChoice(layout)) SequenceBuilder.BuildEvaluation(strict, Chars, options);
@@ -214,6 +209,7 @@ public static class FuzzTargets
             + "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}\n",
     };
 
+    /// <summary>Strict reading, and on a refusal the same input with bad lines skipped.</summary>
     private static DataFile ReadBothWays(byte[] bytes, DataLayout layout)
     {
         try { return JsonlReader.Parse(bytes, "fuzz.jsonl", layout); }
