@@ -300,7 +300,10 @@ public static class MoeDslApp
         TorchSharp.torch.random.manual_seed(trainerOptions.Seed);
         var (model, baseDir, tokenizerOrNull) = LoadModel(a, method, device);
         using var _ = model;
-        ITokenizer tokenizer = Inputs.RequireTokenizer(tokenizerOrNull, baseDir, "train");
+        // h-chat: pre-tokenized data (--task tokens) trains a model folder without a tokenizer (stories260K).
+        ITokenizer tokenizer = tokenizerOrNull is null && TokenIdsOnly.Suffices(files.Concat(evalFiles ?? Array.Empty<DataFile>()))
+            ? new TokenIdsOnly(model.Config.VocabSize)
+            : Inputs.RequireTokenizer(tokenizerOrNull, baseDir, "train");
         long padId = tokenizer.PadId ?? tokenizer.EosId ?? 0;
 
         var tokenized = new List<TokenizedData>();

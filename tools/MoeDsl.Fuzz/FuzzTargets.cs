@@ -28,6 +28,7 @@ public static class FuzzTargets
         list.AddRange(Jsonl());
         list.Add(CharTokenizerFile());
         list.Add(HuggingFaceTokenizerFile());
+        list.AddRange(ChatDataTargets()); // h-chat (issue 14)
         return list;
     }
 
@@ -111,12 +112,7 @@ public static class FuzzTargets
             yield return new FuzzTarget("jsonl-" + layout.ToString().ToLowerInvariant(), new[] { Encoding.UTF8.GetBytes(content) }, bytes =>
             {
                 // Both reading modes, then what the trainer and the evaluator build from the accepted lines.
-                DataFile strict;
-                try { strict = JsonlReader.Parse(bytes, "fuzz.jsonl", layout); }
-                catch (DataFormatException)
-                {
-                    strict = JsonlReader.Parse(bytes, "fuzz.jsonl", layout, new JsonlReadOptions { SkipBadLines = true });
-                }
+                DataFile strict = ReadBothWays(bytes, layout);
                 var options = new SequenceOptions { MaxTokens = 48, SkipBadLines = true };
                 SequenceBuilder.BuildTraining(strict, Chars, options);
                 if (DataLayouts.IsMultipleChoice(layout)) SequenceBuilder.BuildEvaluation(strict, Chars, options);
@@ -134,19 +130,21 @@ public static class FuzzTargets
     private static FuzzTarget HuggingFaceTokenizerFile()
     {
         static string Vocab(IEnumerable<string> tokens) => "{" + string.Join(", ", tokens.Select((t, i) => System.Text.Json.JsonSerializer.Serialize(t) + ": " + i)) + "}";
-        string byteLevel = "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 262, \"content\": \"<|endoftext|>\", \"special\": true}], \"normalizer\": null, "
-            + "\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true}, \"decoder\": {\"type\": \"ByteLevel\"}, "
+        string byteLevel = "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 262, \"content\": \"<|endoftext|>\", \"special\": true, \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false}], \"normalizer\": null, "
+            + "\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}, "
+            + "\"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": true, \"use_regex\": true}, "
             + "\"model\": {\"type\": \"BPE\", \"vocab\": " + Vocab(ByteSymbols().Concat(new[] { "he", "ll", "hell", "hello", "\u0120w", "or", "<|endoftext|>" }))
             + ", \"merges\": [\"h e\", \"l l\", \"he ll\", \"hell o\", \"\u0120 w\", \"o r\"]}}";
         var spTokens = new[] { "<unk>", "<s>", "</s>" }.Concat(Enumerable.Range(0, 256).Select(b => $"<0x{b:X2}>"))
             .Concat(new[] { "\u2581", "h", "e", "l", "o", "w", "r", "d", "\u2581h", "ll", "\u2581he", "\u2581hell", "\u2581hello", "\u2581w", "or" });
-        string sentencePiece = "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true}, {\"id\": 1, \"content\": \"<s>\", \"special\": true}], "
+        string sentencePiece = "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true, \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false}, {\"id\": 1, \"content\": \"<s>\", \"special\": true, \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false}], "
             + "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\u2581\"}, {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\u2581\"}]}, "
-            + "\"pre_tokenizer\": null, \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"byte_fallback\": true, \"vocab\": " + Vocab(spTokens)
+            + "\"pre_tokenizer\": null, \"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", \"pattern\": {\"String\": \"\u2581\"}, \"content\": \" \"}, "
+            + "{\"type\": \"ByteFallback\"}, {\"type\": \"Fuse\"}, {\"type\": \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}]}, \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"byte_fallback\": true, \"vocab\": " + Vocab(spTokens)
             + ", \"merges\": [[\"\u2581\", \"h\"], [\"l\", \"l\"], [\"\u2581h\", \"e\"], [\"\u2581he\", \"ll\"], [\"\u2581hell\", \"o\"], [\"\u2581\", \"w\"], [\"o\", \"r\"]]}}";
         return new FuzzTarget("hf-tokenizer", new[] { byteLevel, sentencePiece }.Select(Encoding.UTF8.GetBytes).ToArray(), bytes =>
         {
-            HuggingFaceTokenizer t = HuggingFaceTokenizer.Parse(bytes, "tokenizer.json", bosId: 1, eosId: 2);
+            using HuggingFaceTokenizer t = HuggingFaceTokenizer.Parse(bytes, "tokenizer.json", bosId: 1, eosId: 2);
             t.Decode(t.Encode("hello world, hi\n"));
         });
     }
@@ -157,4 +155,64 @@ public static class FuzzTargets
             CharTokenizer t = CharTokenizer.FromJson(bytes, "char_tokenizer.json");
             t.Decode(t.Encode(t.Symbols));
         });
+
+    // ---- h-chat (issue 14): the conversation / Alpaca / token-id layouts, JSON array files, tokenizer_config.json and
+    // chat templates. A template the engine refuses, or that refuses a conversation, is refused the way the runtime does
+    // (ChatFormat and SequenceBuilder turn both into the typed error naming the file or the line). ----
+
+    private static IEnumerable<FuzzTarget> ChatDataTargets()
+    {
+        const string messages = "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello.\"}]}\n"
+            + "{\"conversations\": [{\"from\": \"human\", \"value\": \"2+2?\"}, {\"from\": \"gpt\", \"value\": \"4\"}]}\n";
+        yield return new FuzzTarget("jsonl-messages", new[] { Encoding.UTF8.GetBytes(messages) }, bytes => ReadBothWays(bytes, DataLayout.Messages));
+        const string alpaca = "{\"instruction\": \"Add the numbers.\", \"input\": \"2 and 3\", \"output\": \"5\"}\n{\"instruction\": \"Say hi.\", \"input\": \"\", \"output\": \"hi\"}\n";
+        yield return new FuzzTarget("jsonl-alpaca", new[] { Encoding.UTF8.GetBytes(alpaca) }, bytes =>
+            SequenceBuilder.BuildTraining(ReadBothWays(bytes, DataLayout.Alpaca), Chars, new SequenceOptions { MaxTokens = 48, SkipBadLines = true }));
+        const string ids = "{\"input_ids\": [1, 20, 30, 40], \"labels\": [-100, -100, 30, 40]}\n{\"input_ids\": [1, 2, 3]}\n";
+        yield return new FuzzTarget("jsonl-tokenids", new[] { Encoding.UTF8.GetBytes(ids) }, bytes =>
+            SequenceBuilder.BuildTraining(ReadBothWays(bytes, DataLayout.TokenIds), new TokenIdsOnly(64), new SequenceOptions { MaxTokens = 48, SkipBadLines = true }));
+        const string array = "[\n  {\"input_ids\": [5, 6, 7]},\n  {\"input_ids\": [8, 9], \"labels\": [-100, 9]}\n]\n";
+        yield return new FuzzTarget("json-array", new[] { Encoding.UTF8.GetBytes(array) }, bytes =>
+            SequenceBuilder.BuildTraining(ReadBothWays(bytes, DataLayout.TokenIds), new TokenIdsOnly(64), new SequenceOptions { MaxTokens = 48, SkipBadLines = true }));
+        const string config = "{\"add_bos_token\": true, \"add_eos_token\": false, \"bos_token\": \"<s>\", \"eos_token\": {\"content\": \"</s>\", \"special\": true}, "
+            + "\"pad_token\": null, \"chat_template\": [{\"name\": \"default\", \"template\": \"{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}\"}]}";
+        yield return new FuzzTarget("tokenizer-config", new[] { Encoding.UTF8.GetBytes(config) }, bytes => TokenizerConfig.Parse(bytes, "tokenizer_config.json"));
+        yield return new FuzzTarget("chat-template", ChatTemplateSeeds.Select(Encoding.UTF8.GetBytes).ToArray(), bytes =>
+        {
+            var format = new ChatFormat(Encoding.UTF8.GetString(bytes), "tokenizer_config.json",
+                new Dictionary<string, string?> { ["bos_token"] = "<s>", ["eos_token"] = "</s>" }, new[] { "<|im_end|>", "<end_of_turn>", "<|eot_id|>" });
+            try { format.RenderWithAssistantSpans(FuzzConversation); }
+            catch (MoeDsl.Runtime.Data.Templates.TemplateRaisedException e) { throw new DataFormatException("chat.jsonl", 1, null, "is refused by the chat template: " + e.TemplateMessage); }
+            catch (InvalidOperationException e) { throw new DataFormatException("chat.jsonl", 1, null, e.Message); }
+        });
+    }
+
+    private static readonly ChatMessage[] FuzzConversation =
+    {
+        new("system", "Be brief."), new("user", "Capital of France?"), new("assistant", "<think>\nEasy.\n</think>\n\nParis."), new("user", "And Japan?"), new("assistant", "Tokyo."),
+    };
+
+    /// <summary>Hand-written templates in the styles of real ones (ChatML with a namespace and a reversed loop, a
+    /// header style with trim and loop.index0, an alternating-roles style with raise_exception and slices).</summary>
+    private static readonly string[] ChatTemplateSeeds =
+    {
+        "{%- set ns = namespace(last=messages|length - 1) %}\n{%- for m in messages[::-1] %}\n  {%- if m.role == 'user' and ns.last == messages|length - 1 %}{% set ns.last = (messages|length - 1) - loop.index0 %}{% endif %}\n"
+            + "{%- endfor %}\n{%- for m in messages %}\n    {%- if m.role == 'assistant' and '</think>' in m.content %}\n        {%- set c = m.content.split('</think>')[-1].lstrip('\\n') %}\n"
+            + "    {%- else %}{% set c = m.content %}{% endif %}\n    {{- '<|im_start|>' + m.role + '\\n' + c + '<|im_end|>\\n' }}\n{%- endfor %}\n{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}\n",
+        "{% for message in messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' %}"
+            + "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}",
+        "{{ bos_token }}\n{%- if messages[0]['role'] == 'system' -%}{%- set first = messages[0]['content'] + '\\n\\n' -%}{%- set loop_messages = messages[1:] -%}\n"
+            + "{%- else -%}{%- set first = '' -%}{%- set loop_messages = messages -%}{%- endif -%}\n{%- for message in loop_messages -%}\n"
+            + "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}{{ raise_exception('Conversation roles must alternate') }}{%- endif -%}\n"
+            + "{{ '<start_of_turn>' + ('model' if message['role'] == 'assistant' else message['role']) + '\\n' + (first if loop.first else '') }}"
+            + "{%- if message['content'] is string -%}{{ message['content'] | trim }}{%- endif -%}{{ '<end_of_turn>\\n' }}\n{%- endfor -%}\n"
+            + "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}\n",
+    };
+
+    /// <summary>Strict reading, and on a refusal the same input with bad lines skipped.</summary>
+    private static DataFile ReadBothWays(byte[] bytes, DataLayout layout)
+    {
+        try { return JsonlReader.Parse(bytes, "fuzz.jsonl", layout); }
+        catch (DataFormatException) { return JsonlReader.Parse(bytes, "fuzz.jsonl", layout, new JsonlReadOptions { SkipBadLines = true }); }
+    }
 }

@@ -15,3 +15,14 @@ public sealed record PromptCompletionExample(int Line, string Prompt, string Com
 /// on their own line), <see cref="Options"/> has 2..26 non-empty entries, <see cref="Answer"/> is the 0-based index of the
 /// correct option.</summary>
 public sealed record MultipleChoiceExample(int Line, string Question, IReadOnlyList<string> Options, int Answer) : DataExample(Line);
+
+/// <summary>One turn of a conversation; <see cref="Role"/> is "system", "user", "assistant" or "tool" (ShareGPT's
+/// "human"/"gpt" are mapped to "user"/"assistant").</summary>
+public sealed record ChatMessage(string Role, string Content);
+
+/// <summary>A conversation, rendered through the model's chat template; the assistant turns are what is learned.</summary>
+public sealed record ConversationExample(int Line, IReadOnlyList<ChatMessage> Messages) : DataExample(Line);
+
+/// <summary>Pre-tokenized data: ids used as they are (no BOS/EOS added); <see cref="Labels"/> null means every token is
+/// learned, else it has the length of <see cref="InputIds"/> with -100 where a token is not learned.</summary>
+public sealed record TokenIdsExample(int Line, long[] InputIds, long[]? Labels) : DataExample(Line);

@@ -28,6 +28,14 @@ public enum DataLayout
     HellaSwag,
     /// <summary>WinoGrande: <c>sentence</c> (with a blank "_"), <c>option1</c>, <c>option2</c>, <c>answer</c> ("1" or "2").</summary>
     WinoGrande,
+    /// <summary>Conversations: OpenAI <c>{"messages": [{"role": "user", "content": "..."}, ...]}</c> or ShareGPT
+    /// <c>{"conversations": [{"from": "human", "value": "..."}, ...]}</c>, rendered through the model's chat template.</summary>
+    Messages,
+    /// <summary>Alpaca: <c>instruction</c>, optional <c>input</c>, <c>output</c> (Stanford Alpaca's prompt, see
+    /// <see cref="PromptFormat.Alpaca"/>).</summary>
+    Alpaca,
+    /// <summary>Pre-tokenized: <c>input_ids</c> (token ids), optional <c>labels</c> of the same length (-100 = not learned).</summary>
+    TokenIds,
 }
 
 /// <summary>Task names for <see cref="DataLayout"/>.</summary>
@@ -45,6 +53,9 @@ public static class DataLayouts
         ("siqa", DataLayout.Siqa), ("social_i_qa", DataLayout.Siqa),
         ("hellaswag", DataLayout.HellaSwag),
         ("winogrande", DataLayout.WinoGrande),
+        ("messages", DataLayout.Messages), ("sharegpt", DataLayout.Messages), ("chat", DataLayout.Messages),
+        ("alpaca", DataLayout.Alpaca),
+        ("tokens", DataLayout.TokenIds), ("input-ids", DataLayout.TokenIds), ("pretokenized", DataLayout.TokenIds),
     };
 
     /// <summary>Every accepted task name (case-insensitive).</summary>
@@ -59,7 +70,8 @@ public static class DataLayouts
     }
 
     /// <summary>Whether examples of the layout are <see cref="MultipleChoiceExample"/>s.</summary>
-    public static bool IsMultipleChoice(DataLayout layout) => layout is not (DataLayout.Text or DataLayout.PromptCompletion);
+    public static bool IsMultipleChoice(DataLayout layout)
+        => layout is not (DataLayout.Text or DataLayout.PromptCompletion or DataLayout.Messages or DataLayout.Alpaca or DataLayout.TokenIds);
 
     /// <summary>The fields a line of the layout must have, for error messages.</summary>
     public static string Fields(DataLayout layout) => layout switch
@@ -74,6 +86,9 @@ public static class DataLayouts
         DataLayout.Siqa => "context, question, answerA, answerB, answerC, label (\"1\"..\"3\")",
         DataLayout.HellaSwag => "ctx, endings [...], label (\"0\"..)",
         DataLayout.WinoGrande => "sentence, option1, option2, answer (\"1\" or \"2\")",
+        DataLayout.Messages => "messages [{role, content}, ...] or conversations [{from, value}, ...]",
+        DataLayout.Alpaca => "instruction, input (optional), output",
+        DataLayout.TokenIds => "input_ids [...], labels [...] (optional, -100 = not learned)",
         _ => throw new ArgumentOutOfRangeException(nameof(layout)),
     };
 }

@@ -2,31 +2,27 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
-using Microsoft.ML.Tokenizers;
 using MoeDsl.Runtime.IO;
+using RustTokenizer = global::Tokenizers.DotNet.Tokenizer;
+using RustTokenizerException = global::Tokenizers.DotNet.TokenizerException;
 
 namespace MoeDsl.Runtime.Data;
 
-/// <summary>A checkpoint's Hugging Face <c>tokenizer.json</c>, run by Microsoft.ML.Tokenizers 2.0.1. That library has no
-/// tokenizer.json reader, so this class reads the file and builds the equivalent library tokenizer. Supported (the
-/// tokenizers of the LLaMA family):
-/// <list type="bullet">
-/// <item><b>Byte-level BPE</b> (GPT-2, LLaMA-3, Qwen, Mistral-Nemo): <c>model.type</c> "BPE" with a <c>ByteLevel</c>
-/// pre-tokenizer (alone, or after a <c>Split</c> whose regex is used). Built as <see cref="BpeTokenizer"/> with
-/// <c>ByteLevel = true</c>.</item>
-/// <item><b>SentencePiece BPE</b> (LLaMA-1/2, Mistral-7B, TinyLlama, Vicuna): <c>model.type</c> "BPE" with
-/// <c>byte_fallback</c> and "▁" for spaces (a <c>Prepend</c>/<c>Replace</c> normalizer or a <c>Metaspace</c>
-/// pre-tokenizer). Rebuilt as a SentencePiece model (piece scores from merge ranks: a piece made by merge r scores -r)
-/// and loaded with <see cref="LlamaTokenizer.Create"/>; this equals the original when every multi-character piece is the
-/// product of a merge, which holds for tokenizers converted from SentencePiece.</item>
-/// </list>
-/// Anything else (WordPiece, Unigram, other pre-tokenizers) is refused with a <see cref="ModelFormatException"/> naming
-/// the field and these two kinds. Special tokens are the <c>added_tokens</c> marked special; BOS/EOS/PAD ids come from the
-/// caller (a checkpoint's config.json, see <see cref="Tokenizers.Load"/>).</summary>
-public sealed class HuggingFaceTokenizer : ITokenizer
+/// <summary>A checkpoint's Hugging Face <c>tokenizer.json</c>, run by the Hugging Face tokenizers library itself (Rust,
+/// through Tokenizers.DotNet 1.4.1): ids equal the reference implementation's by construction, and were checked against
+/// @lenml/tokenizers on the real files of Llama 3, Qwen3, Gemma 3 and Mistral-7B (docs/data.md). Microsoft.ML.Tokenizers
+/// was evaluated on the same corpus and is not exact (NFC normalisation, added non-special tokens, SentencePiece merge
+/// order), so it is not used.
+/// <para>This class reads the file first (one clear error per problem: <c>model.type</c> must be BPE, the vocabulary,
+/// merges and added tokens must be well-formed, a byte-level vocabulary must hold all 256 byte symbols, byte fallback
+/// needs &lt;0x00&gt;..&lt;0xFF&gt;), then hands the library a copy without <c>post_processor</c>, <c>truncation</c> and
+/// <c>padding</c>: <see cref="Encode"/> returns the text's ids alone, and the special tokens the post-processor would add
+/// (its single-sequence template) are reported as <see cref="PostProcessorPrefix"/> / <see cref="PostProcessorSuffix"/>
+/// for the BOS/EOS rules (<see cref="Tokenizers.Load"/>). Added tokens written in the text (e.g. <c>&lt;|im_start|&gt;</c>)
+/// become their ids, as in transformers. <see cref="Decode"/> leaves special tokens out and refuses an id the tokenizer
+/// does not know, naming it and its position.</para></summary>
+public sealed class HuggingFaceTokenizer : ITokenizer, IDisposable
 {
     /// <summary>The file name in a checkpoint folder.</summary>
     public const string FileName = "tokenizer.json";
@@ -36,23 +32,29 @@ public sealed class HuggingFaceTokenizer : ITokenizer
     /// <summary>Largest vocabulary accepted (ids must be below it).</summary>
     public const int MaxVocabulary = 4_000_000;
 
-    private const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
-
+    private readonly RustTokenizer inner;
+    private readonly bool[] known;
     private readonly HashSet<int> specialIds;
+    private readonly Dictionary<string, int> tokenIds;
 
-    private HuggingFaceTokenizer(Tokenizer inner, string description, int vocabSize, HashSet<int> specialIds, int? bos, int? eos, int? pad)
+    private HuggingFaceTokenizer(RustTokenizer inner, string description, int vocabSize, bool[] known, Dictionary<string, int> tokenIds,
+        IReadOnlyList<string> specialTokens, IReadOnlyList<int> prefix, IReadOnlyList<int> suffix, int? bos, int? eos, int? pad)
     {
-        Inner = inner;
+        this.inner = inner;
         Description = description;
         VocabSize = vocabSize;
-        this.specialIds = specialIds;
+        this.known = known;
+        this.tokenIds = tokenIds;
+        SpecialTokens = specialTokens;
+        specialIds = new HashSet<int>(specialTokens.Select(t => tokenIds[t]));
+        foreach (int? id in new[] { bos, eos, pad }) if (id is int v) specialIds.Add(v);
+        PostProcessorPrefix = prefix;
+        PostProcessorSuffix = suffix;
         BosId = bos;
         EosId = eos;
         PadId = pad;
     }
 
-    /// <summary>The Microsoft.ML.Tokenizers tokenizer doing the work.</summary>
-    public Tokenizer Inner { get; }
     /// <inheritdoc />
     public string Description { get; }
     /// <inheritdoc />
@@ -63,29 +65,64 @@ public sealed class HuggingFaceTokenizer : ITokenizer
     public int? EosId { get; }
     /// <inheritdoc />
     public int? PadId { get; }
+    /// <summary>The added tokens marked special (their text in the input becomes their id).</summary>
+    public IReadOnlyList<string> SpecialTokens { get; }
+    /// <summary>The special token ids tokenizer.json's post-processor puts before a single sequence (e.g. Gemma's
+    /// &lt;bos&gt;); empty without a TemplateProcessing post-processor.</summary>
+    public IReadOnlyList<int> PostProcessorPrefix { get; }
+    /// <summary>The special token ids the post-processor puts after a single sequence.</summary>
+    public IReadOnlyList<int> PostProcessorSuffix { get; }
+
+    /// <summary>The same tokenizer (sharing the native one) with other BOS/EOS/PAD ids, checked against the vocabulary.</summary>
+    internal HuggingFaceTokenizer WithSpecialIds(int? bos, int? eos, int? pad, string file, ChatFormat? chat = null)
+    {
+        foreach (var (name, id) in new[] { ("bos", bos), ("eos", eos), ("pad", pad) })
+            if (id is int v && (v < 0 || v >= VocabSize)) throw new ModelFormatException(file, name + "_token_id", $"is {v}, outside the tokenizer's {VocabSize} ids");
+        return new HuggingFaceTokenizer(inner, Description, VocabSize, known, tokenIds, SpecialTokens, PostProcessorPrefix, PostProcessorSuffix, bos, eos, pad) { Chat = chat };
+    }
+
+    /// <summary>The checkpoint's chat template (tokenizer_config.json), when it has one; conversations need it.</summary>
+    public ChatFormat? Chat { get; private init; }
+
+    /// <summary>The id of a token's text (vocabulary or added token), if it has one.</summary>
+    public int? IdOf(string token) => tokenIds.TryGetValue(token, out int id) ? id : null;
 
     /// <inheritdoc />
     public IReadOnlyList<int> Encode(string text)
     {
-        IReadOnlyList<int> ids = Inner is SentencePieceTokenizer sp
-            ? sp.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false, considerPreTokenization: true, considerNormalization: true)
-            : Inner.EncodeToIds(text);
-        foreach (int id in ids)
-            if (id < 0 || id >= VocabSize) throw new ArgumentException($"the tokenizer produced id {id}, outside its {VocabSize} ids, for this text; the text has a symbol the vocabulary lacks", nameof(text));
-        return ids;
+        ArgumentNullException.ThrowIfNull(text);
+        if (text.Contains('\0', StringComparison.Ordinal)) throw new ArgumentException("the text contains a NUL character, which the tokenizer library cannot take", nameof(text));
+        uint[] ids;
+        try { ids = inner.Encode(text); }
+        catch (RustTokenizerException e) { throw new ArgumentException($"the tokenizer library refused this text: {e.Message}", nameof(text)); }
+        var result = new int[ids.Length];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            if (ids[i] >= (uint)VocabSize) throw new ArgumentException($"the tokenizer produced id {ids[i]}, outside its {VocabSize} ids, for this text", nameof(text));
+            result[i] = (int)ids[i];
+        }
+        return result;
     }
 
     /// <inheritdoc />
     public string Decode(IEnumerable<int> ids)
     {
-        var kept = new List<int>();
+        var kept = new List<uint>();
+        int position = 0;
         foreach (int id in ids)
         {
-            if (id < 0 || id >= VocabSize) throw new ArgumentOutOfRangeException(nameof(ids), id, $"token id must be in [0, {VocabSize})");
-            if (!specialIds.Contains(id)) kept.Add(id);
+            if (id < 0 || id >= VocabSize || !known[id])
+                throw new ArgumentOutOfRangeException(nameof(ids), id, $"token id {id} at position {position} is not a token of this tokenizer ({Description}, ids 0..{VocabSize - 1})");
+            if (!specialIds.Contains(id)) kept.Add((uint)id);
+            position++;
         }
-        return Inner.Decode(kept);
+        if (kept.Count == 0) return "";
+        try { return inner.Decode(kept.ToArray()); }
+        catch (RustTokenizerException e) { throw new ArgumentException($"the tokenizer library could not decode these ids: {e.Message}", nameof(ids)); }
     }
+
+    /// <summary>Releases the native tokenizer.</summary>
+    public void Dispose() => inner.Dispose();
 
     /// <summary>Reads <c>tokenizer.json</c> from a folder, or the given file.</summary>
     public static HuggingFaceTokenizer Load(string pathOrDirectory, int? bosId = null, int? eosId = null, int? padId = null)
@@ -107,74 +144,101 @@ public sealed class HuggingFaceTokenizer : ITokenizer
             throw new ModelFormatException(file, "model", "is missing; a tokenizer.json has a 'model' object");
         string type = model.TryGetProperty("type", out JsonElement t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "(none)";
         if (type != "BPE")
-            throw new ModelFormatException(file, "model.type", $"is '{type}'; supported: BPE (byte-level as in GPT-2/LLaMA-3, or SentencePiece-style with byte_fallback as in LLaMA-2)");
+            throw new ModelFormatException(file, "model.type", $"is '{type}'; supported: BPE (byte-level as in GPT-2/Llama 3/Qwen, or SentencePiece-style with byte_fallback as in Llama 2/Mistral/Gemma)");
 
         var vocab = ReadVocab(model, file);
-        var merges = ReadMerges(model, file);
+        ReadMerges(model, file);
         var added = ReadAddedTokens(root, file);
-        int vocabSize = Math.Max(vocab.Count == 0 ? 0 : vocab.Values.Max() + 1, added.Count == 0 ? 0 : added.Max(a => a.Id) + 1);
+        int vocabSize = Math.Max(vocab.Values.Max() + 1, added.Count == 0 ? 0 : added.Max(a => a.Id) + 1);
+        var tokenIds = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
+        var known = new bool[vocabSize];
+        foreach (int id in vocab.Values) known[id] = true;
+        foreach (AddedToken a in added)
+        {
+            if (tokenIds.TryGetValue(a.Content, out int existing) && existing != a.Id)
+                throw new ModelFormatException(file, "added_tokens", $"gives '{a.Content}' id {a.Id}, but the vocabulary has it as {existing}");
+            tokenIds[a.Content] = a.Id;
+            known[a.Id] = true;
+        }
         foreach (var (name, id) in new[] { ("bos", bosId), ("eos", eosId), ("pad", padId) })
             if (id is int v && (v < 0 || v >= vocabSize)) throw new ModelFormatException(file, name + "_token_id", $"is {v}, outside the tokenizer's {vocabSize} ids");
-        var special = added.Where(a => a.Special).ToDictionary(a => a.Content, a => a.Id, StringComparer.Ordinal);
-        var specialIds = new HashSet<int>(special.Values);
-        foreach (int? id in new[] { bosId, eosId, padId }) if (id is int v) specialIds.Add(v);
 
         JsonElement pre = root.TryGetProperty("pre_tokenizer", out JsonElement p) ? p : default;
-        JsonElement norm = root.TryGetProperty("normalizer", out JsonElement n) ? n : default;
-        bool byteFallback = model.TryGetProperty("byte_fallback", out JsonElement bf) && bf.ValueKind == JsonValueKind.True;
-
-        if (FindComponent(pre, "ByteLevel") is not null)
+        bool byteLevel = FindComponent(pre, "ByteLevel") is not null;
+        if (byteLevel)
         {
-            string pattern = Gpt2Pattern;
-            if (FindComponent(pre, "Split") is JsonElement split && split.TryGetProperty("pattern", out JsonElement pat))
-            {
-                if (pat.ValueKind == JsonValueKind.Object && pat.TryGetProperty("Regex", out JsonElement rx) && rx.ValueKind == JsonValueKind.String) pattern = rx.GetString()!;
-                else throw new ModelFormatException(file, "pre_tokenizer.pattern", "must be {\"Regex\": \"...\"} for a byte-level tokenizer");
-            }
             foreach (char symbol in ByteLevelSymbols())
                 if (!vocab.ContainsKey(symbol.ToString()))
                     throw new ModelFormatException(file, "model.vocab", $"lacks the byte-level symbol '{symbol}' (U+{(int)symbol:X4}); a byte-level vocabulary holds all 256 byte symbols");
-            Regex regex;
-            try { regex = new Regex(pattern, RegexOptions.Compiled, TimeSpan.FromSeconds(5)); }
-            catch (ArgumentException e) { throw new ModelFormatException(file, "pre_tokenizer.pattern", $"is not a regular expression .NET accepts: {e.Message}"); }
-            var options = new BpeOptions(vocab)
-            {
-                Merges = merges,
-                ByteLevel = true,
-                PreTokenizer = new RegexPreTokenizer(regex, special.Count > 0 ? special : null),
-                SpecialTokens = special.Count > 0 ? special : null,
-            };
-            Tokenizer inner;
-            try { inner = BpeTokenizer.Create(options); }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
-            { throw new ModelFormatException(file, "model", $"could not be built as a byte-level BPE tokenizer: {e.Message}"); }
-            return new HuggingFaceTokenizer(inner, "tokenizer.json BPE (byte-level)", vocabSize, specialIds, bosId, eosId, padId);
         }
-
-        bool metaspace = FindComponent(pre, "Metaspace") is not null || FindComponent(norm, "Replace") is JsonElement r && r.TryGetProperty("content", out JsonElement c) && c.GetString() == "\u2581";
-        if (metaspace && byteFallback)
+        bool byteFallback = model.TryGetProperty("byte_fallback", out JsonElement bf) && bf.ValueKind == JsonValueKind.True;
+        if (byteFallback)
         {
-            bool dummyPrefix = FindComponent(norm, "Prepend") is not null
-                || FindComponent(pre, "Metaspace") is JsonElement m && !(m.TryGetProperty("prepend_scheme", out JsonElement ps) && ps.GetString() == "never") && !(m.TryGetProperty("add_prefix_space", out JsonElement aps) && aps.ValueKind == JsonValueKind.False);
-            if (!vocab.TryGetValue("<0x00>", out int byteBase))
-                throw new ModelFormatException(file, "model.vocab", "lacks '<0x00>'; byte_fallback needs the 256 byte tokens <0x00>..<0xFF> with consecutive ids");
-            for (int b = 1; b < 256; b++)
-                if (!vocab.TryGetValue($"<0x{b:X2}>", out int byteId) || byteId != byteBase + b)
-                    throw new ModelFormatException(file, "model.vocab", $"'<0x{b:X2}>' must have id {byteBase + b}; byte_fallback needs the 256 byte tokens <0x00>..<0xFF> with consecutive ids");
-            string unk = model.TryGetProperty("unk_token", out JsonElement u) && u.ValueKind == JsonValueKind.String ? u.GetString()! : "<unk>";
-            byte[] proto = SentencePieceProto(vocab, merges, added, unk, dummyPrefix, vocabSize, file, bosId, eosId);
-            Tokenizer inner;
-            try
-            {
-                using var stream = new MemoryStream(proto);
-                inner = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false, specialTokens: special.Count > 0 ? special : null);
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or NotSupportedException)
-            { throw new ModelFormatException(file, "model", $"could not be built as a SentencePiece BPE tokenizer: {e.Message}"); }
-            return new HuggingFaceTokenizer(inner, "tokenizer.json BPE (SentencePiece, byte fallback)", vocabSize, specialIds, bosId, eosId, padId);
+            for (int b = 0; b < 256; b++)
+                if (!vocab.ContainsKey($"<0x{b:X2}>"))
+                    throw new ModelFormatException(file, "model.vocab", $"lacks '<0x{b:X2}>'; byte_fallback needs the 256 byte tokens <0x00>..<0xFF>");
         }
+        var (prefix, suffix) = PostProcessorTemplate(root, file);
+        string description = byteLevel ? "tokenizer.json BPE (byte-level)" : byteFallback ? "tokenizer.json BPE (SentencePiece, byte fallback)" : "tokenizer.json BPE";
+        var specials = added.Where(a => a.Special).Select(a => a.Content).Distinct().ToArray();
+        return new HuggingFaceTokenizer(Build(root, file), description, vocabSize, known, tokenIds, specials, prefix, suffix, bosId, eosId, padId);
+    }
 
-        throw new ModelFormatException(file, "pre_tokenizer", "is neither ByteLevel nor SentencePiece-style (Metaspace or a '\u2581' normalizer with model.byte_fallback); supported: byte-level BPE (GPT-2, LLaMA-3, Qwen) and SentencePiece BPE with byte fallback (LLaMA-2, Mistral, TinyLlama)");
+    /// <summary>Loads the library on a copy of the file without post-processor, truncation and padding.</summary>
+    private static RustTokenizer Build(JsonElement root, string file)
+    {
+        string copy = Path.Combine(Path.GetTempPath(), $"moedsl-tokenizer-{Environment.ProcessId}-{Guid.NewGuid():N}.json");
+        try
+        {
+            using (var stream = File.Create(copy))
+            using (var writer = new Utf8JsonWriter(stream))
+            {
+                writer.WriteStartObject();
+                foreach (JsonProperty property in root.EnumerateObject())
+                {
+                    if (property.Name is "post_processor" or "truncation" or "padding") writer.WriteNull(property.Name);
+                    else property.WriteTo(writer);
+                }
+                writer.WriteEndObject();
+            }
+            try { return new RustTokenizer(copy); }
+            catch (RustTokenizerException e) { throw new ModelFormatException(file, null, $"is refused by the Hugging Face tokenizers library: {e.Message}"); }
+        }
+        finally
+        {
+            try { File.Delete(copy); }
+            catch (IOException) { }
+        }
+    }
+
+    /// <summary>The special tokens around sequence A in the post-processor's <c>single</c> template (TemplateProcessing,
+    /// alone or inside a Sequence).</summary>
+    private static (int[] Prefix, int[] Suffix) PostProcessorTemplate(JsonElement root, string file)
+    {
+        if (!root.TryGetProperty("post_processor", out JsonElement pp) || FindComponent(pp, "TemplateProcessing") is not JsonElement template)
+            return (Array.Empty<int>(), Array.Empty<int>());
+        if (!template.TryGetProperty("single", out JsonElement single) || single.ValueKind != JsonValueKind.Array)
+            throw new ModelFormatException(file, "post_processor.single", "must be an array");
+        var prefix = new List<int>();
+        var suffix = new List<int>();
+        bool seenSequence = false;
+        foreach (JsonElement piece in single.EnumerateArray())
+        {
+            if (piece.ValueKind == JsonValueKind.Object && piece.TryGetProperty("Sequence", out _)) { seenSequence = true; continue; }
+            if (piece.ValueKind != JsonValueKind.Object || !piece.TryGetProperty("SpecialToken", out JsonElement st) || !st.TryGetProperty("id", out JsonElement name) || name.ValueKind != JsonValueKind.String)
+                throw new ModelFormatException(file, "post_processor.single", "must hold {\"Sequence\": ...} and {\"SpecialToken\": {\"id\": \"...\"}} entries");
+            if (!template.TryGetProperty("special_tokens", out JsonElement table) || table.ValueKind != JsonValueKind.Object
+                || !table.TryGetProperty(name.GetString()!, out JsonElement entry) || entry.ValueKind != JsonValueKind.Object
+                || !entry.TryGetProperty("ids", out JsonElement ids) || ids.ValueKind != JsonValueKind.Array)
+                throw new ModelFormatException(file, "post_processor.special_tokens", $"has no ids for '{name.GetString()}'");
+            foreach (JsonElement id in ids.EnumerateArray())
+            {
+                if (id.ValueKind != JsonValueKind.Number || !id.TryGetInt32(out int v) || v < 0)
+                    throw new ModelFormatException(file, "post_processor.special_tokens", $"'{name.GetString()}' has an id that is not a non-negative integer");
+                (seenSequence ? suffix : prefix).Add(v);
+            }
+        }
+        return (prefix.ToArray(), suffix.ToArray());
     }
 
     /// <summary>The 256 characters GPT-2's byte-level encoding maps bytes to: printable Latin-1 bytes map to themselves,
@@ -253,82 +317,11 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         if (own == type) return element;
         if (own == "Sequence")
         {
-            foreach (string key in new[] { "pretokenizers", "normalizers" })
+            foreach (string key in new[] { "pretokenizers", "normalizers", "processors" })
                 if (element.TryGetProperty(key, out JsonElement list) && list.ValueKind == JsonValueKind.Array)
                     foreach (JsonElement x in list.EnumerateArray())
                         if (FindComponent(x, type) is JsonElement found) return found;
         }
         return null;
     }
-
-    /// <summary>Serialises a SentencePiece ModelProto (sentencepiece_model.proto field numbers) for a BPE model.</summary>
-    private static byte[] SentencePieceProto(Dictionary<string, int> vocab, List<string> merges, List<AddedToken> added, string unk, bool dummyPrefix, int vocabSize, string file, int? bos, int? eos)
-    {
-        var pieces = new string?[vocabSize];
-        foreach (var (token, id) in vocab) pieces[id] = token;
-        foreach (AddedToken a in added) pieces[a.Id] ??= a.Content;
-        var rank = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int r = 0; r < merges.Count; r++)
-        {
-            string merged = merges[r].Replace(" ", "", StringComparison.Ordinal);
-            rank.TryAdd(merged, r);
-        }
-        var specials = new HashSet<int>(added.Where(a => a.Special).Select(a => a.Id));
-        int unkId = vocab.TryGetValue(unk, out int uid) ? uid : -1;
-        if (unkId < 0) throw new ModelFormatException(file, "model.unk_token", $"'{unk}' is not in the vocabulary; a SentencePiece tokenizer needs its unknown token");
-
-        using var ms = new MemoryStream();
-        for (int id = 0; id < vocabSize; id++)
-        {
-            string piece = pieces[id] ?? $"<unused{id}>";
-            int kind = id == unkId ? 2                                                   // UNKNOWN
-                : pieces[id] is null ? 5                                                 // UNUSED
-                : specials.Contains(id) || id == bos || id == eos ? 3                    // CONTROL
-                : piece.Length == 6 && piece.StartsWith("<0x", StringComparison.Ordinal) && piece.EndsWith('>') ? 6 // BYTE
-                : 1;                                                                     // NORMAL
-            float score = rank.TryGetValue(piece, out int r) ? -r : piece.EnumerateRunes().Count() == 1 ? 0f : -1e9f;
-            using var inner = new MemoryStream();
-            WriteString(inner, 1, piece);
-            WriteTag(inner, 2, 5); inner.Write(BitConverter.GetBytes(score));
-            WriteTag(inner, 3, 0); WriteVarint(inner, (ulong)kind);
-            WriteBytes(ms, 1, inner.ToArray());
-        }
-        using (var trainer = new MemoryStream())
-        {
-            WriteTag(trainer, 3, 0); WriteVarint(trainer, 2);                        // model_type = BPE
-            WriteTag(trainer, 4, 0); WriteVarint(trainer, (ulong)vocabSize);         // vocab_size
-            WriteTag(trainer, 35, 0); WriteVarint(trainer, 1);                       // byte_fallback
-            WriteTag(trainer, 40, 0); WriteVarint(trainer, (ulong)unkId);            // unk_id
-            WriteTag(trainer, 41, 0); WriteVarint(trainer, unchecked((ulong)(long)(bos ?? -1))); // bos_id
-            WriteTag(trainer, 42, 0); WriteVarint(trainer, unchecked((ulong)(long)(eos ?? -1))); // eos_id
-            WriteTag(trainer, 43, 0); WriteVarint(trainer, unchecked((ulong)-1L));   // pad_id
-            WriteBytes(ms, 2, trainer.ToArray());
-        }
-        using (var normalizer = new MemoryStream())
-        {
-            WriteString(normalizer, 1, "identity");
-            WriteTag(normalizer, 3, 0); WriteVarint(normalizer, dummyPrefix ? 1UL : 0UL); // add_dummy_prefix
-            WriteTag(normalizer, 4, 0); WriteVarint(normalizer, 0);                      // remove_extra_whitespaces
-            WriteTag(normalizer, 5, 0); WriteVarint(normalizer, 1);                      // escape_whitespaces
-            WriteBytes(ms, 3, normalizer.ToArray());
-        }
-        return ms.ToArray();
-    }
-
-    private static void WriteTag(Stream s, int field, int wire) => WriteVarint(s, (ulong)((field << 3) | wire));
-
-    private static void WriteVarint(Stream s, ulong v)
-    {
-        while (v >= 0x80) { s.WriteByte((byte)(v | 0x80)); v >>= 7; }
-        s.WriteByte((byte)v);
-    }
-
-    private static void WriteBytes(Stream s, int field, byte[] bytes)
-    {
-        WriteTag(s, field, 2);
-        WriteVarint(s, (ulong)bytes.Length);
-        s.Write(bytes);
-    }
-
-    private static void WriteString(Stream s, int field, string text) => WriteBytes(s, field, Encoding.UTF8.GetBytes(text));
 }

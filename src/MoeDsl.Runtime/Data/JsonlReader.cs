@@ -58,6 +58,14 @@ public static class JsonlReader
         int skipped = 0;
         ReadOnlySpan<byte> all = content.Span;
         int start = all.StartsWith(stackalloc byte[] { 0xEF, 0xBB, 0xBF }) ? 3 : 0;
+        int first = start;
+        while (first < all.Length && all[first] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n') first++;
+        if (first < all.Length && all[first] == (byte)'[')
+        {
+            foreach (var (element, line) in ArrayElements(content, first, file, options))
+                Collect(() => ParseLine(element, file, line, layout), examples, errors, ref skipped, options);
+            return Finish(file, layout, examples, errors, skipped);
+        }
         int lineNumber = 0;
         while (start < content.Length)
         {
@@ -80,6 +88,64 @@ public static class JsonlReader
                 if (errors.Count < options.KeepErrors) errors.Add(e);
             }
         }
+        return Finish(file, layout, examples, errors, skipped);
+    }
+
+    private static void Collect(Func<DataExample> parse, List<DataExample> examples, List<DataFormatException> errors, ref int skipped, JsonlReadOptions options)
+    {
+        try { examples.Add(parse()); }
+        catch (DataFormatException e) when (options.SkipBadLines)
+        {
+            skipped++;
+            if (errors.Count < options.KeepErrors) errors.Add(e);
+        }
+    }
+
+    /// <summary>The records of a JSON array file (<c>[{...}, {...}]</c>): each element's bytes and the 1-based line it
+    /// starts on, which errors name. A syntax error in the array itself stops the file (it cannot be skipped).</summary>
+    private static List<(ReadOnlyMemory<byte> Element, int Line)> ArrayElements(ReadOnlyMemory<byte> content, int start, string file, JsonlReadOptions options)
+    {
+        ReadOnlySpan<byte> span = content.Span;
+        int bad = JsonInput.FirstInvalidUtf8(span);
+        if (bad >= 0) throw new DataFormatException(file, LineAt(span, bad), null, $"is not valid UTF-8 (bad byte 0x{span[bad]:X2} at offset {bad})");
+        var result = new List<(ReadOnlyMemory<byte>, int)>();
+        var reader = new Utf8JsonReader(span.Slice(start), new JsonReaderOptions { MaxDepth = 17, CommentHandling = JsonCommentHandling.Disallow });
+        try
+        {
+            reader.Read();
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                int elementStart = start + (int)reader.TokenStartIndex;
+                reader.Skip();
+                int elementEnd = start + (int)reader.BytesConsumed;
+                int line = LineAt(span, elementStart);
+                if (elementEnd - elementStart > options.MaxLineBytes)
+                    throw new DataFormatException(file, line, null, $"the record is {elementEnd - elementStart} bytes, longer than the {options.MaxLineBytes}-byte record limit");
+                result.Add((content.Slice(elementStart, elementEnd - elementStart), line));
+            }
+            if (reader.TokenType != JsonTokenType.EndArray) throw new DataFormatException(file, LineAt(span, span.Length), null, "the JSON array is never closed with ']'");
+            int rest = start + (int)reader.BytesConsumed;
+            while (rest < span.Length && span[rest] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n') rest++;
+            if (rest < span.Length) throw new DataFormatException(file, LineAt(span, rest), null, "has content after the JSON array's closing ']'");
+        }
+        catch (JsonException e)
+        {
+            int line = e.LineNumber is long l ? (int)Math.Min(int.MaxValue, l + 1 + LineAt(span, start) - 1) : 1;
+            throw new DataFormatException(file, line, null, $"the JSON array is not valid JSON: {e.Message.Split(" LineNumber", 2)[0]}");
+        }
+        return result;
+    }
+
+    private static int LineAt(ReadOnlySpan<byte> span, int offset)
+    {
+        int n = 1;
+        foreach (byte b in span.Slice(0, Math.Min(offset, span.Length)))
+            if (b == (byte)'\n') n++;
+        return n;
+    }
+
+    private static DataFile Finish(string file, DataLayout layout, List<DataExample> examples, List<DataFormatException> errors, int skipped)
+    {
         if (examples.Count == 0)
         {
             throw new DataFormatException(file, null, null, skipped == 0
@@ -121,9 +187,83 @@ public static class JsonlReader
                     new[] { r.String("answerA"), r.String("answerB"), r.String("answerC") }, r.Label("label", firstLabel: 1, 3)),
                 DataLayout.HellaSwag => HellaSwag(r),
                 DataLayout.WinoGrande => r.Choice(r.String("sentence"), new[] { r.String("option1"), r.String("option2") }, r.Label("answer", firstLabel: 1, 2)),
+                DataLayout.Messages => Conversation(r, doc.RootElement),
+                DataLayout.Alpaca => new PromptCompletionExample(lineNumber,
+                    PromptFormat.Alpaca(r.String("instruction"), r.OptionalString("input")), r.String("output")),
+                DataLayout.TokenIds => TokenIds(r, doc.RootElement),
                 _ => throw new ArgumentOutOfRangeException(nameof(layout)),
             };
         }
+    }
+
+    /// <summary>Largest number of turns in one conversation.</summary>
+    public const int MaxTurns = 10_000;
+
+    private static ConversationExample Conversation(LineReader r, JsonElement root)
+    {
+        bool openAi = root.TryGetProperty("messages", out JsonElement list) && list.ValueKind != JsonValueKind.Null;
+        string field = openAi ? "messages" : "conversations";
+        if (!openAi && !(root.TryGetProperty("conversations", out list) && list.ValueKind != JsonValueKind.Null))
+            throw r.Error("messages", "is missing; the Messages layout needs messages [{role, content}, ...] (OpenAI) or conversations [{from, value}, ...] (ShareGPT)");
+        if (list.ValueKind != JsonValueKind.Array) throw r.Error(field, $"must be an array of turns, got {JsonInput.Describe(list)}");
+        if (list.GetArrayLength() > MaxTurns) throw r.Error(field, $"has {list.GetArrayLength()} turns, more than {MaxTurns}");
+        var messages = new List<ChatMessage>();
+        int i = 0;
+        foreach (JsonElement turn in list.EnumerateArray())
+        {
+            string at = $"{field}[{i}]";
+            if (turn.ValueKind != JsonValueKind.Object) throw r.Error(at, $"must be an object, got {JsonInput.Describe(turn)}");
+            bool shareGpt = !turn.TryGetProperty("role", out _) && turn.TryGetProperty("from", out _);
+            string roleKey = shareGpt ? "from" : "role", contentKey = shareGpt ? "value" : "content";
+            if (!turn.TryGetProperty(roleKey, out JsonElement role) || role.ValueKind != JsonValueKind.String)
+                throw r.Error($"{at}.{roleKey}", "must be a string: the turn's role (role/content as in OpenAI, or from/value as in ShareGPT)");
+            if (!turn.TryGetProperty(contentKey, out JsonElement content) || content.ValueKind != JsonValueKind.String)
+                throw r.Error($"{at}.{contentKey}", $"must be a string, got {(turn.TryGetProperty(contentKey, out JsonElement c) ? JsonInput.Describe(c) : "nothing")}");
+            string name = role.GetString()!;
+            string normalized = name switch
+            {
+                "system" or "user" or "assistant" or "tool" => name,
+                "human" => "user",
+                "gpt" => "assistant",
+                _ => throw r.Error($"{at}.{roleKey}", $"is \"{Clip(name)}\"; roles are system, user, assistant, tool (ShareGPT: human, gpt)"),
+            };
+            messages.Add(new ChatMessage(normalized, content.GetString()!));
+            i++;
+        }
+        if (!messages.Exists(m => m.Role == "assistant" && m.Content.Trim().Length > 0))
+            throw r.Error(field, "has no assistant turn with content; a training conversation needs at least one answer to learn");
+        return new ConversationExample(r.LineNumber, messages);
+    }
+
+    /// <summary>Longest pre-tokenized sequence accepted.</summary>
+    public const int MaxTokenIds = 1 << 22;
+
+    private static TokenIdsExample TokenIds(LineReader r, JsonElement root)
+    {
+        long[] ids = Ids(r, r.Required("input_ids"), "input_ids", allowIgnore: false);
+        if (ids.Length == 0) throw r.Error("input_ids", "is empty");
+        long[]? labels = null;
+        if (root.TryGetProperty("labels", out JsonElement l) && l.ValueKind != JsonValueKind.Null)
+        {
+            labels = Ids(r, l, "labels", allowIgnore: true);
+            if (labels.Length != ids.Length) throw r.Error("labels", $"has {labels.Length} entries for {ids.Length} input_ids; they must pair up");
+        }
+        return new TokenIdsExample(r.LineNumber, ids, labels);
+    }
+
+    private static long[] Ids(LineReader r, JsonElement e, string field, bool allowIgnore)
+    {
+        if (e.ValueKind != JsonValueKind.Array) throw r.Error(field, $"must be an array of token ids, got {JsonInput.Describe(e)}");
+        if (e.GetArrayLength() > MaxTokenIds) throw r.Error(field, $"has {e.GetArrayLength()} ids, more than {MaxTokenIds}");
+        var ids = new long[e.GetArrayLength()];
+        int i = 0;
+        foreach (JsonElement x in e.EnumerateArray())
+        {
+            if (x.ValueKind != JsonValueKind.Number || !x.TryGetInt32(out int id) || (id < 0 && !(allowIgnore && id == TrainingSequence.IgnoreIndex)))
+                throw r.Error(field, $"entry {i} must be a token id (a non-negative integer{(allowIgnore ? ", or -100 for a token not learned" : "")}), got {JsonInput.Describe(x)}");
+            ids[i++] = id;
+        }
+        return ids;
     }
 
     private static MultipleChoiceExample GenericChoice(LineReader r)
@@ -210,6 +350,16 @@ public static class JsonlReader
         }
 
         public DataFormatException Error(string field, string problem) => new(file, line, field, problem);
+
+        public int LineNumber => line;
+
+        /// <summary>A string field that may be absent or null (then null).</summary>
+        public string? OptionalString(string field)
+        {
+            if (!root.TryGetProperty(field, out JsonElement e) || e.ValueKind == JsonValueKind.Null) return null;
+            if (e.ValueKind != JsonValueKind.String) throw Error(field, $"must be a string, got {JsonInput.Describe(e)}");
+            return e.GetString();
+        }
 
         public JsonElement Required(string field)
         {

@@ -42,4 +42,18 @@ public static class PromptFormat
 
     /// <summary>The continuation scored for an option: a space and the option text.</summary>
     public static string LikelihoodContinuation(string option) => " " + option;
+
+    /// <summary>Stanford Alpaca's prompt (its train.py PROMPT_DICT): with an input,
+    /// <c>"Below is an instruction that describes a task, paired with an input that provides further context. Write a
+    /// response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n###
+    /// Response:\n"</c>; without (or with an empty one) the same without the input part and with "Below is an instruction
+    /// that describes a task. Write a response that appropriately completes the request.". The output is the
+    /// completion.</summary>
+    public static string Alpaca(string instruction, string? input)
+        => string.IsNullOrEmpty(input)
+            ? "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n"
+                + $"### Instruction:\n{instruction}\n\n### Response:\n"
+            : "Below is an instruction that describes a task, paired with an input that provides further context. "
+                + "Write a response that appropriately completes the request.\n\n"
+                + $"### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n";
 }

@@ -58,7 +58,7 @@ public static class SequenceBuilder
     {
         options ??= new SequenceOptions();
         if (options.MaxTokens < 3) throw new ArgumentOutOfRangeException(nameof(options), options.MaxTokens, "MaxTokens must be at least 3");
-        if (options.AddEos && tokenizer.EosId is null) throw new ArgumentException($"the tokenizer ({tokenizer.Description}) has no EOS id; set AddEos = false", nameof(options));
+        if (options.AddEos && tokenizer.EosId is null && data.Layout is not (DataLayout.TokenIds or DataLayout.Messages)) throw new ArgumentException($"the tokenizer ({tokenizer.Description}) has no EOS id; set AddEos = false", nameof(options));
         task ??= System.IO.Path.GetFileNameWithoutExtension(data.File);
         var sequences = new List<TrainingSequence>(data.Examples.Count);
         var errors = new List<DataFormatException>();
@@ -67,6 +67,19 @@ public static class SequenceBuilder
         {
             try
             {
+                if (example is TokenIdsExample or ConversationExample)
+                {
+                    var (input, labels) = example is TokenIdsExample ti ? FromIds(ti, tokenizer, data.File, options) : FromConversation((ConversationExample)example, tokenizer, data.File, options);
+                    if (input.Length > options.MaxTokens)
+                    {
+                        if (options.OverLength == LengthPolicy.Refuse)
+                            throw new DataFormatException(data.File, example.Line, null, $"has {input.Length} tokens, more than the limit of {options.MaxTokens}; raise the limit or choose truncation");
+                        (input, labels) = (input[..options.MaxTokens], labels[..options.MaxTokens]);
+                        truncated++;
+                    }
+                    sequences.Add(new TrainingSequence(task, example.Line, input, labels));
+                    continue;
+                }
                 var (ids, prompt) = Encode(example, tokenizer, data.File);
                 var seq = Assemble(ids, prompt, tokenizer, options);
                 if (seq.InputIds.Length > options.MaxTokens)
@@ -87,6 +100,57 @@ public static class SequenceBuilder
         if (sequences.Count == 0)
             throw new DataFormatException(data.File, null, null, $"yields no training sequence: all {skipped} examples were skipped (first: {errors[0].Message})");
         return new TokenizedData(task, sequences, truncated, skipped, errors);
+    }
+
+    /// <summary>Pre-tokenized data: the ids as they are, each below the vocabulary size; labels as given, else the ids.</summary>
+    private static (long[] Input, long[] Labels) FromIds(TokenIdsExample ex, ITokenizer tokenizer, string file, SequenceOptions options)
+    {
+        for (int i = 0; i < ex.InputIds.Length; i++)
+            if (ex.InputIds[i] >= tokenizer.VocabSize)
+                throw new DataFormatException(file, ex.Line, "input_ids", $"entry {i} is id {ex.InputIds[i]}, outside the vocabulary of {tokenizer.VocabSize} ids");
+        long[] labels = ex.Labels is null || !options.MaskPrompt ? (long[])ex.InputIds.Clone() : (long[])ex.Labels.Clone();
+        for (int i = 0; i < labels.Length; i++)
+            if (labels[i] >= tokenizer.VocabSize)
+                throw new DataFormatException(file, ex.Line, "labels", $"entry {i} is id {labels[i]}, outside the vocabulary of {tokenizer.VocabSize} ids");
+        return ((long[])ex.InputIds.Clone(), labels);
+    }
+
+    /// <summary>A conversation through the model's chat template (<see cref="ChatFormat"/>): the rendered text is encoded
+    /// without added special tokens (the template writes BOS where the model wants it, as transformers'
+    /// apply_chat_template); with <see cref="SequenceOptions.MaskPrompt"/> only the assistant spans are learned. The text
+    /// is encoded piecewise at the span boundaries and the pieces must give exactly the ids of the whole text, so a mask
+    /// never falls inside a token.</summary>
+    private static (long[] Input, long[] Labels) FromConversation(ConversationExample ex, ITokenizer tokenizer, string file, SequenceOptions options)
+    {
+        ChatFormat chat = (tokenizer as HuggingFaceTokenizer)?.Chat
+            ?? throw new DataFormatException(file, ex.Line, null, $"is a conversation, but the model's tokenizer ({tokenizer.Description}) has no chat template; conversations need tokenizer_config.json with a chat_template beside tokenizer.json");
+        string text;
+        IReadOnlyList<(int Start, int End)> spans;
+        try { (text, spans) = chat.RenderWithAssistantSpans(ex.Messages); }
+        catch (Templates.TemplateRaisedException e) { throw new DataFormatException(file, ex.Line, null, $"is refused by the chat template: {e.TemplateMessage}"); }
+        catch (InvalidOperationException e) { throw new DataFormatException(file, ex.Line, null, $"{e.Message}; use --no-mask-prompt to learn every token"); }
+        IReadOnlyList<int> whole = EncodeLine(tokenizer, text, file, ex.Line);
+        var input = whole.Select(i => (long)i).ToArray();
+        if (!options.MaskPrompt) return (input, (long[])input.Clone());
+        var labels = new long[input.Length];
+        int at = 0, position = 0;
+        foreach (var (start, end) in spans.Append((text.Length, text.Length)))
+        {
+            foreach (var (from, to, learned) in new[] { (position, start, false), (start, end, true) })
+            {
+                if (to <= from) continue;
+                foreach (int id in EncodeLine(tokenizer, text[from..to], file, ex.Line))
+                {
+                    if (at >= input.Length || input[at] != id)
+                        throw new DataFormatException(file, ex.Line, null, "the tokens of the rendered conversation run across the start or end of an assistant turn, so the turn cannot be masked exactly; use --no-mask-prompt to learn every token");
+                    labels[at++] = learned ? id : TrainingSequence.IgnoreIndex;
+                }
+            }
+            position = end;
+        }
+        if (at != input.Length)
+            throw new DataFormatException(file, ex.Line, null, "the tokens of the rendered conversation run across the start or end of an assistant turn, so the turn cannot be masked exactly; use --no-mask-prompt to learn every token");
+        return (input, labels);
     }
 
     /// <summary>Tokenises the multiple-choice examples of <paramref name="data"/> for evaluation. Over-long contexts are

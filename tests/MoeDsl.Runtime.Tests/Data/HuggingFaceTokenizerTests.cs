@@ -11,6 +11,12 @@ namespace MoeDsl.Runtime.Tests.Data;
 /// <summary>Tiny tokenizer.json files in the two supported shapes; expected ids worked out by hand from the merge ranks.</summary>
 public sealed class HuggingFaceTokenizerTests
 {
+    /// <summary>An added token with every field the tokenizers library requires.</summary>
+    private static JsonObject AddedToken(int id, string content) => new()
+    {
+        ["id"] = id, ["content"] = content, ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = false, ["special"] = true,
+    };
+
     private static JsonObject Vocab(params string[] tokens)
     {
         var v = new JsonObject();
@@ -36,10 +42,10 @@ public sealed class HuggingFaceTokenizerTests
         var root = new JsonObject
         {
             ["version"] = "1.0",
-            ["added_tokens"] = new JsonArray(new JsonObject { ["id"] = 262, ["content"] = "<|endoftext|>", ["special"] = true }),
+            ["added_tokens"] = new JsonArray(AddedToken(262, "<|endoftext|>")),
             ["normalizer"] = null,
             ["pre_tokenizer"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = true, ["use_regex"] = true },
-            ["decoder"] = new JsonObject { ["type"] = "ByteLevel" },
+            ["decoder"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = true, ["trim_offsets"] = true, ["use_regex"] = true },
             ["model"] = new JsonObject
             {
                 ["type"] = "BPE",
@@ -60,9 +66,9 @@ public sealed class HuggingFaceTokenizerTests
         {
             ["version"] = "1.0",
             ["added_tokens"] = new JsonArray(
-                new JsonObject { ["id"] = 0, ["content"] = "<unk>", ["special"] = true },
-                new JsonObject { ["id"] = 1, ["content"] = "<s>", ["special"] = true },
-                new JsonObject { ["id"] = 2, ["content"] = "</s>", ["special"] = true }),
+                AddedToken(0, "<unk>"),
+                AddedToken(1, "<s>"),
+                AddedToken(2, "</s>")),
             ["normalizer"] = metaspace ? null : new JsonObject
             {
                 ["type"] = "Sequence",
@@ -71,6 +77,16 @@ public sealed class HuggingFaceTokenizerTests
                     new JsonObject { ["type"] = "Replace", ["pattern"] = new JsonObject { ["String"] = " " }, ["content"] = "▁" }),
             },
             ["pre_tokenizer"] = metaspace ? new JsonObject { ["type"] = "Metaspace", ["replacement"] = "▁", ["prepend_scheme"] = "first", ["split"] = false } : null,
+            // Llama 2's decoder: "▁" -> " ", byte tokens -> bytes, join, drop the one leading space.
+            ["decoder"] = new JsonObject
+            {
+                ["type"] = "Sequence",
+                ["decoders"] = new JsonArray(
+                    new JsonObject { ["type"] = "Replace", ["pattern"] = new JsonObject { ["String"] = "▁" }, ["content"] = " " },
+                    new JsonObject { ["type"] = "ByteFallback" },
+                    new JsonObject { ["type"] = "Fuse" },
+                    new JsonObject { ["type"] = "Strip", ["content"] = " ", ["start"] = 1, ["stop"] = 0 }),
+            },
             ["model"] = new JsonObject
             {
                 ["type"] = "BPE",
@@ -121,13 +137,13 @@ public sealed class HuggingFaceTokenizerTests
     }
 
     [Fact]
-    public void Byte_fallback_without_consecutive_byte_tokens_is_refused()
+    public void Byte_fallback_without_every_byte_token_is_refused()
     {
         JsonNode json = JsonNode.Parse(SentencePieceJson())!;
         Assert.Equal(68, (int)json["model"]!["vocab"]!["<0x41>"]!);
-        json["model"]!["vocab"]!["<0x41>"] = 1000;
+        json["model"]!["vocab"]!.AsObject().Remove("<0x41>");
         var e = Assert.Throws<ModelFormatException>(() => HuggingFaceTokenizer.Parse(Encoding.UTF8.GetBytes(json.ToJsonString()), "tokenizer.json"));
-        Assert.Contains("'<0x41>' must have id 68", e.Problem, StringComparison.Ordinal);
+        Assert.Contains("lacks '<0x41>'", e.Problem, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -140,12 +156,21 @@ public sealed class HuggingFaceTokenizerTests
     }
 
     [Fact]
-    public void Bpe_without_a_known_pre_tokenizer_is_refused()
+    public void Decoding_an_unknown_id_names_the_id_and_its_position()
     {
-        byte[] json = Encoding.UTF8.GetBytes("{\"pre_tokenizer\": {\"type\": \"Whitespace\"}, \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}}");
-        var e = Assert.Throws<ModelFormatException>(() => HuggingFaceTokenizer.Parse(json, "tokenizer.json"));
-        Assert.Equal("pre_tokenizer", e.Item);
-        Assert.Contains("supported: byte-level BPE", e.Problem, StringComparison.Ordinal);
+        using var t = HuggingFaceTokenizer.Parse(ByteLevelJson(), "tokenizer.json", eosId: 262);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => t.Decode(new[] { 259, 260, 263 }));
+        Assert.Contains("token id 263 at position 2 is not a token of this tokenizer", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ids 0..262", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_tokenizer_larger_than_the_model_vocabulary_is_refused_naming_both_sizes()
+    {
+        using var t = HuggingFaceTokenizer.Parse(ByteLevelJson(), "tokenizer.json");
+        Tokenizers.CheckAgainstModel(t, 263, "model");
+        var e = Assert.Throws<ModelFormatException>(() => Tokenizers.CheckAgainstModel(t, 200, "model"));
+        Assert.Contains("is 200 in config.json, but the tokenizer (tokenizer.json BPE (byte-level)) has 263 ids", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

