@@ -19,8 +19,8 @@ public static class CheckpointWriter
 {
     /// <summary>Writes the checkpoint of <paramref name="config"/> into <paramref name="directory"/>.
     /// <paramref name="dtype"/>: Float32, BFloat16 or Float16. <paramref name="shards"/> &gt; 1 writes that many shards and
-    /// an index.</summary>
-    public static void Write(LlamaConfig config, string directory, ulong seed = 1, ScalarType dtype = ScalarType.Float32, int shards = 1)
+    /// an index. <paramref name="tiedEmbeddingScale"/> multiplies tied embeddings (see <see cref="Values"/>).</summary>
+    public static void Write(LlamaConfig config, string directory, ulong seed = 1, ScalarType dtype = ScalarType.Float32, int shards = 1, float tiedEmbeddingScale = 0.1f)
     {
         ArgumentNullException.ThrowIfNull(config);
         Directory.CreateDirectory(directory);
@@ -37,7 +37,7 @@ public static class CheckpointWriter
                 foreach (string name in groups[s])
                 {
                     long[] shape = shapes.First(x => x.Name == name).Shape;
-                    tensors.Add(KeyValuePair.Create(name, Values(config, name, shape, seed, dtype)));
+                    tensors.Add(KeyValuePair.Create(name, Values(config, name, shape, seed, dtype, tiedEmbeddingScale)));
                     weightMap[name] = file;
                 }
                 SafeTensorsWriter.Save(Path.Combine(directory, file), tensors, new Dictionary<string, string> { ["format"] = "pt" });
@@ -73,11 +73,12 @@ public static class CheckpointWriter
     }
 
     /// <summary>The values of one tensor: norms 1 + u / 4 (Gemma's (1 + w) style: u / 4), biases u / 4, embeddings u
-    /// (Gemma: u / sqrt(hidden), since it multiplies them by sqrt(hidden); tied: a tenth of that, so the residual stream is
-    /// not dominated by the input token's own row of the head, which makes greedy decoding echo it), matrices
+    /// (Gemma: u / sqrt(hidden), since it multiplies them by sqrt(hidden); tied: times <paramref name="tiedScale"/>, by
+    /// default a tenth, so the residual stream is not dominated by the input token's own row of the head, which makes
+    /// greedy decoding echo it; training tests take 1, since tiny tied rows also cap the logits), matrices
     /// 2.5 u / sqrt(in) (large enough that greedy decoding of the tiny models wanders instead of repeating one token),
     /// u uniform in [-1, 1).</summary>
-    private static Tensor Values(LlamaConfig config, string name, long[] shape, ulong seed, ScalarType dtype)
+    private static Tensor Values(LlamaConfig config, string name, long[] shape, ulong seed, ScalarType dtype, float tiedScale)
     {
         long count = shape.Aggregate(1L, (a, b) => a * b);
         var data = new float[count];
@@ -85,7 +86,7 @@ public static class CheckpointWriter
         bool norm = name.EndsWith("norm.weight", StringComparison.Ordinal);
         bool embedding = name == "model.embed_tokens.weight";
         float scale = norm || name.EndsWith(".bias", StringComparison.Ordinal) ? 0.25f
-            : embedding ? (config.Family.ScaleEmbeddings ? 1f / MathF.Sqrt(config.HiddenSize) : 1f) * (config.TieWordEmbeddings ? 0.1f : 1f)
+            : embedding ? (config.Family.ScaleEmbeddings ? 1f / MathF.Sqrt(config.HiddenSize) : 1f) * (config.TieWordEmbeddings ? tiedScale : 1f)
             : 2.5f / MathF.Sqrt(shape[^1]);
         float offset = norm && config.Family.Norm == NormStyle.Weight ? 1f : 0f;
         for (long i = 0; i < count; i++) data[i] = offset + scale * Uniform(ref state);

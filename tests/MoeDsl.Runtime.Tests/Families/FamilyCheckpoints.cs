@@ -17,11 +17,15 @@ internal sealed class FamilyCheckpoint : IDisposable
 {
     private readonly IO.TempFolder folder = new();
 
-    public FamilyCheckpoint(string modelType)
+    /// <summary>The oracle's checkpoint; <paramref name="forTraining"/>: the same family and shape with full-size tied
+    /// embeddings and Gemma 2's default final soft cap (30), since the oracle checkpoint's tiny tied rows and cap of 0.2
+    /// bound its logits to a few tenths, and so the loss any training can reach.</summary>
+    public FamilyCheckpoint(string modelType, bool forTraining = false)
     {
         Family = ModelFamily.ForModelType(modelType) ?? throw new ArgumentException(modelType);
         Config = FamilyShapes.Tiny(Family);
-        CheckpointWriter.Write(Config, folder.Path);
+        if (forTraining && Config.FinalSoftCap is not null) Config = Config with { FinalSoftCap = 30.0 };
+        CheckpointWriter.Write(Config, folder.Path, tiedEmbeddingScale: forTraining ? 1f : 0.1f);
     }
 
     public ModelFamily Family { get; }
