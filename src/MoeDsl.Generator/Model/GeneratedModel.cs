@@ -6,7 +6,6 @@ namespace MoeDsl.Generator.Model
     internal sealed record BaseShape(int Layers, int Hidden, int Intermediate, int Heads, int KvHeads, int Vocab)
     {
         public int HeadDim => Hidden / Heads;
-        public long KvDim => (long)KvHeads * HeadDim;
     }
 
     /// <summary>One group of layers: experts, top-k and rank (0 experts: plain LoRA).</summary>

@@ -23,7 +23,8 @@ public static class ModelBuilder
 
         Projection Site(LoraTargets target, string name)
         {
-            var (inF, outF) = DeclarationShapes.Shape(target, config.HiddenSize, config.IntermediateSize, (long)config.NumKeyValueHeads * config.HeadDim);
+            var (inF, outF) = DeclarationShapes.Shape(target, config.HiddenSize, config.IntermediateSize,
+                config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim);
             int inFeatures = checked((int)inF), outFeatures = checked((int)outF);
             if ((spec.Targets & target) == 0 || group.Rank < 1) return new FrozenLinear(inFeatures, outFeatures, name);
             if (spec.IsMixture && spec.Placement == ExpertPlacement.EveryProjection)

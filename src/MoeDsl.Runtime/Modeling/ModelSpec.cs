@@ -88,7 +88,7 @@ public sealed record ModelSpec
     {
         ExpertGroup g = GroupOf(layer);
         var graph = Router as GraphRouterSettings;
-        return DeclarationShapes.LayerParameters(Placement, RouterKind, Targets, Hidden, Intermediate, (long)KvHeads * (Hidden / Heads),
+        return DeclarationShapes.LayerParameters(Placement, RouterKind, Targets, Hidden, Intermediate, Heads, KvHeads, Hidden / Heads,
             g.Experts, g.Rank, graph?.Hidden ?? 0, graph?.Layers ?? 0);
     }
 
