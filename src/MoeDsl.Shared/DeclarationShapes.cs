@@ -37,9 +37,17 @@ namespace MoeDsl.Shared
             }
         }
 
-        /// <summary>The group of layers that <paramref name="layer"/> belongs to when <paramref name="groups"/> equal groups
-        /// cover <paramref name="layers"/> layers (group g holds layers [g L/n, (g+1) L/n)).</summary>
-        public static int GroupOf(int layer, int layers, int groups) => layer / (layers / groups);
+        /// <summary>The group of layers that <paramref name="layer"/> belongs to when <paramref name="groups"/> groups cover
+        /// <paramref name="layers"/> layers: layer l of L belongs to group floor(l n / L), the group at the same relative
+        /// depth. When n divides L this is n runs of L/n layers; otherwise the runs differ by at most one layer (5 layers
+        /// in 4 groups: 2-1-1-1), and with fewer layers than groups every layer takes the group at its depth (2 layers
+        /// of 2-4-6-8: 2 and 6). The generator spreads presets this way and the runtime re-shapes every declaration to
+        /// another base this way.</summary>
+        public static int GroupOf(int layer, int layers, int groups) => (int)((long)layer * groups / layers);
+
+        /// <summary>First layer of <paramref name="group"/> under <see cref="GroupOf"/>: ceil(g L / n). The group is empty
+        /// (it has no layer) when this is not below <see cref="FirstLayer"/> of the next group.</summary>
+        public static int FirstLayer(int group, int layers, int groups) => (int)(((long)group * layers + groups - 1) / groups);
 
         /// <summary>Expert counts of the MoLA paper's allocations (four groups each).</summary>
         public static int[] PresetCounts(AllocationPreset preset)

@@ -56,7 +56,6 @@ public enum SlidingWindowLayers
 /// <param name="FusedProjections">The checkpoint stores <c>qkv_proj</c> and <c>gate_up_proj</c> fused (Phi-3); they are
 /// split into q/k/v and gate/up at load.</param>
 /// <param name="SlidingWindow">Which layers use <c>sliding_window</c>.</param>
-/// <param name="RopeScaling">Reads <c>rope_scaling</c> (llama3, linear); other families refuse a non-default one.</param>
 public sealed record ModelFamily(
     string ModelType,
     string Architecture,
@@ -69,13 +68,12 @@ public sealed record ModelFamily(
     bool SandwichNorms = false,
     bool SoftCapping = false,
     bool FusedProjections = false,
-    SlidingWindowLayers SlidingWindow = SlidingWindowLayers.None,
-    bool RopeScaling = false)
+    SlidingWindowLayers SlidingWindow = SlidingWindowLayers.None)
 {
     /// <summary>LLaMA 1/2/3/3.x (<c>LlamaForCausalLM</c>).</summary>
-    public static ModelFamily Llama { get; } = new("llama", "LlamaForCausalLM", RopeScaling: true);
+    public static ModelFamily Llama { get; } = new("llama", "LlamaForCausalLM");
     /// <summary>Mistral: LLaMA with a sliding window on every layer.</summary>
-    public static ModelFamily Mistral { get; } = new("mistral", "MistralForCausalLM", SlidingWindow: SlidingWindowLayers.All, RopeScaling: true);
+    public static ModelFamily Mistral { get; } = new("mistral", "MistralForCausalLM", SlidingWindow: SlidingWindowLayers.All);
     /// <summary>Qwen2 / Qwen2.5: q/k/v bias; sliding window from max_window_layers when use_sliding_window.</summary>
     public static ModelFamily Qwen2 { get; } = new("qwen2", "Qwen2ForCausalLM", QkvBias: true, SlidingWindow: SlidingWindowLayers.FromMaxWindowLayers);
     /// <summary>Qwen3: per-head q_norm/k_norm, explicit head_dim.</summary>
@@ -90,7 +88,8 @@ public sealed record ModelFamily(
     /// <summary>Phi-3: fused qkv_proj and gate_up_proj (split at load), sliding window on every layer.</summary>
     public static ModelFamily Phi3 { get; } = new("phi3", "Phi3ForCausalLM", FusedProjections: true, SlidingWindow: SlidingWindowLayers.All);
 
-    /// <summary>Every family the runtime implements.</summary>
+    /// <summary>Every family the runtime implements, in the order of <c>MoeDsl.Shared.ModelFamilies.ModelTypes</c> (the list
+    /// the generator checks ConfigFile against; a test holds the two equal).</summary>
     public static ModelFamily[] All { get; } = { Llama, Mistral, Qwen2, Qwen3, Gemma, Gemma2, Phi3 };
 
     /// <summary>The family of a <c>model_type</c>, or null.</summary>

@@ -373,10 +373,10 @@ public sealed record LlamaConfig(
             throw new ModelFormatException(fileName, field, $"must be null or an object, got {JsonInput.Describe(p)}");
         JsonElement type = p.TryGetProperty("rope_type", out JsonElement rt) ? rt : p.TryGetProperty("type", out JsonElement t2) ? t2 : default;
         string? name = type.ValueKind == JsonValueKind.String ? type.GetString() : null;
-        string supported = family.RopeScaling ? "default, linear, llama3" : "default";
         if (name == "default") return (theta, null);
-        if (!family.RopeScaling || (name != "linear" && name != "llama3"))
-            throw new ModelFormatException(fileName, field, $"rope type {(type.ValueKind == JsonValueKind.Undefined ? "(none given)" : JsonInput.Describe(type))} is not supported for {family.ModelType}; supported: {supported}");
+        // The rotary embedding is the same code for every family, so every family takes the implemented rope types.
+        if (name is null || !MoeDsl.Shared.ModelFamilies.IsRopeImplemented(name))
+            throw new ModelFormatException(fileName, field, $"rope type {(type.ValueKind == JsonValueKind.Undefined ? "(none given)" : JsonInput.Describe(type))} is not supported for {family.ModelType}; supported: {string.Join(", ", MoeDsl.Shared.ModelFamilies.RopeTypes)}");
         double factor = OptionalDouble(p, "factor", fileName, field) ?? throw new ModelFormatException(fileName, field, $"rope type \"{name}\" needs a 'factor'");
         if (name == "linear") return (theta, new RopeScaling(name, factor, 0, 0, 0));
         double low = OptionalDouble(p, "low_freq_factor", fileName, field) ?? throw new ModelFormatException(fileName, field, "rope type \"llama3\" needs 'low_freq_factor'");
