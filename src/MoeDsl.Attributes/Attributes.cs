@@ -13,8 +13,11 @@ namespace MoeDsl
         public bool ReportParameters { get; set; }
     }
 
-    /// <summary>The shape of the LLaMA-family base the adapters are built for. Either the sizes, or
-    /// <see cref="ConfigFile"/> naming a Hugging Face <c>config.json</c> listed among the project's AdditionalFiles.</summary>
+    /// <summary>The shape of the decoder base the adapters are built for (llama, mistral, qwen2, qwen3, gemma, gemma2,
+    /// phi3). Either the sizes, or <see cref="ConfigFile"/> naming a Hugging Face <c>config.json</c> listed among the
+    /// project's AdditionalFiles. Only the sizes shape the adapters: q/k/v biases are frozen base weights, and fused
+    /// projections (phi3's qkv_proj, gate_up_proj) are split into q/k/v and gate/up at load, so LoRA targets always name
+    /// the logical projections.</summary>
     [AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
     public sealed class BaseModelAttribute : Attribute
     {
@@ -30,7 +33,12 @@ namespace MoeDsl
         public int KvHeads { get; set; }
         /// <summary>vocab_size</summary>
         public int Vocab { get; set; }
-        /// <summary>Path (as listed in AdditionalFiles) of a config.json to read the sizes from at compile time.</summary>
+        /// <summary>head_dim: the size of one attention head (0 = <see cref="Hidden"/> / <see cref="Heads"/>). Qwen3 and Gemma
+        /// set it apart from hidden / heads; q_proj is then hidden -> heads x head_dim and o_proj heads x head_dim -> hidden.</summary>
+        public int HeadDim { get; set; }
+        /// <summary>Path of a config.json to read the sizes (and model_type, head_dim, rope_scaling) from at compile time: an
+        /// AdditionalFiles item, resolved relative to the declaring project's folder (a path that is no file there may name
+        /// the end of exactly one AdditionalFiles path).</summary>
         public string? ConfigFile { get; set; }
     }
 

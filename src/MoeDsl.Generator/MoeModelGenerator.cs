@@ -35,11 +35,15 @@ namespace MoeDsl.Generator
                     c.GetTypeByMetadataName("MoeDsl.Runtime.Routing.GraphRouter") is not null))
                 .WithTrackingName(TrackingNames.Runtime);
 
-            IncrementalValueProvider<EquatableArray<AdditionalFileInfo>> configFiles = context.AdditionalTextsProvider
+            IncrementalValueProvider<string?> projectDirectory = context.AnalyzerConfigOptionsProvider
+                .Select(static (o, _) => o.GlobalOptions.TryGetValue("build_property.ProjectDir", out string? dir) && dir.Length > 0 ? dir : null);
+
+            IncrementalValueProvider<AdditionalFiles> configFiles = context.AdditionalTextsProvider
                 .Where(static f => f.Path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
                 .Select(static (f, ct) => new AdditionalFileInfo(f.Path, f.GetText(ct)?.ToString()))
                 .Collect()
-                .Select(static (files, _) => new EquatableArray<AdditionalFileInfo>(System.Linq.Enumerable.ToArray(files)))
+                .Combine(projectDirectory)
+                .Select(static (input, _) => new AdditionalFiles(input.Right, new EquatableArray<AdditionalFileInfo>(System.Linq.Enumerable.ToArray(input.Left))))
                 .WithTrackingName(TrackingNames.ConfigFiles);
 
             IncrementalValuesProvider<AnalysisResult> results = declarations

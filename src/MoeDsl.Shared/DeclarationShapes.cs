@@ -19,26 +19,35 @@ namespace MoeDsl.Shared
             (LoraTargets.Gate, "gate_proj"), (LoraTargets.Up, "up_proj"), (LoraTargets.Down, "down_proj"),
         };
 
-        /// <summary>(in, out) features of a projection: q and o hidden -> hidden, k and v hidden -> kv heads x head dim,
-        /// gate and up hidden -> intermediate, down intermediate -> hidden.</summary>
-        public static (long In, long Out) Shape(LoraTargets projection, long hidden, long intermediate, long kvDim)
+        /// <summary>(in, out) features of a projection with an explicit head dimension (Qwen3, Gemma and others set
+        /// <c>head_dim</c> apart from hidden / heads): q hidden -> heads x head dim, o heads x head dim -> hidden, k and v
+        /// hidden -> kv heads x head dim, gate and up hidden -> intermediate, down intermediate -> hidden.</summary>
+        public static (long In, long Out) Shape(LoraTargets projection, long hidden, long intermediate, long heads, long kvHeads, long headDim)
         {
             switch (projection)
             {
+                case LoraTargets.Q: return (hidden, checked(heads * headDim));
+                case LoraTargets.O: return (checked(heads * headDim), hidden);
                 case LoraTargets.K:
-                case LoraTargets.V: return (hidden, kvDim);
+                case LoraTargets.V: return (hidden, checked(kvHeads * headDim));
                 case LoraTargets.Gate:
                 case LoraTargets.Up: return (hidden, intermediate);
                 case LoraTargets.Down: return (intermediate, hidden);
-                case LoraTargets.Q:
-                case LoraTargets.O: return (hidden, hidden);
                 default: throw new ArgumentOutOfRangeException(nameof(projection), projection, "not a single projection");
             }
         }
 
-        /// <summary>The group of layers that <paramref name="layer"/> belongs to when <paramref name="groups"/> equal groups
-        /// cover <paramref name="layers"/> layers (group g holds layers [g L/n, (g+1) L/n)).</summary>
-        public static int GroupOf(int layer, int layers, int groups) => layer / (layers / groups);
+        /// <summary>The group of layers that <paramref name="layer"/> belongs to when <paramref name="groups"/> groups cover
+        /// <paramref name="layers"/> layers: layer l of L belongs to group floor(l n / L), the group at the same relative
+        /// depth. When n divides L this is n runs of L/n layers; otherwise the runs differ by at most one layer (5 layers
+        /// in 4 groups: 2-1-1-1), and with fewer layers than groups every layer takes the group at its depth (2 layers
+        /// of 2-4-6-8: 2 and 6). The generator spreads presets this way and the runtime re-shapes every declaration to
+        /// another base this way.</summary>
+        public static int GroupOf(int layer, int layers, int groups) => (int)((long)layer * groups / layers);
+
+        /// <summary>First layer of <paramref name="group"/> under <see cref="GroupOf"/>: ceil(g L / n). The group is empty
+        /// (it has no layer) when this is not below <see cref="FirstLayer"/> of the next group.</summary>
+        public static int FirstLayer(int group, int layers, int groups) => (int)(((long)group * layers + groups - 1) / groups);
 
         /// <summary>Expert counts of the MoLA paper's allocations (four groups each).</summary>
         public static int[] PresetCounts(AllocationPreset preset)
@@ -69,13 +78,13 @@ namespace MoeDsl.Shared
         /// <summary>Trainable parameters of one decoder layer. <paramref name="router"/> null: plain LoRA. Overflow throws
         /// <see cref="OverflowException"/>.</summary>
         public static long LayerParameters(ExpertPlacement placement, RouterKind? router, LoraTargets targets, long hidden, long intermediate,
-            long kvDim, long experts, long rank, long graphHidden, long graphLayers)
+            long heads, long kvHeads, long headDim, long experts, long rank, long graphHidden, long graphLayers)
         {
             long total = 0;
             foreach (var (target, _) in Projections)
             {
                 if ((targets & target) == 0) continue;
-                (long inF, long outF) = Shape(target, hidden, intermediate, kvDim);
+                (long inF, long outF) = Shape(target, hidden, intermediate, heads, kvHeads, headDim);
                 bool ffn = (target & LoraTargets.FeedForward) != 0;
                 if (router is null || (placement == ExpertPlacement.FeedForward && !ffn))
                     total = checked(total + LoraParameters(rank, inF, outF));

@@ -114,7 +114,7 @@ public class DiagnosticTests
         ["MOE040"] = (Model("[MoeModel]\n[BaseModel(Layers = 4, [|Hidden = -64|], Intermediate = 172, Heads = 8, Vocab = 512)]\n[Lora]"), Array.Empty<(string, string)>(), "Hidden = -64"),
         ["MOE041"] = (Model("[MoeModel]\n[BaseModel(Layers = 4, Hidden = 64, Intermediate = 172, [|Heads = 6|], Vocab = 512)]\n[Lora]"), Array.Empty<(string, string)>(), "Hidden = 64 is not divisible by Heads = 6"),
         ["MOE042"] = (Model("[MoeModel]\n[BaseModel(Layers = 4, Hidden = 64, Intermediate = 172, Heads = 8, [|KvHeads = 3|], Vocab = 512)]\n[Lora]"), Array.Empty<(string, string)>(), "KvHeads = 3"),
-        ["MOE043"] = (Model("[MoeModel]\n[BaseModel(Layers = 4, [|Hidden = 24|], Intermediate = 172, Heads = 8, Vocab = 512)]\n[Lora]"), Array.Empty<(string, string)>(), "= 3 is odd"),
+        ["MOE043"] = (Model("[MoeModel]\n[BaseModel(Layers = 4, [|Hidden = 24|], Intermediate = 172, Heads = 8, Vocab = 512)]\n[Lora]"), Array.Empty<(string, string)>(), "head dimension 3 is odd"),
         ["MOE044"] = (Model("[MoeModel]\n[BaseModel([|ConfigFile = \"missing/config.json\"|])]\n[Lora]"), new[] { ("/p/models/config.json", Config) }, "\"missing/config.json\""),
         ["MOE045"] = (Model("[MoeModel]\n[BaseModel([|ConfigFile = \"config.json\"|])]\n[Lora]"), new[] { ("/p/config.json", "{ \"hidden_size\": 64, }") }, "expected a property name"),
         ["MOE046"] = (Model("[MoeModel]\n[BaseModel([|ConfigFile = \"config.json\"|])]\n[Lora]"), new[] { ("/p/config.json", Config.Replace("\"vocab_size\": 512", "\"vocab_size\": \"512\"")) }, "\"vocab_size\" must be an integer, got a string"),
@@ -126,10 +126,16 @@ public class DiagnosticTests
         ["MOE051"] = (Model($"[MoeModel]\n{Base}\n{Moe}\n[Lora]\n[LoadBalance([|0|])]"), Array.Empty<(string, string)>(), "coefficient 0"),
         ["MOE052"] = (Model($"[MoeModel]\n{Base}\n{Moe}\n[Lora]\n[[|GraphLosses|]]"), Array.Empty<(string, string)>(), "uses RouterKind.TopK"),
         ["MOE053"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.Graph)]\n[Lora]\n[GraphLosses([|Lambda = 3|])]"), Array.Empty<(string, string)>(), "Lambda = 3 is outside [1, 2]"),
+        ["MOE054"] = (Model("[MoeModel]\n[BaseModel([|ConfigFile = \"config.json\"|])]\n[Lora]"), new[] { ("/p/models/b/config.json", Config), ("/p/models/a/config.json", Config) },
+            "matches 2 AdditionalFiles items, among them \"/p/models/a/config.json\" and \"/p/models/b/config.json\""),
         ["MOE060"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer([|40|])]\n[Router(RouterKind.TopK)]\n[Lora(Rank = 4)]"), Array.Empty<(string, string)>(), "Layer 0 has 40 experts at LoRA rank 4"),
         ["MOE061"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.Graph)]\n[Lora]\n[[|GraphLosses(Poisson = 0, Normal = 0)|]]"), Array.Empty<(string, string)>(), "Poisson = 0 and Normal = 0"),
         ["MOE062"] = (Model($"[MoeModel]\n{Base}\n[Lora]\n[[|LoadBalance|]]"), Array.Empty<(string, string)>(), "no router"),
         ["MOE063"] = (Model($"[MoeModel]\n{Base}\n[ExpertsPerLayer(4)]\n[Router(RouterKind.Soft, [|TopK = 3|])]\n[Lora]"), Array.Empty<(string, string)>(), "TopK has no effect with RouterKind.Soft"),
+        ["MOE072"] = (Model("[MoeModel]\n[BaseModel([|ConfigFile = \"config.json\"|])]\n[Lora]"), new[] { ("/p/config.json", Config.Replace("{", "{ \"model_type\": \"mixtral\",")) },
+            "model_type \"mixtral\", a family MoeDsl.Runtime does not build; it builds llama, mistral, qwen2, qwen3, gemma, gemma2, phi3"),
+        ["MOE073"] = (Model("[MoeModel]\n[BaseModel([|ConfigFile = \"config.json\"|])]\n[Lora]"), new[] { ("/p/config.json", Config.Replace("{", "{ \"model_type\": \"llama\", \"rope_scaling\": { \"factor\": 4.0, \"rope_type\": \"yarn\" },")) },
+            "rope_scaling.rope_type \"yarn\" (llama) is not implemented by MoeDsl.Runtime; it implements default, linear, llama3"),
     };
 
     public static TheoryData<string> Ids()
@@ -191,7 +197,7 @@ public class DiagnosticTests
         var location = new LocationInfo("M.cs", new Microsoft.CodeAnalysis.Text.TextSpan(10, 1), default);
         var parsed = new ParsedDeclaration(null, "M", "M.g.cs", location, "class", true, false, false, false, null,
             EquatableArray<ContainingTypeInfo>.Empty, EquatableArray<ParsedAttribute>.Empty, "InvalidOperationException: boom");
-        var result = Validator.Analyze(parsed, EquatableArray<AdditionalFileInfo>.Empty, new RuntimeInfo(true, true, true, true, true), default);
+        var result = Validator.Analyze(parsed, new AdditionalFiles(null, EquatableArray<AdditionalFileInfo>.Empty), new RuntimeInfo(true, true, true, true, true), default);
         Assert.Null(result.Model);
         var d = Assert.Single(result.Diagnostics);
         Assert.Equal("MOE000", d.Descriptor.Id);

@@ -111,14 +111,41 @@ public static class GeneratorHarness
         => result.GeneratedTrees.Where(t => System.IO.Path.GetFileName(t.FilePath) != RegistryHintName);
 
     public static RunOutcome Run(string source, params (string Path, string Text)[] additionalFiles)
+        => RunInProject(source, null, additionalFiles);
+
+    /// <summary><see cref="Run"/> in a project whose folder is <paramref name="projectDirectory"/> (MSBuild's ProjectDir,
+    /// as the SDK passes it to generators: build_property.ProjectDir, with a trailing separator); null passes none.</summary>
+    public static RunOutcome RunInProject(string source, string? projectDirectory, params (string Path, string Text)[] additionalFiles)
     {
         CSharpCompilation compilation = CreateCompilation(Parse(source));
-        GeneratorDriver driver = CreateDriver(additionalFiles.Select(f => (AdditionalText)new InMemoryAdditionalText(f.Path, f.Text)));
+        GeneratorDriver driver = CSharpGeneratorDriver.Create(
+            new[] { new MoeModelGenerator().AsSourceGenerator() },
+            additionalTexts: additionalFiles.Select(f => (AdditionalText)new InMemoryAdditionalText(f.Path, f.Text)),
+            parseOptions: ParseOptions,
+            optionsProvider: projectDirectory is null ? null : new BuildProperties("build_property.ProjectDir", projectDirectory),
+            driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
         driver = driver.RunGeneratorsAndUpdateCompilation(compilation, out Compilation output, out ImmutableArray<Diagnostic> diagnostics);
         GeneratorDriverRunResult result = driver.GetRunResult();
         foreach (GeneratorRunResult r in result.Results)
             Assert.Null(r.Exception);
         return new RunOutcome(result, output, diagnostics);
+    }
+
+    /// <summary>Analyzer options with one global (build property) value, as MSBuild writes them to the .editorconfig.</summary>
+    private sealed class BuildProperties(string key, string value) : Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptionsProvider
+    {
+        private sealed class Options(Dictionary<string, string> values) : Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptions
+        {
+            public override bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? value) => values.TryGetValue(key, out value);
+        }
+
+        private static readonly Options Empty = new(new Dictionary<string, string>());
+
+        public override Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptions GlobalOptions { get; } = new Options(new Dictionary<string, string> { [key] = value });
+
+        public override Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptions GetOptions(SyntaxTree tree) => Empty;
+
+        public override Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptions GetOptions(AdditionalText textFile) => Empty;
     }
 
     /// <summary>An AdditionalFiles item held in memory.</summary>

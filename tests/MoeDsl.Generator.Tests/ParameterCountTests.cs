@@ -10,7 +10,7 @@ namespace MoeDsl.Generator.Tests;
 /// parameters of the model the generated code actually builds.</summary>
 public class ParameterCountTests
 {
-    private static long TrainableParameters(string source, params (string, string)[] files)
+    internal static long TrainableParameters(string source, params (string, string)[] files)
     {
         var outcome = GeneratorHarness.Run(source, files);
         Assert.DoesNotContain(outcome.MoeDiagnostics, d => d.Severity == DiagnosticSeverity.Error);

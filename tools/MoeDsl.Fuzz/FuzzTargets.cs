@@ -87,7 +87,37 @@ public static class FuzzTargets
             + "\"torch_dtype\": \"float16\", \"transformers_version\": \"4.31.0.dev0\", \"use_cache\": true, \"vocab_size\": 32000}";
         string mistral = "{\"architectures\": [\"MistralForCausalLM\"], \"model_type\": \"mistral\", \"hidden_size\": 4096, \"intermediate_size\": 14336, \"num_hidden_layers\": 32, "
             + "\"num_attention_heads\": 32, \"num_key_value_heads\": 8, \"vocab_size\": 32000, \"rope_theta\": 1000000.0, \"sliding_window\": null, \"eos_token_id\": [2], \"attention_bias\": false}";
-        return new FuzzTarget("config", new[] { stories, llama2, mistral }.Select(Encoding.UTF8.GetBytes).ToArray(), bytes => LlamaConfig.Parse(bytes, "config.json"));
+        // One published config.json per family (the fields that matter), transformers 4.x and 5.x spellings.
+        string llama32 = "{\"architectures\": [\"LlamaForCausalLM\"], \"head_dim\": 64, \"hidden_act\": \"silu\", \"hidden_size\": 2048, \"intermediate_size\": 8192, "
+            + "\"model_type\": \"llama\", \"num_attention_heads\": 32, \"num_hidden_layers\": 16, \"num_key_value_heads\": 8, \"rms_norm_eps\": 1e-05, \"rope_scaling\": "
+            + "{\"factor\": 32.0, \"high_freq_factor\": 4.0, \"low_freq_factor\": 1.0, \"original_max_position_embeddings\": 8192, \"rope_type\": \"llama3\"}, "
+            + "\"rope_theta\": 500000.0, \"tie_word_embeddings\": true, \"vocab_size\": 128256, \"bos_token_id\": 128000, \"eos_token_id\": [128001, 128008]}";
+        string llama5 = "{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 128, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 256, "
+            + "\"rope_parameters\": {\"rope_type\": \"linear\", \"rope_theta\": 50000.0, \"factor\": 2.0}, \"attention_bias\": true}";
+        string qwen2 = "{\"architectures\": [\"Qwen2ForCausalLM\"], \"hidden_size\": 896, \"intermediate_size\": 4864, \"max_window_layers\": 21, \"model_type\": \"qwen2\", "
+            + "\"num_attention_heads\": 14, \"num_hidden_layers\": 24, \"num_key_value_heads\": 2, \"rope_theta\": 1000000.0, \"sliding_window\": 32768, "
+            + "\"tie_word_embeddings\": true, \"use_sliding_window\": true, \"vocab_size\": 151936, \"bos_token_id\": 151643, \"eos_token_id\": 151645}";
+        string qwen3 = "{\"architectures\": [\"Qwen3ForCausalLM\"], \"head_dim\": 128, \"hidden_size\": 1024, \"intermediate_size\": 3072, \"model_type\": \"qwen3\", "
+            + "\"num_attention_heads\": 16, \"num_hidden_layers\": 4, \"num_key_value_heads\": 8, \"vocab_size\": 151936, \"bos_token_id\": 0, \"eos_token_id\": 1, "
+            + "\"layer_types\": [\"full_attention\", \"full_attention\", \"full_attention\", \"full_attention\"]}";
+        string gemma = "{\"architectures\": [\"GemmaForCausalLM\"], \"head_dim\": 256, \"hidden_act\": \"gelu\", \"hidden_size\": 2048, \"intermediate_size\": 16384, "
+            + "\"model_type\": \"gemma\", \"num_attention_heads\": 8, \"num_hidden_layers\": 18, \"num_key_value_heads\": 1, \"vocab_size\": 256000, \"bos_token_id\": 2, \"eos_token_id\": 1}";
+        string gemma2 = "{\"architectures\": [\"Gemma2ForCausalLM\"], \"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, \"head_dim\": 256, "
+            + "\"hidden_activation\": \"gelu_pytorch_tanh\", \"hidden_size\": 2304, \"intermediate_size\": 9216, \"model_type\": \"gemma2\", \"num_attention_heads\": 8, "
+            + "\"num_hidden_layers\": 26, \"num_key_value_heads\": 4, \"query_pre_attn_scalar\": 256, \"sliding_window\": 4096, \"vocab_size\": 256000}";
+        string phi3 = "{\"architectures\": [\"Phi3ForCausalLM\"], \"hidden_act\": \"silu\", \"hidden_size\": 3072, \"intermediate_size\": 8192, \"model_type\": \"phi3\", "
+            + "\"num_attention_heads\": 32, \"num_hidden_layers\": 32, \"num_key_value_heads\": 32, \"rms_norm_eps\": 1e-05, \"rope_scaling\": null, \"sliding_window\": 2047, "
+            + "\"vocab_size\": 32064, \"eos_token_id\": 32000}";
+        var seeds = new[] { stories, llama2, mistral, llama32, llama5, qwen2, qwen3, gemma, gemma2, phi3 };
+        return new FuzzTarget("config", seeds.Select(Encoding.UTF8.GetBytes).ToArray(), bytes =>
+        {
+            LlamaConfig c = LlamaConfig.Parse(bytes, "config.json");
+            // What an accepted config promises: the decoder's derived sizes are computable, and the config.json this
+            // runtime writes for it reads back as the same config.
+            _ = (c.QueryDim, c.KeyValueDim, c.AttentionScale, c.IsSlidingLayer(c.NumHiddenLayers - 1));
+            if (LlamaConfig.Parse(c.ToJson(), "written config.json") != c)
+                throw new InvalidOperationException($"{c.Family.ModelType}: the config.json written for an accepted config reads back differently");
+        });
     }
 
     private static readonly CharTokenizer Chars = new("\n !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~");

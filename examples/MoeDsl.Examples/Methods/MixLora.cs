@@ -9,4 +9,4 @@ namespace MoeDsl.Examples.Methods;
 [Router(RouterKind.TopK, TopK = 2)]
 [Lora(Rank = 4, Alpha = 8, Dropout = 0.05, Targets = LoraTargets.All)]
 [LoadBalance(0.001)]
-public partial class MixLora { }
+public partial class Mixlora { }   // tool name "mixlora" (PascalCase is split: MixLora would be "mix-lora")

@@ -9,4 +9,4 @@ namespace MoeDsl.Cli.Methods;
 [Router(RouterKind.TopK, TopK = 2)]
 [Lora(Rank = 8, Alpha = 16, Dropout = 0.05, Targets = LoraTargets.All)]
 [LoadBalance(0.001)]
-public partial class MixLora { }
+public partial class Mixlora { }   // tool name "mixlora" (PascalCase is split: MixLora would be "mix-lora")

@@ -150,13 +150,13 @@ namespace MoeDsl.Generator.Diagnostics
             "Give the base shape ([BaseModel(Layers = 32, Hidden = 4096, ...)]) or ConfigFile naming the checkpoint's config.json.");
         public static readonly DiagnosticDescriptor HiddenNotDivisibleByHeads = Error("MOE041", "Hidden size not divisible by heads",
             "Hidden = {0} is not divisible by Heads = {1}",
-            "The head dimension is hidden / heads; both must match the checkpoint's config.json.");
+            "Without HeadDim the head dimension is hidden / heads; check both against the checkpoint's config.json, or give HeadDim (head_dim) when the family sets it apart.");
         public static readonly DiagnosticDescriptor HeadsNotDivisibleByKvHeads = Error("MOE042", "Heads not divisible by key/value heads",
             "Heads = {0} is not divisible by KvHeads = {1}",
             "Grouped-query attention shares each key/value head among heads / kv_heads query heads; KvHeads must divide Heads.");
         public static readonly DiagnosticDescriptor OddHeadDim = Error("MOE043", "Odd head dimension",
-            "The head dimension Hidden / Heads = {0} is odd; rotary embeddings need an even head dimension",
-            "Check Hidden and Heads against the checkpoint's config.json.");
+            "The head dimension {0} is odd; rotary embeddings need an even head dimension",
+            "The head dimension is HeadDim (config.json's head_dim) when given, else Hidden / Heads; check them against the checkpoint's config.json.");
         public static readonly DiagnosticDescriptor ConfigFileNotFound = Error("MOE044", "ConfigFile is not an AdditionalFiles item",
             "ConfigFile \"{0}\" is not among the project's AdditionalFiles",
             "Add <AdditionalFiles Include=\"path/config.json\" /> to the project; the generator reads it at compile time.");
@@ -165,10 +165,13 @@ namespace MoeDsl.Generator.Diagnostics
             "The file must be a Hugging Face config.json: one JSON object.");
         public static readonly DiagnosticDescriptor ConfigFileBadField = Error("MOE046", "ConfigFile field missing or mistyped",
             "ConfigFile \"{0}\": field \"{1}\" {2}",
-            "A LLaMA config.json gives hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, vocab_size (and optionally num_key_value_heads) as integers.");
+            "A config.json gives hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, vocab_size (and optionally num_key_value_heads, head_dim) as integers, model_type as a string, rope_scaling as an object or null, tie_word_embeddings as true or false.");
         public static readonly DiagnosticDescriptor ConfigFileDisagrees = Error("MOE047", "Size disagrees with ConfigFile",
             "{0} = {1} but ConfigFile \"{2}\" says {3} = {4}",
             "Remove the explicit size (ConfigFile gives it) or make the two agree.");
+        public static readonly DiagnosticDescriptor ConfigFileAmbiguous = Error("MOE054", "ConfigFile matches several AdditionalFiles items",
+            "ConfigFile \"{0}\" is no file relative to the project and matches {1} AdditionalFiles items, among them \"{2}\" and \"{3}\"; give its path relative to the project",
+            "ConfigFile is resolved relative to the declaring project's folder; a path that is no file there may name the end of exactly one AdditionalFiles path. Write the path from the project folder, e.g. ConfigFile = \"models/qwen3/config.json\".");
         public static readonly DiagnosticDescriptor ParameterCountOverflow = Error("MOE048", "Trainable parameter count overflows",
             "The declaration has more than 2^63 trainable parameters",
             "Check the sizes, expert counts and ranks: they cannot describe a real model.");
@@ -213,5 +216,11 @@ namespace MoeDsl.Generator.Diagnostics
         public static readonly DiagnosticDescriptor RouterNotAvailable = Error("MOE071", "Router kind not available in the referenced runtime",
             "RouterKind.{0} is not available in the referenced MoeDsl.Runtime ({1} was not found)",
             "Update MoeDsl.Runtime to a version that implements this router, or pick RouterKind.TopK.");
+        public static readonly DiagnosticDescriptor FamilyNotImplemented = Error("MOE072", "Model family not implemented by the runtime",
+            "ConfigFile \"{0}\" has model_type \"{1}\", a family MoeDsl.Runtime does not build; it builds {2}",
+            "Declare the model on a checkpoint of a supported family (llama, mistral, qwen2, qwen3, gemma, gemma2, phi3), or give the sizes without ConfigFile if the checkpoint is one of them under another name.");
+        public static readonly DiagnosticDescriptor FeatureNotImplemented = Error("MOE073", "Model feature not implemented by the runtime",
+            "ConfigFile \"{0}\": {1} \"{2}\" ({3}) is not implemented by MoeDsl.Runtime; it implements {4}",
+            "The base would load with different positions than it was trained with. Use a checkpoint whose rope_scaling is null or of a listed type (Llama 3.1-3.3 use \"llama3\").");
     }
 }

@@ -117,7 +117,7 @@ namespace MoeDsl.Generator.Emitting
             (GeneratedMembers.Intermediate, "FFN size of the declared base (intermediate_size).", s.Intermediate),
             (GeneratedMembers.Heads, "Attention heads of the declared base (num_attention_heads).", s.Heads),
             (GeneratedMembers.KvHeads, "Key/value heads of the declared base (num_key_value_heads).", s.KvHeads),
-            (GeneratedMembers.HeadDim, "Size of one attention head (Hidden / Heads).", s.HeadDim),
+            (GeneratedMembers.HeadDim, "Size of one attention head (head_dim; Hidden / Heads unless the declaration or its config.json gives it).", s.HeadDim),
             (GeneratedMembers.Vocab, "Vocabulary size of the declared base (vocab_size).", s.Vocab),
         };
 
@@ -171,9 +171,9 @@ namespace MoeDsl.Generator.Emitting
                 w.Line($"GraphLosses = new {Modeling}.GraphLossSettings(Poisson: {D(g.Poisson)}, Normal: {D(g.Normal)}, Lambda: {D(g.Lambda)}, Form: global::MoeDsl.GraphLossForm.{g.Form}"
                        + (g.NormalScope == DslDefaults.GraphNormalScope ? "" : $", NormalScope: global::MoeDsl.GraphNormalScope.{g.NormalScope}")
                        + (g.CountPadding == DslDefaults.GraphCountPadding ? "" : $", CountPadding: {(g.CountPadding ? "true" : "false")}") + "),");
-            // ModelSpec's shape properties are named like the constants (HeadDim is derived, not stored).
+            // ModelSpec's shape properties are named like the constants.
             foreach (var (name, _, _) in ShapeConstants(m.Shape))
-                if (name != GeneratedMembers.HeadDim) w.Line($"{name} = {name},");
+                w.Line($"{name} = {name},");
             w.Line($"{GeneratedMembers.TrainableParameters} = {GeneratedMembers.TrainableParameters},");
             w.Unindent();
             w.Line("};");
@@ -184,11 +184,13 @@ namespace MoeDsl.Generator.Emitting
             w.Line($"Groups = new {Modeling}.ExpertGroup[]");
             w.Line("{");
             w.Indent();
-            int size = m.Shape.Layers / m.Groups.Count;
             for (int g = 0; g < m.Groups.Count; g++)
             {
                 GroupModel group = m.Groups[g];
-                w.Line($"new(Experts: {group.Experts}, TopK: {group.TopK}, Rank: {group.Rank}), // {LayersText(g * size, (g + 1) * size - 1)}");
+                int first = Shared.DeclarationShapes.FirstLayer(g, m.Shape.Layers, m.Groups.Count);
+                int next = Shared.DeclarationShapes.FirstLayer(g + 1, m.Shape.Layers, m.Groups.Count);
+                string layers = next > first ? LayersText(first, next - 1) : "no layer: the base has fewer layers than groups";
+                w.Line($"new(Experts: {group.Experts}, TopK: {group.TopK}, Rank: {group.Rank}), // {layers}");
             }
             w.Unindent();
             w.Line("},");

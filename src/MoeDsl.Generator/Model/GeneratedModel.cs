@@ -2,12 +2,8 @@ using System.Collections.Generic;
 
 namespace MoeDsl.Generator.Model
 {
-    /// <summary>The declared base shape.</summary>
-    internal sealed record BaseShape(int Layers, int Hidden, int Intermediate, int Heads, int KvHeads, int Vocab)
-    {
-        public int HeadDim => Hidden / Heads;
-        public long KvDim => (long)KvHeads * HeadDim;
-    }
+    /// <summary>The declared base shape (<paramref name="HeadDim"/> resolved: given, from config.json, or hidden / heads).</summary>
+    internal sealed record BaseShape(int Layers, int Hidden, int Intermediate, int Heads, int KvHeads, int HeadDim, int Vocab);
 
     /// <summary>One group of layers: experts, top-k and rank (0 experts: plain LoRA).</summary>
     internal sealed record GroupModel(int Experts, int TopK, int Rank);

@@ -88,4 +88,8 @@ namespace MoeDsl.Generator.Model
 
     /// <summary>An AdditionalFiles entry that may be a config.json.</summary>
     internal sealed record AdditionalFileInfo(string Path, string? Text);
+
+    /// <summary>The JSON AdditionalFiles of the compilation and the declaring project's folder (MSBuild's ProjectDir;
+    /// null when the build does not pass it), against which a ConfigFile path is resolved.</summary>
+    internal sealed record AdditionalFiles(string? ProjectDirectory, EquatableArray<AdditionalFileInfo> Files);
 }

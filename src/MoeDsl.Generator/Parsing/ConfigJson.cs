@@ -6,15 +6,18 @@ using System.Text;
 namespace MoeDsl.Generator.Parsing
 {
     /// <summary>A small strict JSON reader for a Hugging Face config.json (analyzers on netstandard2.0 cannot count on
-    /// System.Text.Json being loadable). Reads the whole document; keeps the top-level members.</summary>
+    /// System.Text.Json being loadable). Reads the whole document; keeps the members of objects (nested ones too, such as
+    /// rope_scaling) with the kind and text of their values.</summary>
     internal sealed class ConfigJson
     {
-        /// <summary>A top-level member: its JSON kind ("number", "string", "object"...) and, for numbers, the text.</summary>
+        /// <summary>A member: its JSON kind ("number", "string", "boolean", "object"...), the text of a number, string or
+        /// boolean, and the members of an object.</summary>
         public readonly struct Member
         {
-            public Member(string kind, string raw) { Kind = kind; Raw = raw; }
+            public Member(string kind, string raw, Dictionary<string, Member>? members = null) { Kind = kind; Raw = raw; Members = members; }
             public string Kind { get; }
             public string Raw { get; }
+            public Dictionary<string, Member>? Members { get; }
         }
 
         private readonly string text;
@@ -30,7 +33,7 @@ namespace MoeDsl.Generator.Parsing
             {
                 reader.SkipWhitespace();
                 if (reader.Peek() != '{') throw reader.Fail("expected '{' at the start of the document");
-                Dictionary<string, Member> members = reader.ReadObject(0, top: true)!;
+                Dictionary<string, Member> members = reader.ReadObject(0);
                 reader.SkipWhitespace();
                 if (reader.pos < text.Length) throw reader.Fail("unexpected text after the end of the object");
                 error = null;
@@ -82,11 +85,11 @@ namespace MoeDsl.Generator.Parsing
             pos++;
         }
 
-        private Dictionary<string, Member>? ReadObject(int depth, bool top)
+        private Dictionary<string, Member> ReadObject(int depth)
         {
             if (depth > 64) throw Fail("nesting deeper than 64");
             Expect('{');
-            var members = top ? new Dictionary<string, Member>(StringComparer.Ordinal) : null;
+            var members = new Dictionary<string, Member>(StringComparer.Ordinal);
             SkipWhitespace();
             if (Peek() == '}') { pos++; return members; }
             while (true)
@@ -96,11 +99,8 @@ namespace MoeDsl.Generator.Parsing
                 string key = ReadString();
                 Expect(':');
                 Member value = ReadValue(depth + 1);
-                if (members is not null)
-                {
-                    if (members.ContainsKey(key)) throw Fail($"duplicate property \"{key}\"");
-                    members[key] = value;
-                }
+                if (members.ContainsKey(key)) throw Fail($"duplicate property \"{key}\"");
+                members[key] = value;
                 SkipWhitespace();
                 char c = Peek();
                 pos++;
@@ -115,7 +115,7 @@ namespace MoeDsl.Generator.Parsing
             char c = Peek();
             switch (c)
             {
-                case '{': ReadObject(depth, top: false); return new Member("object", "");
+                case '{': return new Member("object", "", ReadObject(depth));
                 case '[': ReadArray(depth); return new Member("array", "");
                 case '"': return new Member("string", ReadString());
                 case 't': ReadWord("true"); return new Member("boolean", "true");

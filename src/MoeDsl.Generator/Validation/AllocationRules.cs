@@ -16,7 +16,11 @@ namespace MoeDsl.Generator.Validation
             public EquatableArray<GroupModel> Groups(int loraRank)
                 => new EquatableArray<GroupModel>(Counts.Select((e, g) => new GroupModel(e, TopK[g], Ranks?[g] ?? loraRank)).ToArray());
 
-            public int GroupOf(int layer, int layers) => DeclarationShapes.GroupOf(layer, layers, Counts.Length);
+            /// <summary>First layer of group <paramref name="group"/> (the rule shared with the runtime).</summary>
+            public int FirstLayer(int group, int layers) => DeclarationShapes.FirstLayer(group, layers, Counts.Length);
+
+            /// <summary>True when the group holds no layer (a preset on a base with fewer layers than its groups).</summary>
+            public bool IsEmpty(int group, int layers) => FirstLayer(group + 1, layers) <= FirstLayer(group, layers);
         }
 
         /// <summary>The groups of <c>[ExpertsPerLayer]</c>; null when they are invalid or the layer count is unknown
@@ -40,8 +44,10 @@ namespace MoeDsl.Generator.Validation
             int[]? groupTopK = PerGroup(a, "TopK", counts.Length, ref ok);
             int[]? groupRanks = PerGroup(a, "Ranks", counts.Length, ref ok);
             if (layers is not int n) return null;
-            if (counts.Length > n) { Report(D.TooManyExpertCounts, countsArg?.Location ?? a.Location, counts.Length, n); return null; }
-            if (n % counts.Length != 0)
+            // A preset spreads its groups over any layer count (DeclarationShapes.GroupOf); counts written out must fit.
+            bool fromPreset = countsArg is null;
+            if (!fromPreset && counts.Length > n) { Report(D.TooManyExpertCounts, countsArg?.Location ?? a.Location, counts.Length, n); return null; }
+            if (!fromPreset && n % counts.Length != 0)
             {
                 int g = counts.Length;
                 var divisors = Enumerable.Range(1, n).Where(d => n % d == 0);
@@ -97,6 +103,7 @@ namespace MoeDsl.Generator.Validation
             {
                 for (int g = 0; g < allocation.Counts.Length; g++)
                 {
+                    if (allocation.IsEmpty(g, layers)) continue;
                     if (allocation.TopK[g] >= 1 && allocation.TopK[g] > allocation.Counts[g])
                     {
                         LocationInfo? where = perGroupTopK ? ElementLoc(groupTopK, g) : Loc(routerAttribute, "TopK");
@@ -109,6 +116,7 @@ namespace MoeDsl.Generator.Validation
             {
                 for (int g = 0; g < allocation.Counts.Length; g++)
                 {
+                    if (allocation.IsEmpty(g, layers)) continue;
                     if (allocation.Counts[g] < 2)
                     {
                         Report(D.GraphTooFewExperts, CountLocation(experts, g), FirstLayer(g, layers, allocation), allocation.Counts[g]);
@@ -125,6 +133,7 @@ namespace MoeDsl.Generator.Validation
             var seen = new HashSet<(int, int)>();
             for (int g = 0; g < allocation.Counts.Length; g++)
             {
+                if (allocation.IsEmpty(g, layers)) continue;
                 int rank = allocation.Ranks?[g] ?? loraRank!.Value;
                 long limit = 8L * rank;
                 if (allocation.Counts[g] > limit && seen.Add((allocation.Counts[g], rank)))
@@ -132,7 +141,7 @@ namespace MoeDsl.Generator.Validation
             }
         }
 
-        private static int FirstLayer(int group, int layers, Allocation allocation) => group * (layers / allocation.Counts.Length);
+        private static int FirstLayer(int group, int layers, Allocation allocation) => allocation.FirstLayer(group, layers);
 
         private LocationInfo? CountLocation(ParsedAttribute experts, int group)
             => experts.Find("counts") is { } c ? ElementLoc(c, group) : Loc(experts, "preset");

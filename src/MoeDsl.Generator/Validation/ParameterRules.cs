@@ -21,7 +21,7 @@ namespace MoeDsl.Generator.Validation
                 {
                     GroupModel g = m.GroupOf(l);
                     RouterModel? r = m.Router;
-                    perLayer[l] = DeclarationShapes.LayerParameters(m.Placement, r?.Kind, m.Targets, s.Hidden, s.Intermediate, s.KvDim,
+                    perLayer[l] = DeclarationShapes.LayerParameters(m.Placement, r?.Kind, m.Targets, s.Hidden, s.Intermediate, s.Heads, s.KvHeads, s.HeadDim,
                         g.Experts, g.Rank, r?.GraphHidden ?? 0, r?.GraphLayers ?? 0);
                     total = checked(total + perLayer[l]);
                 }

@@ -17,12 +17,12 @@ namespace MoeDsl.Generator.Validation
     internal sealed partial class Validator
     {
         private readonly ParsedDeclaration decl;
-        private readonly EquatableArray<AdditionalFileInfo> files;
+        private readonly AdditionalFiles files;
         private readonly RuntimeInfo runtime;
         private readonly List<DiagnosticInfo> diagnostics = new List<DiagnosticInfo>();
         private bool hasError;
 
-        private Validator(ParsedDeclaration decl, EquatableArray<AdditionalFileInfo> files, RuntimeInfo runtime)
+        private Validator(ParsedDeclaration decl, AdditionalFiles files, RuntimeInfo runtime)
         {
             this.decl = decl;
             this.files = files;
@@ -30,7 +30,7 @@ namespace MoeDsl.Generator.Validation
         }
 
         /// <summary>Validates; never throws (an unexpected failure becomes MOE000).</summary>
-        public static AnalysisResult Analyze(ParsedDeclaration decl, EquatableArray<AdditionalFileInfo> files, RuntimeInfo runtime, CancellationToken cancellationToken)
+        public static AnalysisResult Analyze(ParsedDeclaration decl, AdditionalFiles files, RuntimeInfo runtime, CancellationToken cancellationToken)
         {
             try
             {

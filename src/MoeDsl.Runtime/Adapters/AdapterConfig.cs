@@ -44,6 +44,7 @@ public static class AdapterConfig
             ["intermediate_size"] = spec.Intermediate,
             ["num_attention_heads"] = spec.Heads,
             ["num_key_value_heads"] = spec.KvHeads,
+            ["head_dim"] = spec.HeadDim,
             ["vocab_size"] = spec.Vocab,
         };
         if (spec.Router is LinearRouterSettings linear) o["jitter_noise"] = linear.JitterNoise;
@@ -138,6 +139,7 @@ public static class AdapterConfig
             GraphLosses = losses,
             Layers = Int(path, o, "num_hidden_layers"), Hidden = Int(path, o, "hidden_size"), Intermediate = Int(path, o, "intermediate_size"),
             Heads = Int(path, o, "num_attention_heads"), KvHeads = Int(path, o, "num_key_value_heads"), Vocab = Int(path, o, "vocab_size"),
+            HeadDim = o["head_dim"] is null ? 0 : Int(path, o, "head_dim"),   // adapters saved before head_dim was written: hidden / heads
         };
     }
 

@@ -1,3 +1,4 @@
+using System;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Lora;
 using static TorchSharp.torch;
@@ -17,20 +18,29 @@ public sealed class AttentionContext
     public KvCache? Cache { get; }
 }
 
-/// <summary>LLaMA grouped-query self-attention with rotary embeddings (state-dict prefix <c>self_attn</c>).</summary>
+/// <summary>Grouped-query self-attention with rotary embeddings (state-dict prefix <c>self_attn</c>), with what the families
+/// add: per-head <c>q_norm</c>/<c>k_norm</c> before the rotation (Qwen3), a score scale from <c>query_pre_attn_scalar</c>
+/// and tanh soft-capping of the scores (Gemma 2), and a sliding window (Mistral, Qwen2/3, Gemma 2, Phi-3): a token sees
+/// itself and the <c>window - 1</c> positions before it, with or without the cache (the cache keeps every position; the
+/// mask hides the old ones).</summary>
 public sealed class LlamaAttention : nn.Module<Tensor, AttentionContext, Tensor>
 {
     private readonly Projection q_proj;
     private readonly Projection k_proj;
     private readonly Projection v_proj;
     private readonly Projection o_proj;
+    private readonly RmsNorm? q_norm;
+    private readonly RmsNorm? k_norm;
     private readonly int heads;
     private readonly int kvHeads;
     private readonly int headDim;
     private readonly int layer;
+    private readonly int? window;
+    private readonly double scale;
+    private readonly double? softCap;
 
-    /// <summary>Attention of decoder layer <paramref name="layer"/> (head counts from <paramref name="config"/>) over the
-    /// given projections, which are registered under their Hugging Face names.</summary>
+    /// <summary>Attention of decoder layer <paramref name="layer"/> (head counts, window and the family's extras from
+    /// <paramref name="config"/>) over the given projections, which are registered under their Hugging Face names.</summary>
     public LlamaAttention(LlamaConfig config, int layer, Projection q_proj, Projection k_proj, Projection v_proj, Projection o_proj) : base("self_attn")
     {
         this.q_proj = q_proj;
@@ -40,20 +50,33 @@ public sealed class LlamaAttention : nn.Module<Tensor, AttentionContext, Tensor>
         heads = config.NumAttentionHeads;
         kvHeads = config.NumKeyValueHeads;
         headDim = config.HeadDim;
+        if (config.Family.QkNorm)
+        {
+            q_norm = new RmsNorm(headDim, config.RmsNormEps, "q_norm", config.Family.Norm);
+            k_norm = new RmsNorm(headDim, config.RmsNormEps, "k_norm", config.Family.Norm);
+        }
         this.layer = layer;
+        window = config.WindowOf(layer);
+        scale = config.AttentionScale;
+        softCap = config.AttentionSoftCap;
         RegisterComponents();
     }
+
+    /// <summary>The sliding window of this layer, or null.</summary>
+    public int? Window => window;
 
     /// <inheritdoc />
     public override Tensor forward(Tensor x, AttentionContext ctx)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], l = x.shape[1];
-        Tensor q = q_proj.forward(x).view(b, l, heads, headDim).transpose(1, 2);
-        Tensor k = k_proj.forward(x).view(b, l, kvHeads, headDim).transpose(1, 2);
+        Tensor q = q_proj.forward(x).view(b, l, heads, headDim);
+        Tensor k = k_proj.forward(x).view(b, l, kvHeads, headDim);
         Tensor v = v_proj.forward(x).view(b, l, kvHeads, headDim).transpose(1, 2);
-        q = RotaryEmbedding.Apply(q, ctx.Cos, ctx.Sin);
-        k = RotaryEmbedding.Apply(k, ctx.Cos, ctx.Sin);
+        if (q_norm is not null) q = q_norm.forward(q);
+        if (k_norm is not null) k = k_norm!.forward(k);
+        q = RotaryEmbedding.Apply(q.transpose(1, 2), ctx.Cos, ctx.Sin);
+        k = RotaryEmbedding.Apply(k.transpose(1, 2), ctx.Cos, ctx.Sin);
 
         long past = 0;
         if (ctx.Cache is not null)
@@ -68,19 +91,41 @@ public sealed class LlamaAttention : nn.Module<Tensor, AttentionContext, Tensor>
             v = v.repeat_interleave(groups, dim: 1);
         }
 
+        Tensor? mask = Mask(l, past, window, x.device, explicitCausal: softCap is not null);
         Tensor attn;
-        if (past == 0 || l == 1)
+        if (softCap is double cap)
         {
-            // No cache, or one new token that may see every cached position: the causal flag (or none) is exact.
-            attn = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: past == 0 && l > 1);
+            // Gemma 2 (eager): scores scaled, capped c tanh(s / c), masked, softmax in fp32.
+            Tensor scores = q.matmul(k.transpose(2, 3)) * scale;
+            scores = (scores / cap).tanh() * cap;
+            if (mask is not null) scores = scores.masked_fill(mask.logical_not(), double.NegativeInfinity);
+            attn = nn.functional.softmax(scores, -1, ScalarType.Float32).to(q.dtype).matmul(v);
         }
         else
         {
-            // Several new tokens after a cached prefix: token i sees the prefix and new tokens 0..i.
-            Tensor mask = ones(l, past + l, dtype: ScalarType.Bool, device: x.device).tril(past);
-            attn = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
+            // SDPA scales by 1 / sqrt(head_dim); another scale (query_pre_attn_scalar) goes onto q.
+            double qFactor = scale * Math.Sqrt(headDim);
+            if (Math.Abs(qFactor - 1.0) > 1e-12) q = q * qFactor;
+            attn = mask is null
+                ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: past == 0 && l > 1)
+                : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
         }
         Tensor merged = attn.transpose(1, 2).reshape(b, l, heads * headDim);
         return o_proj.forward(merged).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Which keys each of <paramref name="length"/> new queries sees after <paramref name="past"/> cached positions
+    /// ([L, past + L], true = attend): key j for query i (absolute position past + i) when j &lt;= past + i and, with a
+    /// window w, j &gt; past + i - w. Null when SDPA's causal flag (or no mask, for one new token) is exact; with
+    /// <paramref name="explicitCausal"/> only when no mask is needed at all.</summary>
+    public static Tensor? Mask(long length, long past, int? window, Device device, bool explicitCausal = false)
+    {
+        bool windowMatters = window is int w && past + length > w;
+        if (!windowMatters && (length == 1 || (past == 0 && !explicitCausal))) return null;
+        Tensor query = arange(past, past + length, dtype: ScalarType.Int64, device: device).unsqueeze(1);
+        Tensor key = arange(0, past + length, dtype: ScalarType.Int64, device: device).unsqueeze(0);
+        Tensor visible = key.le(query);
+        if (window is int size) visible = visible.logical_and(key.gt(query - size));
+        return visible;
     }
 }

@@ -26,9 +26,11 @@ public sealed class MoeFeedForward : FeedForwardBlock
 
     /// <summary>A layer's FFN: <paramref name="experts"/> LoRA experts on each of the frozen gate, up and down projections,
     /// routed by <paramref name="router"/>, its decisions recorded for the losses under <paramref name="layer"/>.</summary>
-    public MoeFeedForward(int hidden, int intermediate, int experts, LoraSettings lora, Router router, RoutingRecorder recorder, int layer)
+    public MoeFeedForward(int hidden, int intermediate, int experts, LoraSettings lora, Router router, RoutingRecorder recorder, int layer,
+        Activation activation = Activation.Silu)
         : base("mlp")
     {
+        Activation = activation;
         moe_gate = router;
         gate_proj = new SharedExpertProjection(hidden, intermediate, experts, lora.Rank, "gate_proj");
         up_proj = new SharedExpertProjection(hidden, intermediate, experts, lora.Rank, "up_proj");
@@ -50,6 +52,10 @@ public sealed class MoeFeedForward : FeedForwardBlock
     public SharedExpertProjection DownProj => down_proj;
     /// <summary>Rank, alpha and dropout of every expert.</summary>
     public LoraSettings Lora => lora;
+    /// <summary>The gate activation (the family's: silu, or Gemma's tanh GELU).</summary>
+    public Activation Activation { get; }
+    /// <summary>The experts' gated product <c>act(gate) * up</c>.</summary>
+    internal Tensor Gated(Tensor gate, Tensor up) => Activations.Apply(Activation, gate) * up;
     /// <summary>Experts in the layer.</summary>
     public int ExpertCount => expertCount;
 
@@ -73,7 +79,10 @@ public sealed class MoeFeedForward : FeedForwardBlock
     {
         using var scope = NewDisposeScope();
         RoutingDecision decision = moe_gate.forward(x);
-        Tensor y = Resolve(Execution, x.shape[0] * x.shape[1] * decision.Experts.shape[1], expertCount, lora.Rank, (int)gate_proj.OutFeatures, x.device_type) switch
+        ExpertExecution execution = Resolve(Execution, x.shape[0] * x.shape[1] * decision.Experts.shape[1], expertCount, lora.Rank, (int)gate_proj.OutFeatures, x.device_type);
+        // The fused kernel's backward is written for SwiGLU; other activations run grouped.
+        if (execution == ExpertExecution.Fused && Activation != Activation.Silu) execution = ExpertExecution.Grouped;
+        Tensor y = execution switch
         {
             ExpertExecution.Fused => ForwardFused(x, decision),
             ExpertExecution.Grouped => GroupedExecution.Forward(this, x, decision),

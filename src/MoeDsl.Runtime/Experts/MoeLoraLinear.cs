@@ -20,8 +20,8 @@ public sealed class MoeLoraLinear : Projection
     /// <summary>A frozen [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] projection with <paramref name="expertCount"/>
     /// LoRA experts chosen per token by <paramref name="router"/>; <paramref name="site"/> is its state-dict name and names
     /// it in the routing records of layer <paramref name="layer"/> (e.g. "q_proj").</summary>
-    public MoeLoraLinear(int inFeatures, int outFeatures, int expertCount, LoraSettings lora, Router router, RoutingRecorder recorder, int layer, string site)
-        : base(site, inFeatures, outFeatures)
+    public MoeLoraLinear(int inFeatures, int outFeatures, int expertCount, LoraSettings lora, Router router, RoutingRecorder recorder, int layer, string site, bool hasBias = false)
+        : base(site, inFeatures, outFeatures, hasBias)
     {
         moe_gate = router;
         experts = new ModuleList<LoraExpert>();
@@ -45,7 +45,7 @@ public sealed class MoeLoraLinear : Projection
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        Tensor baseOut = nn.functional.linear(x, weight);
+        Tensor baseOut = BaseLinear(x);
         RoutingDecision decision = moe_gate.forward(x);
         Tensor xa = nn.functional.linear(LoraInput(x, lora.Dropout), ExpertStack.StackA(experts));          // [B, L, E*r]
         Tensor dense = decision.DenseWeights().view(xa.shape[0], xa.shape[1], ExpertCount);                 // [B, L, E]

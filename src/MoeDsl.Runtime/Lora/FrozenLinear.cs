@@ -6,11 +6,11 @@ namespace MoeDsl.Runtime.Lora;
 public sealed class FrozenLinear : Projection
 {
     /// <summary>A frozen [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] projection under the state-dict name <paramref name="name"/>.</summary>
-    public FrozenLinear(int inFeatures, int outFeatures, string name = "proj") : base(name, inFeatures, outFeatures)
+    public FrozenLinear(int inFeatures, int outFeatures, string name = "proj", bool hasBias = false) : base(name, inFeatures, outFeatures, hasBias)
     {
         RegisterComponents();
     }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor x) => nn.functional.linear(x, weight);
+    public override Tensor forward(Tensor x) => BaseLinear(x);
 }

@@ -13,7 +13,7 @@ public sealed class LoraLinear : Projection
 
     /// <summary>A frozen [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] projection named <paramref name="name"/>
     /// with one LoRA adapter (rank, alpha and dropout from <paramref name="lora"/>).</summary>
-    public LoraLinear(int inFeatures, int outFeatures, LoraSettings lora, string name = "proj") : base(name, inFeatures, outFeatures)
+    public LoraLinear(int inFeatures, int outFeatures, LoraSettings lora, string name = "proj", bool hasBias = false) : base(name, inFeatures, outFeatures, hasBias)
     {
         (lora_A, lora_B) = LoraExpert.CreatePair(inFeatures, outFeatures, lora.Rank);
         scaling = lora.Scaling;
@@ -33,7 +33,7 @@ public sealed class LoraLinear : Projection
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        Tensor baseOut = nn.functional.linear(x, weight);
+        Tensor baseOut = BaseLinear(x);
         Tensor delta = nn.functional.linear(nn.functional.linear(LoraInput(x, dropout), lora_A.weight!), lora_B.weight!);
         return (baseOut + (delta * scaling).to(baseOut.dtype)).MoveToOuterDisposeScope();
     }

@@ -3,16 +3,21 @@ using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Lora;
 
-/// <summary>A linear projection of the base model: a frozen <c>weight</c> [out, in] (no bias, as in LLaMA) plus whatever
-/// adapters a subclass adds. Subclasses keep the frozen weight under the state-dict key <c>weight</c>.</summary>
+/// <summary>A linear projection of the base model: a frozen <c>weight</c> [out, in], an optional frozen <c>bias</c> [out]
+/// (Qwen2's q/k/v, <c>attention_bias</c>), plus whatever adapters a subclass adds. Subclasses keep the frozen weight under
+/// the state-dict key <c>weight</c> and apply both through <see cref="BaseLinear"/>.</summary>
 public abstract class Projection : nn.Module<Tensor, Tensor>
 {
     /// <summary>The frozen base weight (requires_grad = false).</summary>
     protected readonly Parameter weight;
+    /// <summary>The frozen base bias, or null.</summary>
+    protected readonly Parameter? bias;
 
-    /// <summary>Creates the projection with an uninitialised frozen weight (filled by the checkpoint loader or an initialiser).</summary>
-    protected Projection(string name, int inFeatures, int outFeatures) : base(name)
+    /// <summary>Creates the projection with a randomly initialised frozen weight (and a zero bias when
+    /// <paramref name="hasBias"/>), filled by the checkpoint loader.</summary>
+    protected Projection(string name, int inFeatures, int outFeatures, bool hasBias = false) : base(name)
     {
+        if (hasBias) bias = new Parameter(zeros(outFeatures), requires_grad: false);
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         Tensor w = empty(outFeatures, inFeatures);
@@ -26,6 +31,12 @@ public abstract class Projection : nn.Module<Tensor, Tensor>
     public int OutFeatures { get; }
     /// <summary>The frozen base weight.</summary>
     public Parameter Weight => weight;
+
+    /// <summary>The frozen base bias, or null.</summary>
+    public Parameter? Bias => bias;
+
+    /// <summary>The frozen projection <c>W x + b</c>.</summary>
+    protected Tensor BaseLinear(Tensor x) => nn.functional.linear(x, weight, bias);
 
     /// <summary>LoRA dropout of the adapter input, computed in fp32.</summary>
     protected Tensor LoraInput(Tensor x, double dropout)

@@ -51,14 +51,22 @@ public sealed class DeclaredModel
         return MoeCausalLM.LoadPretrained(model, directory, device);
     }
 
-    /// <summary>The tool name of a class name.</summary>
+    /// <summary>The tool name of a class name: PascalCase split into lower-case words joined by hyphens. A word starts at
+    /// an upper-case letter that follows a lower-case letter or digit and is followed by a lower-case letter, and a run of
+    /// digits is a word; an acronym stays whole, also when it ends in a lower-case letter (TinyHourglass -> tiny-hourglass,
+    /// MoLA2468 -> mola-2468, Mola2468 -> mola-2468, MixLoRA -> mix-lora, GMoE -> gmoe, Lora -> lora).</summary>
     public static string NameOf(string className)
     {
+        ArgumentNullException.ThrowIfNull(className);
         var sb = new StringBuilder();
         for (int i = 0; i < className.Length; i++)
         {
             char c = className[i];
-            if (char.IsDigit(c) && i > 0 && !char.IsDigit(className[i - 1])) sb.Append('-');
+            char previous = i > 0 ? className[i - 1] : '\0';
+            bool wordStart = char.IsUpper(c) && (char.IsLower(previous) || char.IsDigit(previous))
+                             && i + 1 < className.Length && char.IsLower(className[i + 1]);
+            bool digitsStart = char.IsDigit(c) && i > 0 && !char.IsDigit(previous);
+            if ((wordStart || digitsStart) && sb.Length > 0 && sb[^1] != '-') sb.Append('-');
             sb.Append(char.ToLowerInvariant(c));
         }
         return sb.ToString();

@@ -13,6 +13,7 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
     private readonly ModuleList<LlamaDecoderLayer> layers;
     private readonly RmsNorm norm;
     private readonly RotaryEmbedding rotary;
+    private readonly double? embedScale;
 
     /// <summary>Creates the stack; <paramref name="createLayer"/> builds layer i.</summary>
     public LlamaModel(LlamaConfig config, Func<int, LlamaDecoderLayer> createLayer) : base("model")
@@ -21,8 +22,10 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
         embed_tokens.weight!.requires_grad = false;
         layers = new ModuleList<LlamaDecoderLayer>();
         for (int i = 0; i < config.NumHiddenLayers; i++) layers.Add(createLayer(i));
-        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, "norm");
-        rotary = new RotaryEmbedding(config.HeadDim, config.RopeTheta);
+        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, "norm", config.Family.Norm);
+        rotary = new RotaryEmbedding(config.HeadDim, config.RopeTheta, config.RopeScaling);
+        // Gemma: embeddings x sqrt(hidden), the factor rounded to the activations' dtype first (as HF's normalizer).
+        embedScale = config.Family.ScaleEmbeddings ? System.Math.Sqrt(config.HiddenSize) : null;
         RegisterComponents();
     }
 
@@ -37,6 +40,7 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
         using var scope = NewDisposeScope();
         long past = cache?.Length ?? 0;
         Tensor x = embed_tokens.forward(inputIds);
+        if (embedScale is double s) x = x * tensor(s, dtype: x.dtype, device: x.device);
         var (cos, sin) = rotary.Tables(past, inputIds.shape[1], x.device);
         var ctx = new AttentionContext(cos, sin, cache);
         foreach (LlamaDecoderLayer layer in layers) x = layer.forward(x, ctx);

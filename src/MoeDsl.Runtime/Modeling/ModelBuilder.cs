@@ -23,19 +23,21 @@ public static class ModelBuilder
 
         Projection Site(LoraTargets target, string name)
         {
-            var (inF, outF) = DeclarationShapes.Shape(target, config.HiddenSize, config.IntermediateSize, (long)config.NumKeyValueHeads * config.HeadDim);
+            var (inF, outF) = DeclarationShapes.Shape(target, config.HiddenSize, config.IntermediateSize,
+                config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim);
             int inFeatures = checked((int)inF), outFeatures = checked((int)outF);
-            if ((spec.Targets & target) == 0 || group.Rank < 1) return new FrozenLinear(inFeatures, outFeatures, name);
+            bool bias = target == LoraTargets.O ? config.OutputBias : (target & (LoraTargets.Q | LoraTargets.K | LoraTargets.V)) != 0 && config.QkvBias;
+            if ((spec.Targets & target) == 0 || group.Rank < 1) return new FrozenLinear(inFeatures, outFeatures, name, bias);
             if (spec.IsMixture && spec.Placement == ExpertPlacement.EveryProjection)
-                return new MoeLoraLinear(inFeatures, outFeatures, group.Experts, lora, RouterFactory.Create(spec, group, inFeatures, layer), recorder, layer, name);
-            return new LoraLinear(inFeatures, outFeatures, lora, name);
+                return new MoeLoraLinear(inFeatures, outFeatures, group.Experts, lora, RouterFactory.Create(spec, group, inFeatures, layer), recorder, layer, name, bias);
+            return new LoraLinear(inFeatures, outFeatures, lora, name, bias);
         }
 
         Projection q = Site(LoraTargets.Q, "q_proj"), k = Site(LoraTargets.K, "k_proj"), v = Site(LoraTargets.V, "v_proj"), o = Site(LoraTargets.O, "o_proj");
         FeedForwardBlock mlp = moeFeedForward
             ? new MoeFeedForward(config.HiddenSize, config.IntermediateSize, group.Experts, lora,
-                RouterFactory.Create(spec, group, config.HiddenSize, layer), recorder, layer)
-            : new LlamaMlp(Site(LoraTargets.Gate, "gate_proj"), Site(LoraTargets.Up, "up_proj"), Site(LoraTargets.Down, "down_proj"));
+                RouterFactory.Create(spec, group, config.HiddenSize, layer), recorder, layer, config.HiddenActivation)
+            : new LlamaMlp(Site(LoraTargets.Gate, "gate_proj"), Site(LoraTargets.Up, "up_proj"), Site(LoraTargets.Down, "down_proj"), config.HiddenActivation);
         return new LlamaDecoderLayer(config, layer, q, k, v, o, mlp);
     }
 }

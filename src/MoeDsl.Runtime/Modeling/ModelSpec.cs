@@ -56,6 +56,13 @@ public sealed record ModelSpec
     public int KvHeads { get; init; }
     /// <summary>vocab_size</summary>
     public int Vocab { get; init; }
+    /// <summary>head_dim: the size of one attention head; hidden_size / num_attention_heads unless set (Qwen3, Gemma).</summary>
+    public int HeadDim
+    {
+        get => headDim != 0 ? headDim : Heads > 0 ? Hidden / Heads : 0;
+        init => headDim = value;
+    }
+    private readonly int headDim;
     /// <summary>Trainable parameters computed at compile time (0 when the declaration was re-shaped at run time).</summary>
     public long TrainableParameters { get; init; }
 
@@ -88,7 +95,7 @@ public sealed record ModelSpec
     {
         ExpertGroup g = GroupOf(layer);
         var graph = Router as GraphRouterSettings;
-        return DeclarationShapes.LayerParameters(Placement, RouterKind, Targets, Hidden, Intermediate, (long)KvHeads * (Hidden / Heads),
+        return DeclarationShapes.LayerParameters(Placement, RouterKind, Targets, Hidden, Intermediate, Heads, KvHeads, HeadDim,
             g.Experts, g.Rank, graph?.Hidden ?? 0, graph?.Layers ?? 0);
     }
 
@@ -105,27 +112,26 @@ public sealed record ModelSpec
         Intermediate = c.IntermediateSize,
         Heads = c.NumAttentionHeads,
         KvHeads = c.NumKeyValueHeads,
+        HeadDim = c.HeadDim,
         Vocab = c.VocabSize,
     };
 
-    /// <summary>This declaration re-shaped to another base: the same groups spread over the config's layers, base sizes
-    /// taken from the config, the compile-time parameter count dropped (the model counts its own). Throws
-    /// <see cref="ArgumentException"/> when the groups cannot cover the layers evenly.</summary>
+    /// <summary>This declaration re-shaped to another base: the same groups spread over the config's layers by the
+    /// generator's rule (layer l of L in group floor(l n / L), <see cref="DeclarationShapes.GroupOf"/>: any layer count
+    /// works, e.g. 4 groups on 5 layers are 2-1-1-1 layers), base sizes taken from the config, the compile-time parameter
+    /// count dropped (the model counts its own). Throws <see cref="ArgumentException"/> beyond the layer limit.</summary>
     public ModelSpec ShapedTo(LlamaConfig c)
     {
         if (Matches(c)) return this;
         if (c.NumHiddenLayers > DeclarationShapes.MaxLayers)
             throw new ArgumentException($"{Name}: the base has {c.NumHiddenLayers} layers, more than the {DeclarationShapes.MaxLayers} a declaration may have "
                                         + "(the generator's MOE049); is num_hidden_layers in config.json right?");
-        if (c.NumHiddenLayers % Groups.Count != 0)
-            throw new ArgumentException($"{Name}: its {Groups.Count} groups of layers cannot be spread evenly over {c.NumHiddenLayers} layers; "
-                                        + $"use a base whose layer count is a multiple of {Groups.Count}");
         return WithShape(c) with { TrainableParameters = 0 };
     }
 
     private bool Matches(LlamaConfig c)
         => Layers == c.NumHiddenLayers && Hidden == c.HiddenSize && Intermediate == c.IntermediateSize && Heads == c.NumAttentionHeads
-           && KvHeads == c.NumKeyValueHeads && Vocab == c.VocabSize;
+           && KvHeads == c.NumKeyValueHeads && HeadDim == c.HeadDim && Vocab == c.VocabSize;
 
     /// <summary>Throws <see cref="ModelFormatException"/> naming the first field where a checkpoint's config differs from the declaration.</summary>
     public void EnsureMatches(LlamaConfig c, string configFile)
@@ -134,7 +140,7 @@ public sealed record ModelSpec
         {
             ("num_hidden_layers", Layers, c.NumHiddenLayers), ("hidden_size", Hidden, c.HiddenSize),
             ("intermediate_size", Intermediate, c.IntermediateSize), ("num_attention_heads", Heads, c.NumAttentionHeads),
-            ("num_key_value_heads", KvHeads, c.NumKeyValueHeads), ("vocab_size", Vocab, c.VocabSize),
+            ("num_key_value_heads", KvHeads, c.NumKeyValueHeads), ("vocab_size", Vocab, c.VocabSize), ("head_dim", HeadDim, c.HeadDim),
         };
         foreach (var (field, declared, actual) in pairs)
             if (declared != actual)

@@ -73,6 +73,8 @@ public abstract partial class MoeCausalLM : nn.Module
         {
             Tensor hidden = model.forward(inputIds, cache);
             Tensor logits = lm_head is null ? nn.functional.linear(hidden, model.EmbedWeight) : lm_head.forward(hidden);
+            if (Config.FinalSoftCap is double cap) logits = (logits / cap).tanh() * cap; // Gemma 2
+
             Tensor? aux = null;
             var parts = new List<(string, Tensor)>();
             if (Recorder.Records.Count > 0)
@@ -108,19 +110,38 @@ public abstract partial class MoeCausalLM : nn.Module
 
     /// <summary>Copies the base weights of a Hugging Face checkpoint folder into the frozen parameters. Every base
     /// parameter must be present with its shape; tensors the model does not have are an error (except a tied
-    /// <c>lm_head.weight</c> and rotary <c>inv_freq</c> buffers, which HF may write and which carry nothing).</summary>
+    /// <c>lm_head.weight</c> and rotary <c>inv_freq</c> buffers, which HF may write and which carry nothing). A family's
+    /// fused tensors (Phi-3's <c>qkv_proj</c>, <c>gate_up_proj</c>: <see cref="FusedTensor"/>) are read once each and
+    /// split into the model's projections.</summary>
     public void LoadBase(string directory)
     {
         using var checkpoint = Checkpoint.Open(directory);
         var expected = BaseParameters().ToDictionary(p => p.Name, p => p.Parameter, StringComparer.Ordinal);
+        using var _ = no_grad();
+        foreach (FusedTensor fused in FusedTensor.Of(Config))
+        {
+            if (!checkpoint.Contains(fused.Name)) throw new ModelFormatException(directory, fused.Name, $"is missing from the checkpoint ({Config.Family.ModelType} stores these projections fused)");
+            long inFeatures = expected[fused.Parts[0].Part].shape[1];
+            SafeTensorEntry entry = checkpoint.Entry(fused.Name);
+            if (!entry.Shape.SequenceEqual(new[] { fused.Rows, inFeatures }))
+                throw new ModelFormatException(directory, fused.Name, $"has shape [{string.Join(", ", entry.Shape)}] but the model expects [{fused.Rows}, {inFeatures}] ({string.Join(" | ", fused.Parts.Select(p => $"{p.Part} {p.Rows}"))})");
+            using Tensor t = checkpoint.Read(fused.Name);
+            long row = 0;
+            foreach (var (part, rows) in fused.Parts)
+            {
+                using (Tensor slice = t.narrow(0, row, rows)) expected[part].copy_(slice);
+                expected.Remove(part);
+                row += rows;
+            }
+        }
+        var fusedNames = FusedTensor.Of(Config).Select(f => f.Name).ToHashSet(StringComparer.Ordinal);
         foreach (string name in checkpoint.Names.OrderBy(n => n, StringComparer.Ordinal))
         {
-            if (expected.ContainsKey(name)) continue;
+            if (expected.ContainsKey(name) || fusedNames.Contains(name)) continue;
             if (name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)) continue;
             if (name == "lm_head.weight" && Config.TieWordEmbeddings) continue;
-            throw new ModelFormatException(directory, name, "is in the checkpoint but not in the model; is the checkpoint a LLaMA model of this shape?");
+            throw new ModelFormatException(directory, name, $"is in the checkpoint but not in the model; is the checkpoint a {Config.Family.ModelType} model of this shape?");
         }
-        using var _ = no_grad();
         foreach (var (name, parameter) in expected.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             if (!checkpoint.Contains(name))

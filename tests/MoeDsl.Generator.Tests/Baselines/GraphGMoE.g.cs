@@ -16,7 +16,7 @@ namespace Examples
         public const int Heads = 8;
         /// <summary>Key/value heads of the declared base (num_key_value_heads).</summary>
         public const int KvHeads = 4;
-        /// <summary>Size of one attention head (Hidden / Heads).</summary>
+        /// <summary>Size of one attention head (head_dim; Hidden / Heads unless the declaration or its config.json gives it).</summary>
         public const int HeadDim = 8;
         /// <summary>Vocabulary size of the declared base (vocab_size).</summary>
         public const int Vocab = 512;
@@ -51,6 +51,7 @@ namespace Examples
             Intermediate = Intermediate,
             Heads = Heads,
             KvHeads = KvHeads,
+            HeadDim = HeadDim,
             Vocab = Vocab,
             TrainableParameters = TrainableParameters,
         };

@@ -93,9 +93,14 @@ public sealed class LlamaConfigTests
         => Refused(Config(("\"model_type\": \"llama\"", "\"model_type\": \"gpt2\"")), "model_type", "supported: llama, mistral");
 
     [Fact]
-    public void Unsupported_rope_type_is_refused()
+    public void Incomplete_llama3_rope_scaling_is_refused()
         => Refused(Config(("\"rope_theta\": 10000.0,", "\"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0},")), "rope_scaling",
-            "rope type string \"llama3\" is not supported; supported: default (or rope_scaling null)");
+            "rope type \"llama3\" needs 'low_freq_factor'");
+
+    [Fact]
+    public void Unimplemented_rope_type_is_refused_naming_the_type()
+        => Refused(Config(("\"rope_theta\": 10000.0,", "\"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 8.0},")), "rope_scaling",
+            "rope type string \"yarn\" is not supported for llama; supported: default, linear, llama3");
 
     [Fact]
     public void Default_rope_scaling_and_null_are_accepted()
@@ -105,13 +110,17 @@ public sealed class LlamaConfigTests
     }
 
     [Fact]
-    public void Unsupported_activation_is_refused() => Refused(Config(("\"silu\"", "\"gelu\"")), "hidden_act", "activation string \"gelu\" is not supported; supported: silu");
+    public void Unsupported_activation_is_refused() => Refused(Config(("\"silu\"", "\"relu\"")), "hidden_act", "activation string \"relu\" is not supported; supported: silu, gelu_pytorch_tanh, gelu");
 
     [Fact]
-    public void Attention_bias_is_refused() => Refused(Config(("\"hidden_act\"", "\"attention_bias\": true, \"hidden_act\"")), "attention_bias", "supported: false");
+    public void Mlp_bias_is_refused() => Refused(Config(("\"hidden_act\"", "\"mlp_bias\": true, \"hidden_act\"")), "mlp_bias", "supported: false");
 
     [Fact]
-    public void Head_dim_other_than_hidden_over_heads_is_refused() => Refused(Config(("\"hidden_act\"", "\"head_dim\": 16, \"hidden_act\"")), "head_dim", "is 16 but hidden_size / num_attention_heads is 8");
+    public void Explicit_head_dim_sets_the_query_width()
+    {
+        LlamaConfig c = LlamaConfig.Parse(Config(("\"hidden_act\"", "\"head_dim\": 16, \"hidden_act\"")), File);
+        Assert.Equal((16, 128L, 64L), (c.HeadDim, c.QueryDim, c.KeyValueDim));
+    }
 
     [Fact]
     public void Field_given_twice_is_refused() => Refused(Config(("\"vocab_size\": 512,", "\"vocab_size\": 512, \"vocab_size\": 1024,")), "vocab_size", "is named twice in the config");

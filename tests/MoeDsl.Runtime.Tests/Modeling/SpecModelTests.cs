@@ -58,8 +58,9 @@ public sealed class SpecModelTests
         }
     }
 
-    /// <summary>Re-shaping keeps the declared groups (group g covers layers [g L/n, (g+1) L/n) of the new base) and refuses
-    /// what cannot be spread or is beyond the layer limit the generator enforces (MOE049), before anything is allocated.</summary>
+    /// <summary>Re-shaping keeps the declared groups (layer l of L in group floor(l n / L), so group g covers layers
+    /// [ceil(g L/n), ceil((g+1) L/n))) and refuses what is beyond the layer limit the generator enforces (MOE049), before
+    /// anything is allocated.</summary>
     [Fact]
     public void ReshapingSpreadsTheGroupsAndRefusesImpossibleLayerCounts()
     {
@@ -70,8 +71,10 @@ public sealed class SpecModelTests
         Assert.Equal(mola.Groups.SelectMany(g => new[] { g.Experts, g.Experts }), shaped.ExpertsPerLayer);
         Assert.Equal(0, shaped.TrainableParameters);
 
+        // One layer more than 2 per group: the first group takes it (2n + 1 layers: l (n) / (2n + 1) is 0 for l = 0, 1, 2).
         var uneven = TestModels.StoriesShape with { NumHiddenLayers = 2 * mola.Groups.Count + 1 };
-        Assert.Contains("cannot be spread evenly", Assert.Throws<ArgumentException>(() => mola.ShapedTo(uneven)).Message, StringComparison.Ordinal);
+        int[] expected = mola.Groups.SelectMany((g, i) => Enumerable.Repeat(g.Experts, i == 0 ? 3 : 2)).ToArray();
+        Assert.Equal(expected, mola.ShapedTo(uneven).ExpertsPerLayer);
         var huge = TestModels.StoriesShape with { NumHiddenLayers = int.MaxValue };
         Assert.Contains("more than the 1024", Assert.Throws<ArgumentException>(() => StoriesLora.Spec.ShapedTo(huge)).Message, StringComparison.Ordinal);
     }

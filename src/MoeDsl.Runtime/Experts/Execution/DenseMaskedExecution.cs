@@ -26,7 +26,7 @@ internal static class DenseMaskedExecution
         Tensor uA = ExpertStack.WeightBlocks(nn.functional.linear(xd, ffn.UpProj.StackedA()).unsqueeze(0), slotMask, e, r);
         Tensor gate = g0.unsqueeze(0) + nn.functional.linear(gA, ffn.GateProj.StackedB()) * s;                            // [S, T, I]
         Tensor up = u0.unsqueeze(0) + nn.functional.linear(uA, ffn.UpProj.StackedB()) * s;
-        Tensor h = nn.functional.silu(gate) * up;                                                                       // [S, T, I]
+        Tensor h = ffn.Gated(gate, up);                                                                       // [S, T, I]
 
         // Frozen W_down once, on sum_j w_j h_j.
         Tensor mixed = (h * slotWeights).sum(dim: 0);                                                                   // [T, I]

@@ -37,7 +37,7 @@ internal static class GroupedExecution
         // In place on the fresh GEMM outputs (cat or linear; neither saves its output for backward): no extra [P, I] tensors.
         Tensor gate = gateDelta.add_(g0.index_select(0, pairToken));                    // [P, I]
         Tensor up = upDelta.add_(u0.index_select(0, pairToken));
-        Tensor h = nn.functional.silu(gate) * up;                                       // [P, I]
+        Tensor h = ffn.Gated(gate, up);                                       // [P, I]
 
         // Frozen W_down once, on sum_j w_j h_j.
         Tensor mixed = zeros(t, h.shape[1], dtype: ScalarType.Float32, device: h.device).index_add(0, pairToken, h * pairWeight, 1.0);
