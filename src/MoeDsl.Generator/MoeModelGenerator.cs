@@ -71,7 +71,7 @@ namespace MoeDsl.Generator
                 }
                 catch (Exception e)
                 {
-                    spc.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.InternalError, null, model.ClassName, e.GetType().Name + ": " + e.Message));
+                    spc.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.InternalError.ToDescriptor(), null, model.ClassName, e.GetType().Name + ": " + e.Message));
                     return;
                 }
                 spc.AddSource(model.HintName, source);
@@ -87,7 +87,7 @@ namespace MoeDsl.Generator
                 }
                 catch (Exception e)
                 {
-                    spc.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.InternalError, null, "DeclaredModels", e.GetType().Name + ": " + e.Message));
+                    spc.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.InternalError.ToDescriptor(), null, "DeclaredModels", e.GetType().Name + ": " + e.Message));
                     return;
                 }
                 spc.AddSource("MoeDsl.DeclaredModels.g.cs", source);

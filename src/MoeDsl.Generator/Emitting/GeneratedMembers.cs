@@ -1,7 +1,11 @@
 using System;
 using System.Collections.Generic;
 
+#if MOEDSL_GENERATOR
 namespace MoeDsl.Generator.Emitting
+#else
+namespace MoeDsl.Runtime.Declarations.Emitting
+#endif
 {
     /// <summary>One member the emitter adds to a model class. <paramref name="Parameters"/> is null for a member that is
     /// not a method (a constant or a property): any user member of that name clashes with it. For a method or the
@@ -13,7 +17,7 @@ namespace MoeDsl.Generator.Emitting
         public string? Signature => Parameters is null ? null : "(" + string.Join(", ", Parameters) + ")";
     }
 
-    /// <summary>The members the emitter writes into every model class: the one list that <see cref="Emitter"/> takes
+    /// <summary>The members the emitter writes into every model class: the one list that <c>Emitter</c> takes
     /// the names from and that the member-clash rule (MOE017) checks the user's members against.</summary>
     internal static class GeneratedMembers
     {

@@ -1,11 +1,16 @@
-using Microsoft.CodeAnalysis;
 
+#if MOEDSL_GENERATOR
+using MoeDsl.Generator.Diagnostics;
 namespace MoeDsl.Generator.Model
+#else
+using MoeDsl.Runtime.Declarations.Diagnostics;
+namespace MoeDsl.Runtime.Declarations.Model
+#endif
 {
-    /// <summary>A diagnostic as data: the descriptor, where (as data) and the message arguments.</summary>
-    internal sealed record DiagnosticInfo(DiagnosticDescriptor Descriptor, LocationInfo? Location, EquatableArray<string> Arguments)
+    /// <summary>A diagnostic as data: the rule, where (as data) and the message arguments.</summary>
+    internal sealed record DiagnosticInfo(DiagnosticRule Descriptor, LocationInfo? Location, EquatableArray<string> Arguments)
     {
-        public static DiagnosticInfo Create(DiagnosticDescriptor descriptor, LocationInfo? location, params object[] arguments)
+        public static DiagnosticInfo Create(DiagnosticRule descriptor, LocationInfo? location, params object[] arguments)
         {
             var texts = new string[arguments.Length];
             for (int i = 0; i < arguments.Length; i++)
@@ -13,7 +18,7 @@ namespace MoeDsl.Generator.Model
             return new DiagnosticInfo(descriptor, location, new EquatableArray<string>(texts));
         }
 
-        public Diagnostic ToDiagnostic()
-            => Diagnostic.Create(Descriptor, Location?.ToLocation(), Arguments.ToArray());
+        /// <summary>The message with the arguments filled in.</summary>
+        public string Message => Descriptor.Format(Arguments);
     }
 }

@@ -2,7 +2,11 @@ using System;
 using System.Collections;
 using System.Collections.Generic;
 
+#if MOEDSL_GENERATOR
 namespace MoeDsl.Generator.Model
+#else
+namespace MoeDsl.Runtime.Declarations.Model
+#endif
 {
     /// <summary>An immutable array compared by value, so that the incremental pipeline can cache specs that hold lists.</summary>
     internal readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IReadOnlyList<T>

@@ -1,6 +1,10 @@
 using System.Collections.Generic;
 
+#if MOEDSL_GENERATOR
 namespace MoeDsl.Generator.Model
+#else
+namespace MoeDsl.Runtime.Declarations.Model
+#endif
 {
     /// <summary>The declared base shape (<paramref name="HeadDim"/> resolved: given, from config.json, or hidden / heads).</summary>
     internal sealed record BaseShape(int Layers, int Hidden, int Intermediate, int Heads, int KvHeads, int HeadDim, int Vocab);

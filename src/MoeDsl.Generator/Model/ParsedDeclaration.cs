@@ -1,6 +1,10 @@
 using System;
 
+#if MOEDSL_GENERATOR
 namespace MoeDsl.Generator.Model
+#else
+namespace MoeDsl.Runtime.Declarations.Model
+#endif
 {
     /// <summary>What kind of constant an attribute argument holds after the compiler bound it.</summary>
     internal enum ValueKind
@@ -91,5 +95,10 @@ namespace MoeDsl.Generator.Model
 
     /// <summary>The JSON AdditionalFiles of the compilation and the declaring project's folder (MSBuild's ProjectDir;
     /// null when the build does not pass it), against which a ConfigFile path is resolved.</summary>
-    internal sealed record AdditionalFiles(string? ProjectDirectory, EquatableArray<AdditionalFileInfo> Files);
+    internal sealed record AdditionalFiles(string? ProjectDirectory, EquatableArray<AdditionalFileInfo> Files)
+    {
+        /// <summary>The declaration is a JSON spec: ProjectDirectory is the spec's folder, and a ConfigFile that is not
+        /// in <see cref="Files"/> is a missing file (MOE084), not a missing AdditionalFiles item (MOE044).</summary>
+        public bool FromSpec { get; init; }
+    }
 }

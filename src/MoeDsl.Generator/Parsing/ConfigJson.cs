@@ -3,7 +3,11 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Text;
 
+#if MOEDSL_GENERATOR
 namespace MoeDsl.Generator.Parsing
+#else
+namespace MoeDsl.Runtime.Declarations.Parsing
+#endif
 {
     /// <summary>A small strict JSON reader for a Hugging Face config.json (analyzers on netstandard2.0 cannot count on
     /// System.Text.Json being loadable). Reads the whole document; keeps the members of objects (nested ones too, such as
@@ -173,6 +177,9 @@ namespace MoeDsl.Generator.Parsing
             return text.Substring(start, pos - start);
         }
 
+        private static int HexValue(char c)
+            => c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
         private string ReadString()
         {
             pos++; // opening quote
@@ -197,8 +204,13 @@ namespace MoeDsl.Generator.Parsing
                     case 'r': sb.Append('\r'); break;
                     case 't': sb.Append('\t'); break;
                     case 'u':
-                        if (pos + 4 > text.Length || !int.TryParse(text.Substring(pos, 4), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int code))
-                            throw Fail("invalid \\u escape");
+                        int code = 0;
+                        for (int k = 0; k < 4; k++)
+                        {
+                            int digit = pos + k < text.Length ? HexValue(text[pos + k]) : -1;
+                            if (digit < 0) throw Fail("invalid \\u escape");
+                            code = code * 16 + digit;
+                        }
                         sb.Append((char)code);
                         pos += 4;
                         break;

@@ -1,11 +1,17 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using MoeDsl.Generator.Model;
 using MoeDsl.Shared;
-using D = MoeDsl.Generator.Diagnostics.DiagnosticDescriptors;
 
+#if MOEDSL_GENERATOR
+using MoeDsl.Generator.Model;
+using D = MoeDsl.Generator.Diagnostics.DiagnosticDescriptors;
 namespace MoeDsl.Generator.Validation
+#else
+using MoeDsl.Runtime.Declarations.Model;
+using D = MoeDsl.Runtime.Declarations.Diagnostics.DiagnosticDescriptors;
+namespace MoeDsl.Runtime.Declarations.Validation
+#endif
 {
     /// <summary>The allocation of experts over groups of layers: MOE010-MOE015, MOE021, MOE023, MOE024, MOE060, MOE063.</summary>
     internal sealed partial class Validator

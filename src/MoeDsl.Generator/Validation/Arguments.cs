@@ -1,7 +1,13 @@
+
+#if MOEDSL_GENERATOR
 using MoeDsl.Generator.Model;
 using D = MoeDsl.Generator.Diagnostics.DiagnosticDescriptors;
-
 namespace MoeDsl.Generator.Validation
+#else
+using MoeDsl.Runtime.Declarations.Model;
+using D = MoeDsl.Runtime.Declarations.Diagnostics.DiagnosticDescriptors;
+namespace MoeDsl.Runtime.Declarations.Validation
+#endif
 {
     /// <summary>Reading attribute arguments: their values with the DSL's defaults, and where to report about them.</summary>
     internal sealed partial class Validator

@@ -1,12 +1,19 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using MoeDsl.Shared;
+
+#if MOEDSL_GENERATOR
 using MoeDsl.Generator.Model;
 using MoeDsl.Generator.Parsing;
-using MoeDsl.Shared;
 using D = MoeDsl.Generator.Diagnostics.DiagnosticDescriptors;
-
 namespace MoeDsl.Generator.Validation
+#else
+using MoeDsl.Runtime.Declarations.Model;
+using MoeDsl.Runtime.Declarations.Parsing;
+using D = MoeDsl.Runtime.Declarations.Diagnostics.DiagnosticDescriptors;
+namespace MoeDsl.Runtime.Declarations.Validation
+#endif
 {
     /// <summary>The base shape from <c>[BaseModel]</c> and its ConfigFile: MOE040-MOE047, MOE049, MOE054, MOE072, MOE073.</summary>
     internal sealed partial class Validator
@@ -155,11 +162,11 @@ namespace MoeDsl.Generator.Validation
             string wanted = NormalizePath(configFile);
             if (wanted.Length > 0)
             {
-                string? exact = wanted.StartsWith("/", StringComparison.Ordinal) || (wanted.Length > 1 && wanted[1] == ':') ? wanted
+                string? exact = wanted[0] == '/' || (wanted.Length > 1 && wanted[1] == ':') ? wanted
                     : files.ProjectDirectory is { Length: > 0 } project ? NormalizePath(project.TrimEnd('/', '\\') + "/" + wanted) : null;
                 foreach (AdditionalFileInfo f in files.Files)
                     if (exact is not null && string.Equals(NormalizePath(f.Path), exact, StringComparison.Ordinal)) return f;
-                if (!wanted.StartsWith("/", StringComparison.Ordinal) && !wanted.StartsWith("../", StringComparison.Ordinal))
+                if (wanted[0] != '/' && !wanted.StartsWith("../", StringComparison.Ordinal))
                 {
                     List<AdditionalFileInfo> matches = files.Files
                         .Where(f => NormalizePath(f.Path) is string p && (p == wanted || p.EndsWith("/" + wanted, StringComparison.Ordinal)))
@@ -172,7 +179,8 @@ namespace MoeDsl.Generator.Validation
                     }
                 }
             }
-            Report(D.ConfigFileNotFound, where, configFile);
+            if (files.FromSpec) Report(D.SpecConfigFileNotFound, where, configFile, files.ProjectDirectory is { } dir && wanted.Length > 0 && wanted[0] != '/' ? NormalizePath(dir + "/" + wanted) : configFile);
+            else Report(D.ConfigFileNotFound, where, configFile);
             return null;
         }
 
@@ -180,7 +188,7 @@ namespace MoeDsl.Generator.Validation
         private static string NormalizePath(string path)
         {
             string p = path.Replace('\\', '/');
-            bool rooted = p.StartsWith("/", StringComparison.Ordinal);
+            bool rooted = p.Length > 0 && p[0] == '/';
             var parts = new List<string>();
             foreach (string part in p.Split('/'))
             {

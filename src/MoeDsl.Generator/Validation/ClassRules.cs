@@ -1,10 +1,17 @@
 using System;
 using System.Collections.Generic;
+
+#if MOEDSL_GENERATOR
 using MoeDsl.Generator.Emitting;
 using MoeDsl.Generator.Model;
 using D = MoeDsl.Generator.Diagnostics.DiagnosticDescriptors;
-
 namespace MoeDsl.Generator.Validation
+#else
+using MoeDsl.Runtime.Declarations.Emitting;
+using MoeDsl.Runtime.Declarations.Model;
+using D = MoeDsl.Runtime.Declarations.Diagnostics.DiagnosticDescriptors;
+namespace MoeDsl.Runtime.Declarations.Validation
+#endif
 {
     /// <summary>The class and its attributes: MOE001-MOE007, MOE016-MOE018.</summary>
     internal sealed partial class Validator

@@ -1,9 +1,15 @@
 using System.Linq;
-using MoeDsl.Generator.Model;
 using MoeDsl.Shared;
-using D = MoeDsl.Generator.Diagnostics.DiagnosticDescriptors;
 
+#if MOEDSL_GENERATOR
+using MoeDsl.Generator.Model;
+using D = MoeDsl.Generator.Diagnostics.DiagnosticDescriptors;
 namespace MoeDsl.Generator.Validation
+#else
+using MoeDsl.Runtime.Declarations.Model;
+using D = MoeDsl.Runtime.Declarations.Diagnostics.DiagnosticDescriptors;
+namespace MoeDsl.Runtime.Declarations.Validation
+#endif
 {
     /// <summary>LoRA settings and targets: MOE031-MOE036.</summary>
     internal sealed partial class Validator

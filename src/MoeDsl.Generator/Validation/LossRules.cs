@@ -1,7 +1,13 @@
+
+#if MOEDSL_GENERATOR
 using MoeDsl.Generator.Model;
 using D = MoeDsl.Generator.Diagnostics.DiagnosticDescriptors;
-
 namespace MoeDsl.Generator.Validation
+#else
+using MoeDsl.Runtime.Declarations.Model;
+using D = MoeDsl.Runtime.Declarations.Diagnostics.DiagnosticDescriptors;
+namespace MoeDsl.Runtime.Declarations.Validation
+#endif
 {
     /// <summary>The auxiliary losses: MOE051-MOE053, MOE061, MOE062.</summary>
     internal sealed partial class Validator

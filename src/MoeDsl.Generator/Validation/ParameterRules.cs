@@ -1,10 +1,16 @@
 using System;
 using System.Globalization;
-using MoeDsl.Generator.Model;
 using MoeDsl.Shared;
-using D = MoeDsl.Generator.Diagnostics.DiagnosticDescriptors;
 
+#if MOEDSL_GENERATOR
+using MoeDsl.Generator.Model;
+using D = MoeDsl.Generator.Diagnostics.DiagnosticDescriptors;
 namespace MoeDsl.Generator.Validation
+#else
+using MoeDsl.Runtime.Declarations.Model;
+using D = MoeDsl.Runtime.Declarations.Diagnostics.DiagnosticDescriptors;
+namespace MoeDsl.Runtime.Declarations.Validation
+#endif
 {
     /// <summary>The trainable-parameter count: MOE048 on overflow, MOE050 (info) per layer when asked.</summary>
     internal sealed partial class Validator

@@ -1,7 +1,13 @@
+
+#if MOEDSL_GENERATOR
 using MoeDsl.Generator.Model;
 using D = MoeDsl.Generator.Diagnostics.DiagnosticDescriptors;
-
 namespace MoeDsl.Generator.Validation
+#else
+using MoeDsl.Runtime.Declarations.Model;
+using D = MoeDsl.Runtime.Declarations.Diagnostics.DiagnosticDescriptors;
+namespace MoeDsl.Runtime.Declarations.Validation
+#endif
 {
     /// <summary>The router: MOE020, MOE022, MOE023, MOE025-MOE030, MOE063, MOE070, MOE071.</summary>
     internal sealed partial class Validator

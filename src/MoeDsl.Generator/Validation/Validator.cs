@@ -2,11 +2,18 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Threading;
-using Microsoft.CodeAnalysis;
+
+#if MOEDSL_GENERATOR
+using MoeDsl.Generator.Diagnostics;
 using MoeDsl.Generator.Model;
 using D = MoeDsl.Generator.Diagnostics.DiagnosticDescriptors;
-
 namespace MoeDsl.Generator.Validation
+#else
+using MoeDsl.Runtime.Declarations.Diagnostics;
+using MoeDsl.Runtime.Declarations.Model;
+using D = MoeDsl.Runtime.Declarations.Diagnostics.DiagnosticDescriptors;
+namespace MoeDsl.Runtime.Declarations.Validation
+#endif
 {
     /// <summary>Checks a parsed declaration against every rule of the DSL and, when it holds, resolves it into the
     /// <see cref="GeneratedModel"/> the emitter writes. The rules are grouped by concern, one file each: the class
@@ -49,10 +56,10 @@ namespace MoeDsl.Generator.Validation
             }
         }
 
-        private void Report(DiagnosticDescriptor descriptor, LocationInfo? location, params object[] args)
+        private void Report(DiagnosticRule descriptor, LocationInfo? location, params object[] args)
         {
             diagnostics.Add(DiagnosticInfo.Create(descriptor, location ?? decl.ClassLocation, args));
-            if (descriptor.DefaultSeverity == DiagnosticSeverity.Error) hasError = true;
+            if (descriptor.Severity == RuleSeverity.Error) hasError = true;
         }
 
         private AnalysisResult Done(GeneratedModel? model)
