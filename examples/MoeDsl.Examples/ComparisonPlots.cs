@@ -8,7 +8,8 @@ using ScottPlot;
 namespace MoeDsl.Examples;
 
 /// <summary>The comparison's figures: loss curves per method (mean over seeds), held-out exact match per task and
-/// method, and the expert-load heatmap per mixture (the figure MoLA and GMoE use to argue their case).</summary>
+/// method with error bars over seeds (<see cref="MoeDsl.Cli.Plots.GroupedBars"/>), and the expert-load heatmap per
+/// mixture (the figure MoLA and GMoE use to argue their case).</summary>
 internal static class ComparisonPlots
 {
     public static IReadOnlyList<string> Write(string directory, IReadOnlyList<ComparisonResult> results, string[] methods, string[] tasks, Func<string, int[]> expertsPerLayer)
@@ -16,39 +17,36 @@ internal static class ComparisonPlots
         var written = new List<string>();
 
         var loss = new Plot();
+        int window = 1;
         foreach (string m in methods)
         {
             var runs = results.Where(r => r.Method == m).ToList();
             int steps = runs.Min(r => r.Losses.Count);
+            window = Math.Min(10, steps);
             double[] mean = Enumerable.Range(0, steps).Select(i => runs.Average(r => r.Losses[i])).ToArray();
-            double[] smooth = mean.Select((_, i) => mean.Skip(Math.Max(0, i - 9)).Take(Math.Min(10, i + 1)).Average()).ToArray();
+            double[] smooth = mean.Select((_, i) => mean.Skip(Math.Max(0, i - window + 1)).Take(Math.Min(window, i + 1)).Average()).ToArray();
             var line = loss.Add.Scatter(Enumerable.Range(1, steps).Select(i => (double)i).ToArray(), smooth);
             line.LegendText = m;
-            line.MarkerSize = 0;
+            line.MarkerSize = steps < 20 ? 5 : 0;
         }
-        loss.Title("training loss (mean over seeds, 10-step moving average)");
+        loss.Title(window > 1 ? $"training loss (mean over seeds, {window}-step moving average)" : "training loss (mean over seeds)");
         loss.XLabel("step");
         loss.YLabel("loss");
-        loss.ShowLegend();
+        loss.ShowLegend(Edge.Right);
         written.Add(Save(loss, Path.Combine(directory, "loss.png"), 900, 500));
 
-        var acc = new Plot();
-        for (int mi = 0; mi < methods.Length; mi++)
+        // Accuracy per task and method: mean over seeds with the sample standard deviation as the error bar.
+        var series = methods.Select(m =>
         {
-            var runs = results.Where(r => r.Method == methods[mi]).ToList();
-            var bars = tasks.Select((t, ti) => new Bar
-            {
-                Position = ti * (methods.Length + 1) + mi,
-                Value = 100 * runs.Average(r => r.Accuracy[t]),
-                FillColor = Colors.Category10[mi % 10],
-            }).ToList();
-            acc.Add.Bars(bars);
-            acc.Legend.ManualItems.Add(new LegendItem { LabelText = methods[mi], FillColor = Colors.Category10[mi % 10] });
-        }
-        acc.Axes.Bottom.SetTicks(tasks.Select((_, ti) => (double)(ti * (methods.Length + 1) + (methods.Length - 1) / 2.0)).ToArray(), tasks);
-        acc.Title("held-out accuracy (%), mean over seeds");
-        acc.ShowLegend();
-        written.Add(Save(acc, Path.Combine(directory, "accuracy.png"), 900, 500));
+            var runs = results.Where(r => r.Method == m).ToList();
+            return new MoeDsl.Cli.BarSeries(m,
+                tasks.Select(t => 100 * runs.Average(r => r.Accuracy[t])).ToArray(),
+                tasks.Select(t => 100 * SampleStd(runs.Select(r => r.Accuracy[t]).ToArray())).ToArray());
+        }).ToList();
+        string accuracy = Path.Combine(directory, "accuracy.png");
+        int seeds = results.Select(r => r.Seed).Distinct().Count();
+        MoeDsl.Cli.Plots.GroupedBars(accuracy, $"held-out accuracy (%), mean ± sample std over {seeds} seed(s)", "accuracy (%)", tasks, series);
+        written.Add(accuracy);
 
         foreach (string m in methods)
         {
@@ -64,6 +62,14 @@ internal static class ComparisonPlots
             written.Add(path);
         }
         return written;
+    }
+
+    /// <summary>Sample standard deviation (n − 1); NaN for a single value (no error bar is drawn).</summary>
+    internal static double SampleStd(IReadOnlyList<double> values)
+    {
+        if (values.Count < 2) return double.NaN;
+        double mean = values.Average();
+        return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
     }
 
     private static string Save(Plot plot, string path, int width, int height)

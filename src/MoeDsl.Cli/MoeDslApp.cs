@@ -198,14 +198,38 @@ public static class MoeDslApp
         string adapter = a.RequiredString("adapter");
         if (!Directory.Exists(adapter)) throw new UsageException($"--adapter '{adapter}' is not a folder");
         string output = a.RequiredString("out");
-        var (model, _, _) = LoadModel(a, method, CPU);
+        var (model, baseDir, _) = LoadModel(a, method, CPU);
         using (model)
         {
             AdapterStore.Load(model, adapter);
             LoraMerge.SaveMerged(model, output);
         }
-        Console.WriteLine($"merged {method.Name} adapter {adapter} into the base: {Path.GetFullPath(output)} (config.json + model.safetensors)");
+        IReadOnlyList<string> carried = CopyTokenizerFiles(baseDir, output);
+        Console.WriteLine($"merged {method.Name} adapter {adapter} into the base: {Path.GetFullPath(output)} (config.json + model.safetensors" +
+                          string.Concat(carried.Select(f => " + " + f)) + ")");
         return 0;
+    }
+
+    /// <summary>The files beside the weights that a merged folder needs to be used like its base: the tokenizer
+    /// (Hugging Face's, SentencePiece's or the character one) and the generation defaults.</summary>
+    public static readonly IReadOnlyList<string> TokenizerFiles = new[]
+    {
+        HuggingFaceTokenizer.FileName, "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "added_tokens.json",
+        CharTokenizer.FileName, "generation_config.json",
+    };
+
+    /// <summary>Copies the <see cref="TokenizerFiles"/> present in <paramref name="from"/> into <paramref name="to"/>; returns their names.</summary>
+    internal static IReadOnlyList<string> CopyTokenizerFiles(string from, string to)
+    {
+        var copied = new List<string>();
+        foreach (string name in TokenizerFiles)
+        {
+            string source = Path.Combine(from, name);
+            if (!File.Exists(source)) continue;
+            File.Copy(source, Path.Combine(to, name), overwrite: true);
+            copied.Add(name);
+        }
+        return copied;
     }
 
     // ---------------------------------------------------------------- inspect
@@ -333,6 +357,7 @@ public static class MoeDslApp
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { if (Interlocked.Exchange(ref stopRequested, 1) == 0) ctx.Cancel = true; });
 
         var trainCurve = new List<(int, double)>();
+        var auxCurves = new SortedDictionary<string, List<(int, double)>>(StringComparer.Ordinal);
         var evalCurve = new List<(int, double)>();
         var watch = Stopwatch.StartNew();
         long tokensSeen = 0;
@@ -358,7 +383,12 @@ public static class MoeDslApp
                     tokensSeen += r.Tokens;
                     trainCurve.Add((r.Step, r.LmLoss));
                     board?.Scalar("train/loss", r.LmLoss, r.Step);
-                    foreach (var (k, v) in r.AuxLosses) board?.Scalar("train/" + k, v, r.Step);
+                    foreach (var (k, v) in r.AuxLosses)
+                    {
+                        board?.Scalar("train/" + k, v, r.Step);
+                        if (!auxCurves.TryGetValue(k, out var curve)) auxCurves[k] = curve = new List<(int, double)>();
+                        curve.Add((r.Step, v));
+                    }
                     board?.Scalar("train/lr", r.LearningRate, r.Step);
                     double rate = watch.Elapsed.TotalSeconds > 0 ? tokensSeen / watch.Elapsed.TotalSeconds : 0;
                     string aux = string.Concat(r.AuxLosses.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"  {kv.Key} {kv.Value:F4}"));
@@ -383,10 +413,9 @@ public static class MoeDslApp
             return ExitInterrupted;
         }
 
-        if (plots) WritePlots(outDir, method, model, trainCurve, evalCurve);
-        double last = trainCurve.Count > 0 ? trainCurve.TakeLast(Math.Min(10, trainCurve.Count)).Average(p => p.Item2) : double.NaN;
+        if (plots) WritePlots(outDir, method, model, trainCurve, evalCurve, auxCurves.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<(int, double)>)kv.Value, StringComparer.Ordinal));
         Console.WriteLine($"done: {result.LastStep} steps" + (result.ResumedFrom > 0 ? $" (resumed from step {result.ResumedFrom})" : "") +
-                          $", final loss (mean of last 10) {last:F4}, skipped {result.SkippedSteps} non-finite step(s), {watch.Elapsed.TotalSeconds:F1}s");
+                          $", {FinalLoss(trainCurve.Select(p => p.Item2).ToList())}, skipped {result.SkippedSteps} non-finite step(s), {watch.Elapsed.TotalSeconds:F1}s");
         Console.WriteLine($"adapter: {result.AdapterDirectory}");
         Console.WriteLine($"metrics: {Path.Combine(outDir, TrainingRun.MetricsFile)}");
         return 0;
@@ -423,12 +452,27 @@ public static class MoeDslApp
         return h.ToString("x16", CultureInfo.InvariantCulture);
     }
 
-    private static void WritePlots(string outDir, DeclaredModel method, MoeCausalLM model, List<(int, double)> train, List<(int, double)> eval)
+    /// <summary>The end-of-run loss summary: the mean LM loss of the last <paramref name="window"/> finite steps of this
+    /// process, saying how many steps it averages (a 4-step run is "mean of the last 4 steps", one step "the one step").</summary>
+    public static string FinalLoss(IReadOnlyList<double> losses, int window = 10)
+    {
+        ArgumentNullException.ThrowIfNull(losses);
+        double[] last = losses.Where(double.IsFinite).TakeLast(window).ToArray();
+        return last.Length switch
+        {
+            0 => "final loss n/a (no finite step in this process)",
+            1 => $"final loss {last[0].ToString("F4", CultureInfo.InvariantCulture)} (the one step)",
+            _ => $"final loss {last.Average().ToString("F4", CultureInfo.InvariantCulture)} (mean of the last {last.Length} steps)",
+        };
+    }
+
+    private static void WritePlots(string outDir, DeclaredModel method, MoeCausalLM model, List<(int, double)> train, List<(int, double)> eval,
+                                   IReadOnlyDictionary<string, IReadOnlyList<(int, double)>> auxiliary)
     {
         try
         {
             string loss = Path.Combine(outDir, "loss.png");
-            Plots.LossCurves(loss, $"{method.Name} loss", train, eval);
+            Plots.LossCurves(loss, $"{method.Name} loss", train, eval, auxiliary);
             Console.WriteLine($"plot: {loss}");
             if (model.Spec.IsMixture)
             {
