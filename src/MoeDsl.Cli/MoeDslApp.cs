@@ -50,29 +50,6 @@ public static class MoeDslApp
 
     private static int unhandledHooked;
 
-    private static readonly string[] Common = { "libtorch", "device", "threads" };
-
-    /// <summary>Every verb and its options (name -> takes a value).</summary>
-    public static readonly IReadOnlyDictionary<string, IReadOnlyDictionary<string, bool>> Verbs = new Dictionary<string, IReadOnlyDictionary<string, bool>>
-    {
-        ["train"] = Options(new[] { "method", "model", "data", "task", "out", "steps", "batch-size", "lr", "schedule", "warmup", "weight-decay",
-            "router-weight-decay", "grad-accum", "max-grad-norm", "seed", "max-length", "eval-data", "eval-task", "eval-every", "save-every",
-            "max-non-finite" }, new[] { "mask-prompt", "no-mask-prompt", "skip-bad-lines", "resume", "resume-with-changes", "no-plots" }),
-        ["eval"] = Options(new[] { "method", "model", "adapter", "data", "task", "out", "max-length", "limit" }, new[] { "skip-bad-lines" }),
-        ["generate"] = Options(new[] { "method", "model", "adapter", "prompt-ids", "prompt", "max-new-tokens", "temperature", "top-k", "seed", "format" }, new[] { "stop-at-eos" }),
-        ["inspect"] = Options(new[] { "method", "model" }, Array.Empty<string>()),
-        ["merge"] = Options(new[] { "method", "model", "adapter", "out" }, Array.Empty<string>()),
-        ["methods"] = Options(Array.Empty<string>(), Array.Empty<string>()),
-    };
-
-    private static Dictionary<string, bool> Options(string[] valued, string[] flags)
-    {
-        var d = new Dictionary<string, bool>(StringComparer.Ordinal);
-        foreach (string v in valued.Concat(Common)) d[v] = true;
-        foreach (string f in flags) d[f] = false;
-        return d;
-    }
-
     /// <summary>Runs the command line over <paramref name="models"/>: 0 on success, 1 on a bad
     /// input file, 2 on bad arguments, 3 when training stopped on non-finite steps, 4 on an internal or native error,
     /// 130 when interrupted (checkpoint saved). Every failure is one line on stderr, never a stack trace.</summary>
@@ -89,24 +66,15 @@ public static class MoeDslApp
             };
         try
         {
-            CommandLineArguments a = CommandLineArguments.Parse(args, Verbs);
-            if (Environment.GetEnvironmentVariable(NativeErrorVariable) is { Length: > 0 }) FailNatively();
-            if (a.String("libtorch") is string lib) LibTorchLoader.Load(lib, "--libtorch");
-            if (a.String("threads") is not null) set_num_threads(a.Int("threads", 1, 1, 1024));
             var duplicate = models.GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1);
             if (duplicate is not null)
                 throw new UsageException($"two declarations map to --method {duplicate.Key}: {string.Join(", ", duplicate.Select(m => m.Type.FullName))}; rename one");
             var methods = models.OrderBy(m => m.Name, StringComparer.Ordinal).ToList();
-            return a.Verb switch
-            {
-                "train" => Train(a, methods),
-                "eval" => Eval(a, methods),
-                "generate" => Generate(a, methods),
-                "inspect" => Inspect(a, methods),
-                "merge" => Merge(a, methods),
-                "methods" => ListMethods(methods),
-                _ => throw new UsageException($"unknown command '{a.Verb}'"),
-            };
+            System.CommandLine.RootCommand root = CommandLineArguments.Build(methods.Select(m => m.Name).ToList(), a => Dispatch(a, methods));
+            System.CommandLine.ParseResult parsed = root.Parse(args);
+            if (CommandLineArguments.ErrorOf(parsed, args) is string error) throw new UsageException(error);
+            // Exceptions reach the catch clauses below (one line, the documented exit code); Ctrl-C is train's to handle.
+            return parsed.Invoke(new System.CommandLine.InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
         }
         catch (UsageException e) { return Fail(e.Message, ExitUsage); }
         catch (FolderLockedException e) { return Fail(e.Message, ExitUsage); }
@@ -125,6 +93,23 @@ public static class MoeDslApp
 #pragma warning disable CA1031 // the last resort of a command line: whatever escaped (a native libtorch error included) is one line and exit code 4
         catch (Exception e) { return Internal(e); }
 #pragma warning restore CA1031
+    }
+
+    private static int Dispatch(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
+    {
+        if (Environment.GetEnvironmentVariable(NativeErrorVariable) is { Length: > 0 }) FailNatively();
+        if (a.String("libtorch") is string lib) LibTorchLoader.Load(lib, "--libtorch");
+        if (a.Has("threads")) set_num_threads(a.Int("threads", 1, 1024));
+        return a.Verb switch
+        {
+            "train" => Train(a, methods),
+            "eval" => Eval(a, methods),
+            "generate" => Generate(a, methods),
+            "inspect" => Inspect(a, methods),
+            "merge" => Merge(a, methods),
+            "methods" => ListMethods(methods),
+            _ => throw new UsageException($"unknown command '{a.Verb}'"),
+        };
     }
 
     private static int Internal(Exception? e)
@@ -153,7 +138,7 @@ public static class MoeDslApp
 
     private static Device PickDevice(CommandLineArguments a)
     {
-        string request = a.Choice("device", "cpu", "cpu", "cuda", "auto");
+        string request = a.Choice("device");
         try { return DeviceSelection.Pick(request); }
         catch (InvalidOperationException e) { throw new UsageException(e.Message); }
     }
@@ -268,35 +253,35 @@ public static class MoeDslApp
         bool allowChanges = a.Has("resume-with-changes");
         if (allowChanges && !resume) throw new UsageException("--resume-with-changes needs --resume (it allows a resumed run to change its training settings)");
         if (a.Has("mask-prompt") && a.Has("no-mask-prompt")) throw new UsageException("--mask-prompt and --no-mask-prompt contradict each other; give one");
-        var schedule = a.Choice("schedule", "cosine", "constant", "linear", "cosine") switch
+        var schedule = a.Choice("schedule") switch
         {
             "constant" => ScheduleKind.Constant,
             "linear" => ScheduleKind.Linear,
             _ => ScheduleKind.Cosine,
         };
-        int steps = a.Int("steps", 200, 1, 100_000_000);
+        int steps = a.Int("steps", 1, 100_000_000);
         var trainerOptions = new TrainerOptions
         {
             Steps = steps,
-            LearningRate = a.Double("lr", 2e-4, double.Epsilon, 1e30),
+            LearningRate = a.Double("lr", double.Epsilon, 1e30),
             Schedule = schedule,
-            WarmupSteps = a.Int("warmup", 0, 0, steps),
-            WeightDecay = a.Double("weight-decay", 0, 0, 10),
-            RouterWeightDecay = a.Double("router-weight-decay", 0, 0, 10),
-            GradientAccumulation = a.Int("grad-accum", 1, 1, 1 << 16),
-            MaxGradNorm = a.Double("max-grad-norm", 1.0, 0, 1e9),
-            Seed = a.Int("seed", 42, 0),
-            MaxConsecutiveNonFinite = a.Int("max-non-finite", 10, 1, 1_000_000),
+            WarmupSteps = a.Int("warmup", 0, steps),
+            WeightDecay = a.Double("weight-decay", 0, 10),
+            RouterWeightDecay = a.Double("router-weight-decay", 0, 10),
+            GradientAccumulation = a.Int("grad-accum", 1, 1 << 16),
+            MaxGradNorm = a.Double("max-grad-norm", 0, 1e9),
+            Seed = a.Int("seed", 0),
+            MaxConsecutiveNonFinite = a.Int("max-non-finite", 1, 1_000_000),
         };
-        int batchSize = a.Int("batch-size", 8, 1, 1 << 16);
+        int batchSize = a.Int("batch-size", 1, 1 << 16);
         var sequenceOptions = new SequenceOptions
         {
-            MaxTokens = a.Int("max-length", 512, 3, 1 << 20),
+            MaxTokens = a.Int("max-length", 3, 1 << 20),
             MaskPrompt = !a.Has("no-mask-prompt"),
             SkipBadLines = a.Has("skip-bad-lines"),
         };
-        int saveEvery = a.Int("save-every", 0, 0, int.MaxValue);
-        int evalEvery = a.Int("eval-every", 0, 0, int.MaxValue);
+        int saveEvery = a.Int("save-every", 0, int.MaxValue);
+        int evalEvery = a.Int("eval-every", 0, int.MaxValue);
         string? evalData = a.String("eval-data");
         string? evalTasks = a.String("eval-task");
         if (evalEvery > 0 && evalData is null) throw new UsageException("--eval-every needs --eval-data (held-out data to evaluate)");
@@ -503,8 +488,8 @@ public static class MoeDslApp
         string? adapter = a.String("adapter");
         if (adapter is not null && !Directory.Exists(adapter)) throw new UsageException($"--adapter '{adapter}' is not a folder; pass the folder holding adapter_config.json and adapter_model.safetensors");
         string? outFile = a.String("out");
-        int limit = a.Int("limit", 0, 0);
-        var sequenceOptions = new SequenceOptions { MaxTokens = a.Int("max-length", 512, 3, 1 << 20), SkipBadLines = a.Has("skip-bad-lines") };
+        int limit = a.Int("limit", 0);
+        var sequenceOptions = new SequenceOptions { MaxTokens = a.Int("max-length", 3, 1 << 20), SkipBadLines = a.Has("skip-bad-lines") };
         Device device = PickDevice(a);
         IReadOnlyList<DataFile> files = Inputs.Files(data, tasks, heldOut: true, new JsonlReadOptions { SkipBadLines = sequenceOptions.SkipBadLines });
         foreach (DataFile f in files)
@@ -558,12 +543,12 @@ public static class MoeDslApp
     {
         string modelArg = a.RequiredString("model");
         var options = new GenerationOptions(
-            MaxNewTokens: a.Int("max-new-tokens", 64, 1, 1_000_000),
-            Temperature: a.Double("temperature", 0, 0, 100),
-            TopK: a.Int("top-k", 0, 0),
-            Seed: a.Int("seed", 0, 0),
+            MaxNewTokens: a.Int("max-new-tokens", 1, 1_000_000),
+            Temperature: a.Double("temperature", 0, 100),
+            TopK: a.Int("top-k", 0),
+            Seed: a.Int("seed", 0),
             StopAtEos: a.Has("stop-at-eos"));
-        string format = a.Choice("format", "ids", "ids", "json", "text");
+        string format = a.Choice("format");
         string? methodName = a.String("method");
         string? adapter = a.String("adapter");
         if (adapter is not null && methodName is null) throw new UsageException("--adapter needs --method (the declaration the adapter was trained with)");
