@@ -154,6 +154,12 @@ public static class MoeDslApp
         return (model, dir, tokenizer);
     }
 
+    /// <summary>The declaration a verb works with: <c>--method</c> from the registry, or null when none was given. The one
+    /// place a declaration is chosen, so a declaration given as JSON (<c>--spec FILE</c>, read by the runtime's
+    /// <c>DeclarationSpec.Load</c> with the generator's rules) is added here.</summary>
+    private static DeclaredModel? MethodOf(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
+        => a.String("method") is string name ? FindMethod(methods, name) : null;
+
     private static DeclaredModel FindMethod(IReadOnlyList<DeclaredModel> methods, string name)
     {
         if (methods.Count == 0) throw new UsageException("no [MoeModel] declarations were given to the command line");
@@ -178,7 +184,7 @@ public static class MoeDslApp
 
     private static int Merge(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredModel method = FindMethod(methods, a.RequiredString("method"));
+        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method");
         if (method.Spec.IsMixture) throw new UsageException($"--method {method.Name} is a mixture of experts; only plain LoRA (e.g. --method lora) can be merged into the base");
         string adapter = a.RequiredString("adapter");
         if (!Directory.Exists(adapter)) throw new UsageException($"--adapter '{adapter}' is not a folder");
@@ -221,7 +227,7 @@ public static class MoeDslApp
 
     private static int Inspect(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredModel method = FindMethod(methods, a.RequiredString("method"));
+        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method");
         ModelSpec spec = method.Spec;
         string baseName = "declared shape";
         if (a.String("model") is string modelArg)
@@ -245,7 +251,7 @@ public static class MoeDslApp
 
     private static int Train(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredModel method = FindMethod(methods, a.RequiredString("method"));
+        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method");
         string outDir = Path.GetFullPath(a.RequiredString("out"));
         string data = a.RequiredString("data");
         string? tasks = a.String("task");
@@ -482,7 +488,7 @@ public static class MoeDslApp
 
     private static int Eval(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredModel method = FindMethod(methods, a.RequiredString("method"));
+        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method");
         string data = a.RequiredString("data");
         string? tasks = a.String("task");
         string? adapter = a.String("adapter");
@@ -549,9 +555,9 @@ public static class MoeDslApp
             Seed: a.Int("seed", 0),
             StopAtEos: a.Has("stop-at-eos"));
         string format = a.Choice("format");
-        string? methodName = a.String("method");
+        DeclaredModel? method = MethodOf(a, methods);
         string? adapter = a.String("adapter");
-        if (adapter is not null && methodName is null) throw new UsageException("--adapter needs --method (the declaration the adapter was trained with)");
+        if (adapter is not null && method is null) throw new UsageException("--adapter needs --method (the declaration the adapter was trained with)");
         if (adapter is not null && !Directory.Exists(adapter)) throw new UsageException($"--adapter '{adapter}' is not a folder");
         if (a.Has("prompt-ids") == a.Has("prompt")) throw new UsageException("give exactly one of --prompt-ids (token ids) and --prompt (text, needs the model's tokenizer)");
         string dir = Inputs.ModelDirectory(modelArg, Log);
@@ -559,10 +565,10 @@ public static class MoeDslApp
         ITokenizer? tokenizer = Inputs.Tokenizer(modelArg, dir);
 
         MoeCausalLM lm;
-        if (methodName is null) lm = PlainCausalLM.FromPretrained(dir);
+        if (method is null) lm = PlainCausalLM.FromPretrained(dir);
         else
         {
-            lm = Build(FindMethod(methods, methodName), dir, out _);
+            lm = Build(method, dir, out _);
             if (adapter is not null) AdapterStore.Load(lm, adapter);
         }
         using var owned = lm;

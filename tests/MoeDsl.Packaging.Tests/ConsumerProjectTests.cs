@@ -90,6 +90,22 @@ public sealed class ConsumerProjectTests(PackageFeed feed, ITestOutputHelper out
         Assert.Equal(lines["after"], lines["reloaded"]);
         Assert.Equal(16, lines["after"].Split(' ').Length);
 
+        // The existing-libtorch switch: the CPU natives stay out of the output, and the program runs on the libtorch that
+        // MOEDSL_LIBTORCH names (here an unpacked-libtorch layout, lib/ + build-version, linking the NuGet cache's copy of
+        // the same release), generating the same ids.
+        string external = Path.Combine(project, "external");
+        Dotnet.Run(project, null, "build", "-c", "Release", version, "-p:ExistingLibTorch=true", "-o", external);
+        Assert.Empty(Directory.GetFiles(external, "libtorch_cpu.so", SearchOption.AllDirectories));
+        string libtorch = Path.Combine(project, "libtorch", "lib");
+        Directory.CreateDirectory(libtorch);
+        foreach (string so in Directory.GetFiles(Path.Combine(PackageFeed.GlobalPackages, "libtorch-cpu-linux-x64", "2.10.0", "runtimes", "linux-x64", "native")))
+            File.CreateSymbolicLink(Path.Combine(libtorch, Path.GetFileName(so)), so);
+        File.WriteAllText(Path.Combine(project, "libtorch", "build-version"), "2.10.0+cpu\n");
+        string withExisting = Dotnet.RunProgram(Path.Combine(external, "Consumer"), project, new Dictionary<string, string> { ["MOEDSL_LIBTORCH"] = libtorch },
+            expectFailure: false, TestPaths.Stories260K, Path.Combine(project, "run-external"));
+        Assert.Contains("before: " + lines["before"], withExisting, StringComparison.Ordinal);
+        Dotnet.RunProgram(Path.Combine(external, "Consumer"), project, null, expectFailure: true, TestPaths.Stories260K, Path.Combine(project, "run-none"));
+
         // An invalid declaration fails the user's build with the diagnostic on the user's file.
         string model = Path.Combine(project, "Tiny.cs");
         File.WriteAllText(model, File.ReadAllText(model).Replace("TopK = 2", "TopK = 9", StringComparison.Ordinal));

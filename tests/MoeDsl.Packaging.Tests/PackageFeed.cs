@@ -60,11 +60,13 @@ public sealed class PackageFeed : IDisposable
     /// <summary>The .nupkg of <paramref name="id"/>.</summary>
     public string PackageFile(string id) => Path.Combine(Feed, $"{id}.{Version}.nupkg");
 
+    /// <summary>NuGet's global packages folder (<c>NUGET_PACKAGES</c>, else <c>~/.nuget/packages</c>).</summary>
+    public static string GlobalPackages => Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } g
+        ? g : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+
     public void Dispose()
     {
-        string globalPackages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } g
-            ? g : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-        foreach (var (id, _) in Packages) TryDelete(Path.Combine(globalPackages, id.ToLowerInvariant(), Version));
+        foreach (var (id, _) in Packages) TryDelete(Path.Combine(GlobalPackages, id.ToLowerInvariant(), Version));
         TryDelete(Root);
     }
 

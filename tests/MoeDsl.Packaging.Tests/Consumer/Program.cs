@@ -6,6 +6,8 @@ using MoeDsl.Runtime.Training;
 
 // args: checkpoint folder, output folder. Prints one "key: value" line per result for the test to read.
 string checkpoint = args[0], output = args[1];
+// With the existing-libtorch switch the output holds no libtorch: load the one MOEDSL_LIBTORCH names (a no-op when unset).
+MoeDsl.Runtime.Native.LibTorchLoader.LoadFromEnvironment();
 TorchSharp.torch.random.manual_seed(1);
 var greedy = new GenerationOptions(MaxNewTokens: 16);
 
