@@ -17,24 +17,26 @@ internal static class ComparisonPlots
         var written = new List<string>();
 
         var loss = new Plot();
+        int window = 1;
         foreach (string m in methods)
         {
             var runs = results.Where(r => r.Method == m).ToList();
             int steps = runs.Min(r => r.Losses.Count);
+            window = Math.Min(10, steps);
             double[] mean = Enumerable.Range(0, steps).Select(i => runs.Average(r => r.Losses[i])).ToArray();
-            double[] smooth = mean.Select((_, i) => mean.Skip(Math.Max(0, i - 9)).Take(Math.Min(10, i + 1)).Average()).ToArray();
+            double[] smooth = mean.Select((_, i) => mean.Skip(Math.Max(0, i - window + 1)).Take(Math.Min(window, i + 1)).Average()).ToArray();
             var line = loss.Add.Scatter(Enumerable.Range(1, steps).Select(i => (double)i).ToArray(), smooth);
             line.LegendText = m;
-            line.MarkerSize = 0;
+            line.MarkerSize = steps < 20 ? 5 : 0;
         }
-        loss.Title("training loss (mean over seeds, 10-step moving average)");
+        loss.Title(window > 1 ? $"training loss (mean over seeds, {window}-step moving average)" : "training loss (mean over seeds)");
         loss.XLabel("step");
         loss.YLabel("loss");
-        loss.ShowLegend();
+        loss.ShowLegend(Edge.Right);
         written.Add(Save(loss, Path.Combine(directory, "loss.png"), 900, 500));
 
-        var acc = new Plot();
-        for (int mi = 0; mi < methods.Length; mi++)
+        // Accuracy per task and method: mean over seeds with the sample standard deviation as the error bar.
+        var series = methods.Select(m =>
         {
             var runs = results.Where(r => r.Method == methods[mi]).ToList();
             var bars = tasks.Select((t, ti) => IntervalBar(PairedStatistics.MeanInterval(runs.Select(r => r.Accuracy[t]).ToArray()),
@@ -44,7 +46,7 @@ internal static class ComparisonPlots
         }
         acc.Axes.Bottom.SetTicks(tasks.Select((_, ti) => (double)(ti * (methods.Length + 1) + (methods.Length - 1) / 2.0)).ToArray(), tasks);
         acc.Title("held-out accuracy (%), mean over seeds, error bars: 95% t-interval over seeds");
-        acc.ShowLegend();
+        acc.ShowLegend(Edge.Right);
         written.Add(Save(acc, Path.Combine(directory, "accuracy.png"), 900, 500));
 
         if (differences.Count > 0)
@@ -60,7 +62,7 @@ internal static class ComparisonPlots
             }
             diff.Axes.Bottom.SetTicks(columns.Select((_, ci) => (double)(ci * (differences.Count + 1) + (differences.Count - 1) / 2.0)).ToArray(), columns);
             diff.Title("paired difference to the baseline (points), error bars: 95% paired-t interval over seeds");
-            diff.ShowLegend();
+            diff.ShowLegend(Edge.Right);
             written.Add(Save(diff, Path.Combine(directory, "differences.png"), 1000, 550));
         }
 

@@ -197,7 +197,7 @@ internal static class Program
     {
         double[] v = values.ToArray();
         double mean = v.Average();
-        double std = v.Length > 1 ? Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1)) : 0;
+        double std = v.Length > 1 ? PairedStatistics.SampleStandardDeviation(v) : 0;
         return $"{mean * 100,6:F1} ± {std * 100,4:F1}";
     }
 

@@ -1,5 +1,8 @@
 using System;
 using System.Collections.Generic;
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
 using System.Globalization;
 using System.Linq;
 
@@ -12,96 +15,131 @@ public sealed class UsageException : Exception
     public UsageException(string message) : base(message) { }
 }
 
-/// <summary>Parsed <c>verb --option value --flag</c> arguments; every option must be declared by the verb, so a typo is
-/// an error naming it, never silently ignored.</summary>
+/// <summary>The parsed arguments of one verb (System.CommandLine over <see cref="CliOptions"/>): typed, range-checked
+/// reads whose failures name the option. Every option must be declared by the verb, so a typo is an error naming it
+/// (with the closest option), never silently ignored.</summary>
 public sealed class CommandLineArguments
 {
-    private readonly Dictionary<string, string?> values;
-    private readonly HashSet<string> read = new(StringComparer.Ordinal);
+    private readonly ParseResult result;
+    private readonly IReadOnlyDictionary<string, Option> options;
 
-    private CommandLineArguments(string verb, Dictionary<string, string?> values)
+    private CommandLineArguments(string verb, ParseResult result, IReadOnlyDictionary<string, Option> options)
     {
         Verb = verb;
-        this.values = values;
+        this.result = result;
+        this.options = options;
     }
 
     /// <summary>The verb.</summary>
     public string Verb { get; }
 
-    /// <summary>Parses arguments; <paramref name="options"/> maps each verb to its options (name -> takes a value).</summary>
-    public static CommandLineArguments Parse(string[] args, IReadOnlyDictionary<string, IReadOnlyDictionary<string, bool>> options)
+    /// <summary>The command tree: one command per <see cref="CliOptions.Verbs"/> entry with its options (descriptions,
+    /// defaults, required markers, completions of fixed choices and of <paramref name="methodNames"/>), each running
+    /// <paramref name="run"/>. Help (<c>-h</c>, <c>--help</c>) ends with the exit codes and exits 0; response files
+    /// (<c>@file</c>) and the <c>[suggest]</c> completion directive are System.CommandLine's.</summary>
+    public static RootCommand Build(IReadOnlyList<string> methodNames, Func<CommandLineArguments, int> run)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
-            throw new UsageException("usage: moedsl <" + string.Join("|", options.Keys) + "> [options]; moedsl <verb> --help lists a verb's options; " + MoeDslApp.ExitCodes);
-        string verb = args[0];
-        if (!options.TryGetValue(verb, out var allowed))
-            throw new UsageException($"unknown command '{verb}'; commands: {string.Join(", ", options.Keys)}");
-        var values = new Dictionary<string, string?>(StringComparer.Ordinal);
-        for (int i = 1; i < args.Length; i++)
+        ArgumentNullException.ThrowIfNull(methodNames);
+        ArgumentNullException.ThrowIfNull(run);
+        var root = new RootCommand("moedsl: LoRA mixture-of-experts fine-tuning of LLaMA-family checkpoints. 'moedsl <command> --help' describes a command.");
+        foreach (CliVerb verb in CliOptions.Verbs)
         {
-            string a = args[i];
-            if (a is "-h" or "--help")
-                throw new UsageException($"moedsl {verb} options: {string.Join(" ", allowed.Select(o => o.Value ? $"--{o.Key} VALUE" : $"--{o.Key}"))}; {MoeDslApp.ExitCodes}");
-            if (!a.StartsWith("--", StringComparison.Ordinal) || a.Length == 2)
-                throw new UsageException($"unexpected argument '{a}'; options start with --");
-            string name = a.Substring(2);
-            string? inline = null;
-            int eq = name.IndexOf('=');
-            if (eq >= 0) { inline = name.Substring(eq + 1); name = name.Substring(0, eq); }
-            if (!allowed.TryGetValue(name, out bool takesValue))
+            var command = new Command(verb.Name, verb.Description);
+            var byName = new Dictionary<string, Option>(StringComparer.Ordinal);
+            foreach (var (name, required) in verb.Options.Concat(CliOptions.Common.Select(c => (c, false))))
             {
-                string? close = allowed.Keys.OrderBy(k => Distance(k, name)).FirstOrDefault();
-                throw new UsageException($"unknown option --{name} for '{verb}'" + (close is not null && Distance(close, name) <= 3 ? $"; did you mean --{close}?" : $"; options: {string.Join(", ", allowed.Keys.Select(k => "--" + k))}"));
+                Option option = Create(CliOptions.All[name], verb.Name, required, name == "method" ? methodNames : null);
+                command.Options.Add(option);
+                byName[name] = option;
             }
-            if (values.ContainsKey(name)) throw new UsageException($"option --{name} is given twice");
-            if (takesValue)
-            {
-                string? v = inline ?? (i + 1 < args.Length ? args[++i] : null);
-                if (v is null) throw new UsageException($"option --{name} needs a value");
-                values[name] = v;
-            }
-            else
-            {
-                if (inline is not null) throw new UsageException($"option --{name} takes no value");
-                values[name] = null;
-            }
+            command.SetAction(parsed => run(new CommandLineArguments(verb.Name, parsed, byName)));
+            root.Subcommands.Add(command);
         }
-        return new CommandLineArguments(verb, values);
+        foreach (HelpOption help in root.Options.OfType<HelpOption>())
+            if (help.Action is SynchronousCommandLineAction standard) help.Action = new HelpWithExitCodes(standard);
+        return root;
     }
 
-    /// <summary>Whether a flag or option was given.</summary>
-    public bool Has(string name) { read.Add(name); return values.ContainsKey(name); }
+    private static Option Create(CliOption o, string verb, bool required, IReadOnlyList<string>? completions)
+    {
+        if (o.IsFlag) return new Option<bool>("--" + o.Name) { Description = o.Description };
+        var option = new Option<string>("--" + o.Name)
+        {
+            Description = o.Description,
+            HelpName = o.Choices is null ? o.ValueName : string.Join("|", o.Choices),
+            Required = required,
+        };
+        if (CliOptions.DefaultFor(verb, o.Name) is string fallback) option.DefaultValueFactory = _ => fallback;
+        if (o.Choices is not null) option.CompletionSources.Add(o.Choices.ToArray());
+        if (completions is not null) option.CompletionSources.Add(completions.ToArray());
+        return option;
+    }
 
-    /// <summary>A string option.</summary>
-    public string? String(string name) { read.Add(name); return values.TryGetValue(name, out var v) ? v : null; }
+    /// <summary>The one-line error of a parse that failed (null when it did not, or when help or a directive runs): an
+    /// unknown command or option named with the closest match, or System.CommandLine's messages joined.</summary>
+    public static string? ErrorOf(ParseResult parsed, IReadOnlyList<string> args)
+    {
+        ArgumentNullException.ThrowIfNull(parsed);
+        ArgumentNullException.ThrowIfNull(args);
+        if (parsed.Errors.Count == 0 || parsed.Action is { ClearsParseErrors: true }) return null;
+        string[] verbs = CliOptions.Verbs.Select(v => v.Name).ToArray();
+        if (args.Count == 0)
+            return $"usage: moedsl <{string.Join("|", verbs)}> [options]; 'moedsl <command> --help' describes a command's options; {MoeDslApp.ExitCodes}";
+        Command command = parsed.CommandResult.Command;
+        if (parsed.UnmatchedTokens.Count > 0)
+        {
+            string token = parsed.UnmatchedTokens[0];
+            if (command is RootCommand) return $"unknown command '{token}'; commands: {string.Join(", ", verbs)}";
+            if (!token.StartsWith('-')) return $"unexpected argument '{token}'; options start with --";
+            string name = token.TrimStart('-').Split('=', 2)[0];
+            string[] known = command.Options.Where(o => o is not HelpOption).Select(o => o.Name.TrimStart('-')).ToArray();
+            string? close = known.OrderBy(k => Distance(k, name)).FirstOrDefault();
+            return $"unknown option --{name} for '{command.Name}'" + (close is not null && Distance(close, name) <= 3
+                ? $"; did you mean --{close}?" : $"; options: {string.Join(", ", known.Select(k => "--" + k))}");
+        }
+        return string.Join("; ", parsed.Errors.Select(e => e.Message.TrimEnd('.')));
+    }
+
+    private Option OptionOf(string name)
+        => options.TryGetValue(name, out Option? o) ? o : throw new InvalidOperationException($"'{Verb}' declares no --{name} (add it to CliOptions.Verbs)");
+
+    /// <summary>Whether a flag is set, or an option was given (not merely defaulted).</summary>
+    public bool Has(string name)
+    {
+        Option option = OptionOf(name);
+        if (option is Option<bool> flag) return result.GetValue(flag);
+        return result.GetResult(option) is { Implicit: false };
+    }
+
+    /// <summary>A string option: its value, else its default, else null.</summary>
+    public string? String(string name) => OptionOf(name) is Option<string> o ? result.GetValue(o) : throw new InvalidOperationException($"--{name} is a flag");
 
     /// <summary>A required string option.</summary>
     public string RequiredString(string name) => String(name) ?? throw new UsageException($"'{Verb}' needs --{name}");
 
-    /// <summary>An integer option within [min, max].</summary>
-    public int Int(string name, int fallback, int min = int.MinValue, int max = int.MaxValue)
+    /// <summary>An integer option (its value or default) within [min, max].</summary>
+    public int Int(string name, int min = int.MinValue, int max = int.MaxValue)
     {
-        string? s = String(name);
-        if (s is null) return fallback;
+        string s = RequiredString(name);
         if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v)) throw new UsageException($"--{name} must be an integer, got '{s}'");
         if (v < min || v > max) throw new UsageException($"--{name} must be in [{min}, {max}], got {v}");
         return v;
     }
 
-    /// <summary>A number option within [min, max].</summary>
-    public double Double(string name, double fallback, double min = double.MinValue, double max = double.MaxValue)
+    /// <summary>A number option (its value or default) within [min, max].</summary>
+    public double Double(string name, double min = double.MinValue, double max = double.MaxValue)
     {
-        string? s = String(name);
-        if (s is null) return fallback;
+        string s = RequiredString(name);
         if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v)) throw new UsageException($"--{name} must be a number, got '{s}'");
         if (v < min || v > max) throw new UsageException($"--{name} must be in [{min}, {max}], got {v}");
         return v;
     }
 
-    /// <summary>One of a fixed set of words.</summary>
-    public string Choice(string name, string fallback, params string[] choices)
+    /// <summary>One of the option's fixed words (its value or default).</summary>
+    public string Choice(string name)
     {
-        string v = String(name) ?? fallback;
+        IReadOnlyList<string> choices = CliOptions.All[name].Choices ?? throw new InvalidOperationException($"--{name} has no fixed choices");
+        string v = RequiredString(name);
         if (!choices.Contains(v)) throw new UsageException($"--{name} must be one of {string.Join(", ", choices)}, got '{v}'");
         return v;
     }
@@ -110,14 +148,14 @@ public sealed class CommandLineArguments
     public long[] Ids(string name)
     {
         string s = RequiredString(name);
-        var result = new List<long>();
+        var ids = new List<long>();
         foreach (string part in s.Split(',', StringSplitOptions.TrimEntries))
         {
             if (!long.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out long id))
                 throw new UsageException($"--{name} must be comma-separated token ids (e.g. 1,15,27), got '{part}'");
-            result.Add(id);
+            ids.Add(id);
         }
-        return result.ToArray();
+        return ids.ToArray();
     }
 
     private static int Distance(string a, string b)
@@ -129,5 +167,18 @@ public sealed class CommandLineArguments
             for (int j = 1; j <= b.Length; j++)
                 d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
         return d[a.Length, b.Length];
+    }
+
+    /// <summary>System.CommandLine's help followed by the exit codes; exits 0.</summary>
+    private sealed class HelpWithExitCodes(SynchronousCommandLineAction standard) : SynchronousCommandLineAction
+    {
+        public override bool ClearsParseErrors => true;
+
+        public override int Invoke(ParseResult parseResult)
+        {
+            standard.Invoke(parseResult);
+            parseResult.InvocationConfiguration.Output.WriteLine(MoeDslApp.ExitCodes);
+            return 0;
+        }
     }
 }

@@ -50,29 +50,6 @@ public static class MoeDslApp
 
     private static int unhandledHooked;
 
-    private static readonly string[] Common = { "libtorch", "device", "threads" };
-
-    /// <summary>Every verb and its options (name -> takes a value).</summary>
-    public static readonly IReadOnlyDictionary<string, IReadOnlyDictionary<string, bool>> Verbs = new Dictionary<string, IReadOnlyDictionary<string, bool>>
-    {
-        ["train"] = Options(new[] { "method", "model", "data", "task", "out", "steps", "batch-size", "lr", "schedule", "warmup", "weight-decay",
-            "router-weight-decay", "grad-accum", "max-grad-norm", "seed", "max-length", "eval-data", "eval-task", "eval-every", "save-every",
-            "max-non-finite" }, new[] { "mask-prompt", "no-mask-prompt", "skip-bad-lines", "resume", "resume-with-changes", "no-plots" }),
-        ["eval"] = Options(new[] { "method", "model", "adapter", "data", "task", "out", "max-length", "limit" }, new[] { "skip-bad-lines" }),
-        ["generate"] = Options(new[] { "method", "model", "adapter", "prompt-ids", "prompt", "max-new-tokens", "temperature", "top-k", "seed", "format" }, new[] { "stop-at-eos" }),
-        ["inspect"] = Options(new[] { "method", "model" }, Array.Empty<string>()),
-        ["merge"] = Options(new[] { "method", "model", "adapter", "out" }, Array.Empty<string>()),
-        ["methods"] = Options(Array.Empty<string>(), Array.Empty<string>()),
-    };
-
-    private static Dictionary<string, bool> Options(string[] valued, string[] flags)
-    {
-        var d = new Dictionary<string, bool>(StringComparer.Ordinal);
-        foreach (string v in valued.Concat(Common)) d[v] = true;
-        foreach (string f in flags) d[f] = false;
-        return d;
-    }
-
     /// <summary>Runs the command line over <paramref name="models"/>: 0 on success, 1 on a bad
     /// input file, 2 on bad arguments, 3 when training stopped on non-finite steps, 4 on an internal or native error,
     /// 130 when interrupted (checkpoint saved). Every failure is one line on stderr, never a stack trace.</summary>
@@ -89,24 +66,15 @@ public static class MoeDslApp
             };
         try
         {
-            CommandLineArguments a = CommandLineArguments.Parse(args, Verbs);
-            if (Environment.GetEnvironmentVariable(NativeErrorVariable) is { Length: > 0 }) FailNatively();
-            if (a.String("libtorch") is string lib) LibTorchLoader.Load(lib, "--libtorch");
-            if (a.String("threads") is not null) set_num_threads(a.Int("threads", 1, 1, 1024));
             var duplicate = models.GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1);
             if (duplicate is not null)
                 throw new UsageException($"two declarations map to --method {duplicate.Key}: {string.Join(", ", duplicate.Select(m => m.Type.FullName))}; rename one");
             var methods = models.OrderBy(m => m.Name, StringComparer.Ordinal).ToList();
-            return a.Verb switch
-            {
-                "train" => Train(a, methods),
-                "eval" => Eval(a, methods),
-                "generate" => Generate(a, methods),
-                "inspect" => Inspect(a, methods),
-                "merge" => Merge(a, methods),
-                "methods" => ListMethods(methods),
-                _ => throw new UsageException($"unknown command '{a.Verb}'"),
-            };
+            System.CommandLine.RootCommand root = CommandLineArguments.Build(methods.Select(m => m.Name).ToList(), a => Dispatch(a, methods));
+            System.CommandLine.ParseResult parsed = root.Parse(args);
+            if (CommandLineArguments.ErrorOf(parsed, args) is string error) throw new UsageException(error);
+            // Exceptions reach the catch clauses below (one line, the documented exit code); Ctrl-C is train's to handle.
+            return parsed.Invoke(new System.CommandLine.InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
         }
         catch (UsageException e) { return Fail(e.Message, ExitUsage); }
         catch (FolderLockedException e) { return Fail(e.Message, ExitUsage); }
@@ -125,6 +93,23 @@ public static class MoeDslApp
 #pragma warning disable CA1031 // the last resort of a command line: whatever escaped (a native libtorch error included) is one line and exit code 4
         catch (Exception e) { return Internal(e); }
 #pragma warning restore CA1031
+    }
+
+    private static int Dispatch(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
+    {
+        if (Environment.GetEnvironmentVariable(NativeErrorVariable) is { Length: > 0 }) FailNatively();
+        if (a.String("libtorch") is string lib) LibTorchLoader.Load(lib, "--libtorch");
+        if (a.Has("threads")) set_num_threads(a.Int("threads", 1, 1024));
+        return a.Verb switch
+        {
+            "train" => Train(a, methods),
+            "eval" => Eval(a, methods),
+            "generate" => Generate(a, methods),
+            "inspect" => Inspect(a, methods),
+            "merge" => Merge(a, methods),
+            "methods" => ListMethods(methods),
+            _ => throw new UsageException($"unknown command '{a.Verb}'"),
+        };
     }
 
     private static int Internal(Exception? e)
@@ -153,7 +138,7 @@ public static class MoeDslApp
 
     private static Device PickDevice(CommandLineArguments a)
     {
-        string request = a.Choice("device", "cpu", "cpu", "cuda", "auto");
+        string request = a.Choice("device");
         try { return DeviceSelection.Pick(request); }
         catch (InvalidOperationException e) { throw new UsageException(e.Message); }
     }
@@ -168,6 +153,12 @@ public static class MoeDslApp
         DeviceSelection.Place(model, device);
         return (model, dir, tokenizer);
     }
+
+    /// <summary>The declaration a verb works with: <c>--method</c> from the registry, or null when none was given. The one
+    /// place a declaration is chosen, so a declaration given as JSON (<c>--spec FILE</c>, read by the runtime's
+    /// <c>DeclarationSpec.Load</c> with the generator's rules) is added here.</summary>
+    private static DeclaredModel? MethodOf(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
+        => a.String("method") is string name ? FindMethod(methods, name) : null;
 
     private static DeclaredModel FindMethod(IReadOnlyList<DeclaredModel> methods, string name)
     {
@@ -193,26 +184,50 @@ public static class MoeDslApp
 
     private static int Merge(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredModel method = FindMethod(methods, a.RequiredString("method"));
+        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method");
         if (method.Spec.IsMixture) throw new UsageException($"--method {method.Name} is a mixture of experts; only plain LoRA (e.g. --method lora) can be merged into the base");
         string adapter = a.RequiredString("adapter");
         if (!Directory.Exists(adapter)) throw new UsageException($"--adapter '{adapter}' is not a folder");
         string output = a.RequiredString("out");
-        var (model, _, _) = LoadModel(a, method, CPU);
+        var (model, baseDir, _) = LoadModel(a, method, CPU);
         using (model)
         {
             AdapterStore.Load(model, adapter);
             LoraMerge.SaveMerged(model, output);
         }
-        Console.WriteLine($"merged {method.Name} adapter {adapter} into the base: {Path.GetFullPath(output)} (config.json + model.safetensors)");
+        IReadOnlyList<string> carried = CopyTokenizerFiles(baseDir, output);
+        Console.WriteLine($"merged {method.Name} adapter {adapter} into the base: {Path.GetFullPath(output)} (config.json + model.safetensors" +
+                          string.Concat(carried.Select(f => " + " + f)) + ")");
         return 0;
+    }
+
+    /// <summary>The files beside the weights that a merged folder needs to be used like its base: the tokenizer
+    /// (Hugging Face's, SentencePiece's or the character one) and the generation defaults.</summary>
+    public static readonly IReadOnlyList<string> TokenizerFiles = new[]
+    {
+        HuggingFaceTokenizer.FileName, "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "added_tokens.json",
+        CharTokenizer.FileName, "generation_config.json",
+    };
+
+    /// <summary>Copies the <see cref="TokenizerFiles"/> present in <paramref name="from"/> into <paramref name="to"/>; returns their names.</summary>
+    internal static IReadOnlyList<string> CopyTokenizerFiles(string from, string to)
+    {
+        var copied = new List<string>();
+        foreach (string name in TokenizerFiles)
+        {
+            string source = Path.Combine(from, name);
+            if (!File.Exists(source)) continue;
+            File.Copy(source, Path.Combine(to, name), overwrite: true);
+            copied.Add(name);
+        }
+        return copied;
     }
 
     // ---------------------------------------------------------------- inspect
 
     private static int Inspect(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredModel method = FindMethod(methods, a.RequiredString("method"));
+        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method");
         ModelSpec spec = method.Spec;
         string baseName = "declared shape";
         if (a.String("model") is string modelArg)
@@ -236,7 +251,7 @@ public static class MoeDslApp
 
     private static int Train(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredModel method = FindMethod(methods, a.RequiredString("method"));
+        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method");
         string outDir = Path.GetFullPath(a.RequiredString("out"));
         string data = a.RequiredString("data");
         string? tasks = a.String("task");
@@ -244,35 +259,35 @@ public static class MoeDslApp
         bool allowChanges = a.Has("resume-with-changes");
         if (allowChanges && !resume) throw new UsageException("--resume-with-changes needs --resume (it allows a resumed run to change its training settings)");
         if (a.Has("mask-prompt") && a.Has("no-mask-prompt")) throw new UsageException("--mask-prompt and --no-mask-prompt contradict each other; give one");
-        var schedule = a.Choice("schedule", "cosine", "constant", "linear", "cosine") switch
+        var schedule = a.Choice("schedule") switch
         {
             "constant" => ScheduleKind.Constant,
             "linear" => ScheduleKind.Linear,
             _ => ScheduleKind.Cosine,
         };
-        int steps = a.Int("steps", 200, 1, 100_000_000);
+        int steps = a.Int("steps", 1, 100_000_000);
         var trainerOptions = new TrainerOptions
         {
             Steps = steps,
-            LearningRate = a.Double("lr", 2e-4, double.Epsilon, 1e30),
+            LearningRate = a.Double("lr", double.Epsilon, 1e30),
             Schedule = schedule,
-            WarmupSteps = a.Int("warmup", 0, 0, steps),
-            WeightDecay = a.Double("weight-decay", 0, 0, 10),
-            RouterWeightDecay = a.Double("router-weight-decay", 0, 0, 10),
-            GradientAccumulation = a.Int("grad-accum", 1, 1, 1 << 16),
-            MaxGradNorm = a.Double("max-grad-norm", 1.0, 0, 1e9),
-            Seed = a.Int("seed", 42, 0),
-            MaxConsecutiveNonFinite = a.Int("max-non-finite", 10, 1, 1_000_000),
+            WarmupSteps = a.Int("warmup", 0, steps),
+            WeightDecay = a.Double("weight-decay", 0, 10),
+            RouterWeightDecay = a.Double("router-weight-decay", 0, 10),
+            GradientAccumulation = a.Int("grad-accum", 1, 1 << 16),
+            MaxGradNorm = a.Double("max-grad-norm", 0, 1e9),
+            Seed = a.Int("seed", 0),
+            MaxConsecutiveNonFinite = a.Int("max-non-finite", 1, 1_000_000),
         };
-        int batchSize = a.Int("batch-size", 8, 1, 1 << 16);
+        int batchSize = a.Int("batch-size", 1, 1 << 16);
         var sequenceOptions = new SequenceOptions
         {
-            MaxTokens = a.Int("max-length", 512, 3, 1 << 20),
+            MaxTokens = a.Int("max-length", 3, 1 << 20),
             MaskPrompt = !a.Has("no-mask-prompt"),
             SkipBadLines = a.Has("skip-bad-lines"),
         };
-        int saveEvery = a.Int("save-every", 0, 0, int.MaxValue);
-        int evalEvery = a.Int("eval-every", 0, 0, int.MaxValue);
+        int saveEvery = a.Int("save-every", 0, int.MaxValue);
+        int evalEvery = a.Int("eval-every", 0, int.MaxValue);
         string? evalData = a.String("eval-data");
         string? evalTasks = a.String("eval-task");
         if (evalEvery > 0 && evalData is null) throw new UsageException("--eval-every needs --eval-data (held-out data to evaluate)");
@@ -336,6 +351,7 @@ public static class MoeDslApp
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { if (Interlocked.Exchange(ref stopRequested, 1) == 0) ctx.Cancel = true; });
 
         var trainCurve = new List<(int, double)>();
+        var auxCurves = new SortedDictionary<string, List<(int, double)>>(StringComparer.Ordinal);
         var evalCurve = new List<(int, double)>();
         var watch = Stopwatch.StartNew();
         long tokensSeen = 0;
@@ -361,7 +377,12 @@ public static class MoeDslApp
                     tokensSeen += r.Tokens;
                     trainCurve.Add((r.Step, r.LmLoss));
                     board?.Scalar("train/loss", r.LmLoss, r.Step);
-                    foreach (var (k, v) in r.AuxLosses) board?.Scalar("train/" + k, v, r.Step);
+                    foreach (var (k, v) in r.AuxLosses)
+                    {
+                        board?.Scalar("train/" + k, v, r.Step);
+                        if (!auxCurves.TryGetValue(k, out var curve)) auxCurves[k] = curve = new List<(int, double)>();
+                        curve.Add((r.Step, v));
+                    }
                     board?.Scalar("train/lr", r.LearningRate, r.Step);
                     double rate = watch.Elapsed.TotalSeconds > 0 ? tokensSeen / watch.Elapsed.TotalSeconds : 0;
                     string aux = string.Concat(r.AuxLosses.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"  {kv.Key} {kv.Value:F4}"));
@@ -386,10 +407,9 @@ public static class MoeDslApp
             return ExitInterrupted;
         }
 
-        if (plots) WritePlots(outDir, method, model, trainCurve, evalCurve);
-        double last = trainCurve.Count > 0 ? trainCurve.TakeLast(Math.Min(10, trainCurve.Count)).Average(p => p.Item2) : double.NaN;
+        if (plots) WritePlots(outDir, method, model, trainCurve, evalCurve, auxCurves.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<(int, double)>)kv.Value, StringComparer.Ordinal));
         Console.WriteLine($"done: {result.LastStep} steps" + (result.ResumedFrom > 0 ? $" (resumed from step {result.ResumedFrom})" : "") +
-                          $", final loss (mean of last 10) {last:F4}, skipped {result.SkippedSteps} non-finite step(s), {watch.Elapsed.TotalSeconds:F1}s");
+                          $", {FinalLoss(trainCurve.Select(p => p.Item2).ToList())}, skipped {result.SkippedSteps} non-finite step(s), {watch.Elapsed.TotalSeconds:F1}s");
         Console.WriteLine($"adapter: {result.AdapterDirectory}");
         Console.WriteLine($"metrics: {Path.Combine(outDir, TrainingRun.MetricsFile)}");
         return 0;
@@ -415,12 +435,27 @@ public static class MoeDslApp
 
     private static string Quote(string s) => s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || "-_./,=:+".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";
 
-    private static void WritePlots(string outDir, DeclaredModel method, MoeCausalLM model, List<(int, double)> train, List<(int, double)> eval)
+    /// <summary>The end-of-run loss summary: the mean LM loss of the last <paramref name="window"/> finite steps of this
+    /// process, saying how many steps it averages (a 4-step run is "mean of the last 4 steps", one step "the one step").</summary>
+    public static string FinalLoss(IReadOnlyList<double> losses, int window = 10)
+    {
+        ArgumentNullException.ThrowIfNull(losses);
+        double[] last = losses.Where(double.IsFinite).TakeLast(window).ToArray();
+        return last.Length switch
+        {
+            0 => "final loss n/a (no finite step in this process)",
+            1 => $"final loss {last[0].ToString("F4", CultureInfo.InvariantCulture)} (the one step)",
+            _ => $"final loss {last.Average().ToString("F4", CultureInfo.InvariantCulture)} (mean of the last {last.Length} steps)",
+        };
+    }
+
+    private static void WritePlots(string outDir, DeclaredModel method, MoeCausalLM model, List<(int, double)> train, List<(int, double)> eval,
+                                   IReadOnlyDictionary<string, IReadOnlyList<(int, double)>> auxiliary)
     {
         try
         {
             string loss = Path.Combine(outDir, "loss.png");
-            Plots.LossCurves(loss, $"{method.Name} loss", train, eval);
+            Plots.LossCurves(loss, $"{method.Name} loss", train, eval, auxiliary);
             Console.WriteLine($"plot: {loss}");
             if (model.Spec.IsMixture)
             {
@@ -445,14 +480,14 @@ public static class MoeDslApp
 
     private static int Eval(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredModel method = FindMethod(methods, a.RequiredString("method"));
+        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method");
         string data = a.RequiredString("data");
         string? tasks = a.String("task");
         string? adapter = a.String("adapter");
         if (adapter is not null && !Directory.Exists(adapter)) throw new UsageException($"--adapter '{adapter}' is not a folder; pass the folder holding adapter_config.json and adapter_model.safetensors");
         string? outFile = a.String("out");
-        int limit = a.Int("limit", 0, 0);
-        var sequenceOptions = new SequenceOptions { MaxTokens = a.Int("max-length", 512, 3, 1 << 20), SkipBadLines = a.Has("skip-bad-lines") };
+        int limit = a.Int("limit", 0);
+        var sequenceOptions = new SequenceOptions { MaxTokens = a.Int("max-length", 3, 1 << 20), SkipBadLines = a.Has("skip-bad-lines") };
         Device device = PickDevice(a);
         IReadOnlyList<DataFile> files = Inputs.Files(data, tasks, heldOut: true, new JsonlReadOptions { SkipBadLines = sequenceOptions.SkipBadLines });
         foreach (DataFile f in files)
@@ -506,15 +541,15 @@ public static class MoeDslApp
     {
         string modelArg = a.RequiredString("model");
         var options = new GenerationOptions(
-            MaxNewTokens: a.Int("max-new-tokens", 64, 1, 1_000_000),
-            Temperature: a.Double("temperature", 0, 0, 100),
-            TopK: a.Int("top-k", 0, 0),
-            Seed: a.Int("seed", 0, 0),
+            MaxNewTokens: a.Int("max-new-tokens", 1, 1_000_000),
+            Temperature: a.Double("temperature", 0, 100),
+            TopK: a.Int("top-k", 0),
+            Seed: a.Int("seed", 0),
             StopAtEos: a.Has("stop-at-eos"));
-        string format = a.Choice("format", "ids", "ids", "json", "text");
-        string? methodName = a.String("method");
+        string format = a.Choice("format");
+        DeclaredModel? method = MethodOf(a, methods);
         string? adapter = a.String("adapter");
-        if (adapter is not null && methodName is null) throw new UsageException("--adapter needs --method (the declaration the adapter was trained with)");
+        if (adapter is not null && method is null) throw new UsageException("--adapter needs --method (the declaration the adapter was trained with)");
         if (adapter is not null && !Directory.Exists(adapter)) throw new UsageException($"--adapter '{adapter}' is not a folder");
         if (a.Has("prompt-ids") == a.Has("prompt")) throw new UsageException("give exactly one of --prompt-ids (token ids) and --prompt (text, needs the model's tokenizer)");
         string dir = Inputs.ModelDirectory(modelArg, Log);
@@ -522,10 +557,10 @@ public static class MoeDslApp
         ITokenizer? tokenizer = Inputs.Tokenizer(modelArg, dir);
 
         MoeCausalLM lm;
-        if (methodName is null) lm = PlainCausalLM.FromPretrained(dir);
+        if (method is null) lm = PlainCausalLM.FromPretrained(dir);
         else
         {
-            lm = Build(FindMethod(methods, methodName), dir, out _);
+            lm = Build(method, dir, out _);
             if (adapter is not null) AdapterStore.Load(lm, adapter);
         }
         using var owned = lm;

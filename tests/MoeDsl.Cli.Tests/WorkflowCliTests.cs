@@ -111,6 +111,12 @@ public sealed class WorkflowCliTests
             var (mc, mout, merr) = CliTests.Run("merge", "--method", "lora", "--model", TinyBase.Directory, "--adapter", adapter, "--out", merged);
             Assert.True(mc == 0, merr);
             Assert.Contains("merged lora", mout);
+            // The tokenizer travels with the weights: the merged folder is used like its base, text prompts included.
+            Assert.Contains("+ char_tokenizer.json", mout);
+            Assert.Equal(File.ReadAllText(Path.Combine(TinyBase.Directory, "char_tokenizer.json")), File.ReadAllText(Path.Combine(merged, "char_tokenizer.json")));
+            var (tc2, _, terr2) = CliTests.Run("generate", "--model", merged, "--prompt", "the cat", "--max-new-tokens", "4", "--format", "text");
+            Assert.True(tc2 == 0, terr2);
+            // (without the tokenizer it fails: "has no tokenizer.json", exit 2)
             string[] prompt = { "--prompt-ids", "1,20,21,22", "--max-new-tokens", "16", "--format", "ids" };
             var (ac, aout, aerr) = CliTests.Run(new[] { "generate", "--method", "lora", "--model", TinyBase.Directory, "--adapter", adapter }.Concat(prompt).ToArray());
             var (bc, bout, berr) = CliTests.Run(new[] { "generate", "--model", merged }.Concat(prompt).ToArray());

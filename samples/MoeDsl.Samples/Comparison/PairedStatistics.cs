@@ -38,6 +38,14 @@ public static class PairedStatistics
         return z + (z * z * z + z) / (4 * n) + (5 * Math.Pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * n * n);
     }
 
+    /// <summary>Sample standard deviation (n - 1 in the denominator); NaN for fewer than two values.</summary>
+    public static double SampleStandardDeviation(IReadOnlyList<double> values)
+    {
+        if (values.Count < 2) return double.NaN;
+        double mean = values.Average();
+        return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
+    }
+
     /// <summary>Mean of <paramref name="values"/> with the Student-t 95% interval <c>mean +- t(0.975, n-1) s / sqrt(n)</c>
     /// (s: sample standard deviation).</summary>
     public static Interval MeanInterval(IReadOnlyList<double> values)
@@ -46,7 +54,7 @@ public static class PairedStatistics
         if (n == 0) throw new ArgumentException("no values");
         double mean = values.Average();
         if (n < 2) return new Interval(mean, double.NaN, double.NaN, n);
-        double sd = Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (n - 1));
+        double sd = SampleStandardDeviation(values);
         double half = StudentT975(n - 1) * sd / Math.Sqrt(n);
         return new Interval(mean, mean - half, mean + half, n);
     }

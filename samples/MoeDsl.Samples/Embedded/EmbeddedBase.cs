@@ -11,8 +11,9 @@ using MoeDsl.Runtime.Training;
 namespace MoeDsl.Samples.Embedded;
 
 /// <summary>The project's own tiny LLaMA base: pre-trained on <see cref="SyntheticCorpus"/> the first time it is needed
-/// and cached as a Hugging Face checkpoint folder (config.json + model.safetensors + char_tokenizer.json + recipe.txt),
-/// so the folder also works as <c>--model DIR</c> for the CLI. No downloads.</summary>
+/// and cached once per user (<see cref="DefaultCacheDirectory"/>) as a Hugging Face checkpoint folder (config.json +
+/// model.safetensors + char_tokenizer.json + recipe.txt), so the folder also works as <c>--model DIR</c> for the CLI. No
+/// downloads.</summary>
 public static class EmbeddedBase
 {
     /// <summary>Shape of the embedded base (GQA, untied head, like LLaMA-2/3 in miniature).</summary>
@@ -26,15 +27,28 @@ public static class EmbeddedBase
     {
         /// <summary>A stable text form stored beside the weights.</summary>
         public string Describe() => $"embedded-base v1 {Config} steps={Steps} batch={BatchSize} len={SequenceLength} lr={LearningRate} seed={Seed} sequences={Sequences}";
+
+        /// <summary>A short folder name for this recipe: <c>v1-</c> and 12 hex digits of the SHA-256 of <see cref="Describe"/>.</summary>
+        public string Key => "v1-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Describe())))[..12];
     }
 
-    /// <summary>Environment variable naming a cache folder that several programs share (the CLI, the examples, the tests
-    /// would otherwise each pre-train their own copy).</summary>
+    /// <summary>Environment variable naming the cache folder to use instead of the per-user one (tests use it to work in a
+    /// folder of their own).</summary>
     public const string CacheVariable = "MOEDSL_EMBEDDED_CACHE";
 
-    /// <summary>Default cache folder: <see cref="CacheVariable"/> when set, else under the running program's build output.</summary>
-    public static string DefaultCacheDirectory
-        => Environment.GetEnvironmentVariable(CacheVariable) is { Length: > 0 } shared ? shared : Path.Combine(AppContext.BaseDirectory, "cache", "embedded-base");
+    /// <summary>Default cache folder: <see cref="CacheVariable"/> when set, else the user's cache
+    /// (<see cref="UserCache.Root"/>, e.g. <c>~/.cache/moedsl/embedded-base/v1-…</c>), one folder per recipe, so that the
+    /// moedsl tool, the examples and user programs pre-train the base once per user, and programs of different versions
+    /// never replace each other's base.</summary>
+    public static string DefaultCacheDirectory => CacheDirectoryFor(new Recipe());
+
+    /// <summary>The cache folder of <paramref name="recipe"/>: <see cref="CacheVariable"/> when set, else
+    /// <c>embedded-base/&lt;recipe key&gt;</c> in the user's cache.</summary>
+    public static string CacheDirectoryFor(Recipe recipe)
+    {
+        ArgumentNullException.ThrowIfNull(recipe);
+        return Environment.GetEnvironmentVariable(CacheVariable) is { Length: > 0 } chosen ? chosen : Path.Combine(UserCache.Root, "embedded-base", recipe.Key);
+    }
 
     /// <summary>The lock file guarding a cache folder: beside it (the folder itself is replaced by a rename).</summary>
     public static string LockFileOf(string cacheDirectory) => Path.GetFullPath(cacheDirectory).TrimEnd(Path.DirectorySeparatorChar) + ".lock";
@@ -45,7 +59,7 @@ public static class EmbeddedBase
     public static string Ensure(string? cacheDirectory = null, Recipe? recipe = null, Action<string>? log = null)
     {
         recipe ??= new Recipe();
-        string dir = Path.GetFullPath(cacheDirectory ?? DefaultCacheDirectory);
+        string dir = Path.GetFullPath(cacheDirectory ?? CacheDirectoryFor(recipe));
         if (IsCached(dir, recipe)) return UseCache(dir, log);
         using FolderLock held = FolderLock.Wait(LockFileOf(dir), Timeout.InfiniteTimeSpan,
             holder => log?.Invoke($"embedded base: waiting for {holder?.ToString() ?? "another process"}, which is pre-training it into {dir}"));

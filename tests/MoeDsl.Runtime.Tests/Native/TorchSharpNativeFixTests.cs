@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 
 namespace MoeDsl.Runtime.Tests.Native;
 
-/// <summary>The build's GLIBCXX_3.4.32 weak-version fix (build/ElfWeakVersion.cs, build/TorchSharpNative.targets).</summary>
+/// <summary>The build's GLIBCXX_3.4.32 weak-version fix (src/MoeDsl.Runtime/buildTransitive: ElfWeakVersion.cs, MoeDsl.Runtime.targets).</summary>
 public sealed class TorchSharpNativeFixTests
 {
     private const string Version = "GLIBCXX_3.4.32";

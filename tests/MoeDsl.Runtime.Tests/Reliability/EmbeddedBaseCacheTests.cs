@@ -68,4 +68,38 @@ public sealed class EmbeddedBaseCacheTests
         }
         finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
     }
+
+    /// <summary>The per-user cache folder follows the XDG Base Directory rule: an absolute <c>$XDG_CACHE_HOME</c>, else
+    /// <c>~/.cache</c> (a relative XDG value is ignored, as the specification says); <c>%LOCALAPPDATA%</c> on Windows.</summary>
+    [Theory]
+    [InlineData("/xdg/cache", "/home/u", "/xdg/cache/moedsl")]
+    [InlineData(null, "/home/u", "/home/u/.cache/moedsl")]
+    [InlineData("", "/home/u", "/home/u/.cache/moedsl")]
+    [InlineData("relative/cache", "/home/u", "/home/u/.cache/moedsl")]
+    public void TheUserCacheFolderFollowsXdg(string? xdg, string home, string expected)
+    {
+        var env = new System.Collections.Generic.Dictionary<string, string?> { ["XDG_CACHE_HOME"] = xdg, ["HOME"] = home, ["LOCALAPPDATA"] = @"C:\Users\u\AppData\Local" };
+        Assert.Equal(expected, UserCache.RootFor(name => env.TryGetValue(name, out string? v) ? v : null, windows: false));
+        Assert.Equal(Path.Combine(@"C:\Users\u\AppData\Local", "moedsl"), UserCache.RootFor(name => env.TryGetValue(name, out string? v) ? v : null, windows: true));
+    }
+
+    /// <summary>Without the override the base is cached in the user's cache, one folder per recipe (a changed recipe
+    /// never replaces another version's base); the override names the folder itself.</summary>
+    [Fact]
+    public void TheDefaultCacheIsPerUserAndPerRecipeUnlessOverridden()
+    {
+        string? saved = Environment.GetEnvironmentVariable(EmbeddedBase.CacheVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(EmbeddedBase.CacheVariable, null);
+            string expected = Path.Combine(UserCache.Root, "embedded-base", new EmbeddedBase.Recipe().Key);
+            Assert.Equal(expected, EmbeddedBase.DefaultCacheDirectory);
+            Assert.Matches("^v1-[0-9a-f]{12}$", new EmbeddedBase.Recipe().Key);
+            Assert.NotEqual(new EmbeddedBase.Recipe().Key, Small.Key);
+            Assert.Equal(Path.Combine(UserCache.Root, "embedded-base", Small.Key), EmbeddedBase.CacheDirectoryFor(Small));
+            Environment.SetEnvironmentVariable(EmbeddedBase.CacheVariable, "/tmp/chosen-cache");
+            Assert.Equal("/tmp/chosen-cache", EmbeddedBase.DefaultCacheDirectory);
+        }
+        finally { Environment.SetEnvironmentVariable(EmbeddedBase.CacheVariable, saved); }
+    }
 }

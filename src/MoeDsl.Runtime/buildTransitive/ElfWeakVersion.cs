@@ -1,5 +1,5 @@
 #nullable enable
-// Shared by the MSBuild inline task (build/TorchSharpNative.targets) and the tests.
+// Shared by the MSBuild inline task (MoeDsl.Runtime.targets beside this file, also packed as buildTransitive) and the tests.
 // Marks one version-needed entry (ELF .gnu.version_r, Vernaux) of a 64-bit little-endian ELF as weak
 // (VER_FLG_WEAK), so the dynamic loader accepts a host library that lacks that version.
 // TorchSharp 0.107's libLibTorchSharp.so needs GLIBCXX_3.4.32 for one symbol it references but never
