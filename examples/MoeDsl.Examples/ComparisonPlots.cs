@@ -35,8 +35,9 @@ internal static class ComparisonPlots
         loss.ShowLegend(Edge.Right);
         written.Add(Save(loss, Path.Combine(directory, "loss.png"), 900, 500));
 
-        // Accuracy per task and method: mean over seeds with the sample standard deviation as the error bar.
-        var series = methods.Select(m =>
+        // Accuracy per task and method: mean over seeds with its 95% t-interval as the error bar.
+        var acc = new Plot();
+        for (int mi = 0; mi < methods.Length; mi++)
         {
             var runs = results.Where(r => r.Method == methods[mi]).ToList();
             var bars = tasks.Select((t, ti) => IntervalBar(PairedStatistics.MeanInterval(runs.Select(r => r.Accuracy[t]).ToArray()),

@@ -23,13 +23,13 @@ public abstract partial class MoeCausalLM
     public string? BaseDirectory { get; private set; }
 
     /// <summary>The tokenizer text data and text prompts go through: by default the base folder's <c>tokenizer.json</c>
-    /// or <c>char_tokenizer.json</c> (<see cref="Tokenizers.Load"/>, read on first use), null when it has neither (then
+    /// or <c>char_tokenizer.json</c> (<see cref="Data.Tokenizers.Load"/>, read on first use), null when it has neither (then
     /// train on token sequences and generate from token ids). Settable for a tokenizer kept elsewhere.</summary>
     public ITokenizer? Tokenizer
     {
         get
         {
-            if (!tokenizerLoaded && BaseDirectory is not null) tokenizer = Tokenizers.Load(BaseDirectory);
+            if (!tokenizerLoaded && BaseDirectory is not null) tokenizer = Data.Tokenizers.Load(BaseDirectory);
             tokenizerLoaded = true;
             return tokenizer;
         }
