@@ -204,14 +204,7 @@ public sealed class DeclarationSpecTests : IDisposable
         using var a = (MoeCausalLM)type.GetMethod("Create")!.Invoke(null, new object[] { config })!;
         random.manual_seed(11);
         using MoeCausalLM b = SpecModel.Create(config, spec);
-        var pa = a.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(a.named_buffers()).ToList();
-        var pb = b.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(b.named_buffers()).ToList();
-        Assert.Equal(pa.Select(p => p.Item1), pb.Select(p => p.Item1));
-        foreach (var ((n, ta), (_, tb)) in pa.Zip(pb))
-        {
-            Assert.True(ta.shape.SequenceEqual(tb.shape), n);
-            Assert.True(ta.bytes.SequenceEqual(tb.bytes), $"{n} differs");
-        }
+        MoeDsl.Tests.SameModules.Assert(a, b);
         Assert.Equal(declared.TrainableParameters, b.CountAdapterParameters());
     }
 
