@@ -30,6 +30,7 @@ public static class CliOptions
         new("threads", "N", "torch's intra-op CPU threads (default: torch's choice, one per core)"),
         // model and data
         new("method", "NAME", "the declaration to use (see 'moedsl methods'); re-shaped to the base given with --model"),
+        new("spec", "FILE", "a JSON declaration (the attributes' fields; docs/declaration-specs.md) to use instead of --method, checked by the generator's own rules"),
         new("model", "DIR", "a Hugging Face checkpoint folder (config.json + model.safetensors, tokenizer.json for text) or 'embedded' (the project's tiny base, pre-trained once per user and cached)"),
         new("adapter", "DIR", "an adapter folder written by train (adapter_config.json + adapter_model.safetensors)"),
         new("data", "FILES", "JSONL file(s), comma-separated (several = multi-task, mixed), or 'embedded' (the project's tasks)"),
@@ -81,27 +82,27 @@ public static class CliOptions
     {
         new("train", "Fine-tune a declaration's adapters on a base: checkpoints, exact resume, metrics.jsonl, TensorBoard scalars, PNG figures.", new[]
         {
-            R("method"), R("model"), R("data"), O("task"), R("out"), O("steps"), O("batch-size"), O("lr"), O("schedule"), O("warmup"), O("weight-decay"),
+            O("method"), O("spec"), R("model"), R("data"), O("task"), R("out"), O("steps"), O("batch-size"), O("lr"), O("schedule"), O("warmup"), O("weight-decay"),
             O("router-weight-decay"), O("grad-accum"), O("max-grad-norm"), O("seed"), O("max-length"), O("mask-prompt"), O("no-mask-prompt"),
             O("skip-bad-lines"), O("eval-data"), O("eval-task"), O("eval-every"), O("save-every"), O("resume"), O("resume-with-changes"),
             O("max-non-finite"), O("no-plots"),
         }),
         new("eval", "Score multiple-choice tasks: label-token accuracy, and option log-likelihood acc / acc_norm (as lm-evaluation-harness).", new[]
         {
-            R("method"), R("model"), O("adapter"), R("data"), O("task"), O("out"), O("max-length"), O("limit"), O("skip-bad-lines"),
+            O("method"), O("spec"), R("model"), O("adapter"), R("data"), O("task"), O("out"), O("max-length"), O("limit"), O("skip-bad-lines"),
         }),
         new("generate", "Generate tokens from a prompt, with the base alone or a declaration and its adapter.", new[]
         {
-            O("method"), R("model"), O("adapter"), O("prompt-ids"), O("prompt"), O("max-new-tokens"), O("temperature"), O("top-k"), O("seed"), O("format"),
+            O("method"), O("spec"), R("model"), O("adapter"), O("prompt-ids"), O("prompt"), O("max-new-tokens"), O("temperature"), O("top-k"), O("seed"), O("format"),
             O("stop-at-eos"),
         }),
         new("inspect", "Per-layer table of a declaration: experts, top-k, rank, router, trainable parameters (LLaMA-2-7B shape without --model).", new[]
         {
-            R("method"), O("model"),
+            O("method"), O("spec"), O("model"),
         }),
         new("merge", "Fold a plain LoRA adapter into the base: a Hugging Face folder (weights, config, tokenizer) that loads without MoeDsl.", new[]
         {
-            R("method"), R("model"), R("adapter"), R("out"),
+            O("method"), O("spec"), R("model"), R("adapter"), R("out"),
         }),
         new("methods", "List the declarations this command line knows (--method names).", Array.Empty<(string, bool)>()),
     };

@@ -13,6 +13,7 @@ using MoeDsl.Runtime.Data;
 using MoeDsl.Runtime.Evaluation;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Kernels;
+using MoeDsl.Runtime.Declarations;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Native;
 using MoeDsl.Runtime.Training;
@@ -157,8 +158,19 @@ public static class MoeDslApp
     /// <summary>The declaration a verb works with: <c>--method</c> from the registry, or null when none was given. The one
     /// place a declaration is chosen, so a declaration given as JSON (<c>--spec FILE</c>, read by the runtime's
     /// <c>DeclarationSpec.Load</c> with the generator's rules) is added here.</summary>
+    /// <summary>The declaration a verb uses: <c>--method</c> (a generated class) or <c>--spec</c> (a JSON declaration, checked
+    /// by the generator's own rules: DeclarationSpec); never both.</summary>
     private static DeclaredModel? MethodOf(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
-        => a.String("method") is string name ? FindMethod(methods, name) : null;
+    {
+        string? name = a.String("method");
+        string? spec = a.String("spec");
+        if (name is not null && spec is not null)
+            throw new UsageException("--method and --spec both name a declaration; give one of them");
+        if (spec is null) return name is null ? null : FindMethod(methods, name);
+        if (!File.Exists(spec)) throw new UsageException($"--spec '{spec}' is not a file; give a JSON declaration (docs/declaration-specs.md)");
+        try { return DeclaredModel.FromSpec(Path.GetFileNameWithoutExtension(spec), DeclarationSpec.Load(spec)); }
+        catch (DeclarationSpecException e) { throw new UsageException(e.Message); }
+    }
 
     private static DeclaredModel FindMethod(IReadOnlyList<DeclaredModel> methods, string name)
     {
@@ -184,7 +196,7 @@ public static class MoeDslApp
 
     private static int Merge(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method");
+        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method or --spec");
         if (method.Spec.IsMixture) throw new UsageException($"--method {method.Name} is a mixture of experts; only plain LoRA (e.g. --method lora) can be merged into the base");
         string adapter = a.RequiredString("adapter");
         if (!Directory.Exists(adapter)) throw new UsageException($"--adapter '{adapter}' is not a folder");
@@ -227,7 +239,7 @@ public static class MoeDslApp
 
     private static int Inspect(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method");
+        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method or --spec");
         ModelSpec spec = method.Spec;
         string baseName = "declared shape";
         if (a.String("model") is string modelArg)
@@ -251,7 +263,7 @@ public static class MoeDslApp
 
     private static int Train(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method");
+        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method or --spec");
         string outDir = Path.GetFullPath(a.RequiredString("out"));
         string data = a.RequiredString("data");
         string? tasks = a.String("task");
@@ -480,7 +492,7 @@ public static class MoeDslApp
 
     private static int Eval(CommandLineArguments a, IReadOnlyList<DeclaredModel> methods)
     {
-        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method");
+        DeclaredModel method = MethodOf(a, methods) ?? throw new UsageException($"'{a.Verb}' needs --method or --spec");
         string data = a.RequiredString("data");
         string? tasks = a.String("task");
         string? adapter = a.String("adapter");

@@ -24,6 +24,24 @@ public sealed class DeclaredModel
         Name = NameOf(type.Name);
     }
 
+    private DeclaredModel(string name, ModelSpec spec)
+    {
+        Type = typeof(SpecModel);
+        Spec = spec;
+        fromPretrained = (directory, device) => SpecModel.FromPretrained(directory, spec, device);
+        create = config => SpecModel.Create(config, spec);
+        Name = name;
+    }
+
+    /// <summary>A declaration given as data (a JSON spec read by <c>DeclarationSpec.Load</c>), listed under
+    /// <paramref name="name"/>; it builds <see cref="SpecModel"/>s.</summary>
+    public static DeclaredModel FromSpec(string name, ModelSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(spec);
+        return new DeclaredModel(name, spec);
+    }
+
     /// <summary>The name tools select it by: the class name in lower case, a hyphen before a run of digits
     /// (Mola2468 -> mola-2468).</summary>
     public string Name { get; }
