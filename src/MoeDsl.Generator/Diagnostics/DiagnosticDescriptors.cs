@@ -212,7 +212,7 @@ namespace MoeDsl.Runtime.Declarations.Diagnostics
         // ---- runtime availability ----
         public static readonly DiagnosticRule RuntimeNotReferenced = Error("MOE070", "MoeDsl.Runtime is not referenced",
             "Model '{0}' needs MoeDsl.Runtime (MoeDsl.Runtime.Modeling.MoeCausalLM was not found); nothing was generated",
-            "Reference the MoeDsl.Runtime project or assembly; the generated class derives from MoeCausalLM.");
+            "Add the MoeDsl package (it carries the runtime with the generator), or reference the MoeDsl.Runtime project or assembly; the generated class derives from MoeCausalLM.");
         public static readonly DiagnosticRule RouterNotAvailable = Error("MOE071", "Router kind not available in the referenced runtime",
             "RouterKind.{0} is not available in the referenced MoeDsl.Runtime ({1} was not found)",
             "Update MoeDsl.Runtime to a version that implements this router, or pick RouterKind.TopK.");
