@@ -34,7 +34,7 @@ public sealed class ConsumerProjectTests(PackageFeed feed, ITestOutputHelper out
         Assert.Contains("buildTransitive/net10.0/ElfWeakVersion.cs", entries);
         Assert.DoesNotContain(entries, e => e.StartsWith("lib/", StringComparison.Ordinal) && e.EndsWith("MoeDsl.Generator.dll", StringComparison.Ordinal));
         string nuspec = new StreamReader(zip.Entries.Single(e => e.FullName == "MoeDsl.nuspec").Open()).ReadToEnd();
-        foreach (string dependency in new[] { $"id=\"MoeDsl.Attributes\" version=\"{feed.Version}\"", "id=\"TorchSharp\"", "id=\"libtorch-cpu-linux-x64\"", "id=\"Microsoft.ML.Tokenizers\"" })
+        foreach (string dependency in new[] { $"id=\"MoeDsl.Attributes\" version=\"{feed.Version}\"", "id=\"TorchSharp\"", "id=\"libtorch-cpu-linux-x64\"", "id=\"Tokenizers.DotNet\"", "id=\"Tokenizers.DotNet.runtime.linux-x64\"" })
             Assert.Contains(dependency, nuspec, StringComparison.Ordinal);
 
         using var attributes = ZipFile.OpenRead(feed.PackageFile("MoeDsl.Attributes"));

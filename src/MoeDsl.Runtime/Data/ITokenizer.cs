@@ -5,7 +5,7 @@ namespace MoeDsl.Runtime.Data;
 
 /// <summary>Text to token ids and back. <see cref="Encode"/> adds no special tokens: the data layer adds BOS/EOS itself.
 /// Implementations: <see cref="CharTokenizer"/> (the embedded tiny models), <see cref="HuggingFaceTokenizer"/> (a
-/// checkpoint's tokenizer.json through Microsoft.ML.Tokenizers). A folder with neither is driven by token ids
+/// checkpoint's tokenizer.json through Hugging Face's tokenizers library, Tokenizers.DotNet). A folder with neither is driven by token ids
 /// (<see cref="TokenIds.Parse"/>); <see cref="Tokenizers.Load"/> returns null for it.</summary>
 public interface ITokenizer
 {
