@@ -102,6 +102,17 @@ public class DiagnosticDocsTests
         Assert.Equal(idHeadings.Count, idHeadings.Distinct().Count());   // one section per id
         AssertSameIds(catalog, idHeadings, "docs/diagnostics.md headings");
         AssertSameIds(catalog, ReleaseIds(), "AnalyzerReleases.*.md");
+        // README's diagnostics table: one row "| MOE0xx | Severity | title | ..." per id.
+        string[] readmeRows = File.ReadAllLines(Path.Combine(TestPaths.RepoRoot, "README.md"))
+            .Where(l => Regex.IsMatch(l, "^\\| MOE[0-9]{3} \\|")).ToArray();
+        List<string> readmeIds = readmeRows.Select(l => l.Split('|')[1].Trim()).ToList();
+        Assert.Equal(readmeIds.Count, readmeIds.Distinct().Count());
+        AssertSameIds(catalog, readmeIds, "README.md's diagnostics table");
+        foreach (DiagnosticDescriptor d in DiagnosticCatalog.All)
+        {
+            string[] cells = readmeRows.Single(l => l.Split('|')[1].Trim() == d.Id).Split('|');
+            Assert.Equal((d.DefaultSeverity.ToString(), d.Title.ToString(System.Globalization.CultureInfo.InvariantCulture)), (cells[2].Trim(), cells[3].Trim()));
+        }
     }
 
     private static void AssertSameIds(IEnumerable<string> catalog, IEnumerable<string> other, string where)
