@@ -36,35 +36,21 @@ internal static class ComparisonPlots
         written.Add(Save(loss, Path.Combine(directory, "loss.png"), 900, 500));
 
         // Accuracy per task and method: mean over seeds with its 95% t-interval as the error bar.
-        var acc = new Plot();
-        for (int mi = 0; mi < methods.Length; mi++)
+        var accuracy = methods.Select(m =>
         {
-            var runs = results.Where(r => r.Method == methods[mi]).ToList();
-            var bars = tasks.Select((t, ti) => IntervalBar(PairedStatistics.MeanInterval(runs.Select(r => r.Accuracy[t]).ToArray()),
-                                                           ti * (methods.Length + 1) + mi, mi)).ToList();
-            acc.Add.Bars(bars);
-            acc.Legend.ManualItems.Add(new LegendItem { LabelText = methods[mi], FillColor = Colors.Category10[mi % 10] });
-        }
-        acc.Axes.Bottom.SetTicks(tasks.Select((_, ti) => (double)(ti * (methods.Length + 1) + (methods.Length - 1) / 2.0)).ToArray(), tasks);
-        acc.Title("held-out accuracy (%), mean over seeds, error bars: 95% t-interval over seeds");
-        acc.ShowLegend(Edge.Right);
-        written.Add(Save(acc, Path.Combine(directory, "accuracy.png"), 900, 500));
+            var runs = results.Where(r => r.Method == m).ToList();
+            return Points(m, tasks.Select(t => PairedStatistics.MeanInterval(runs.Select(r => r.Accuracy[t]).ToArray())).ToList());
+        }).ToList();
+        written.Add(Save(MoeDsl.Cli.Plots.GroupedBarsPlot("held-out accuracy (%), mean over seeds, error bars: 95% t-interval over seeds",
+                                                          "accuracy (%)", tasks, accuracy), Path.Combine(directory, "accuracy.png"), 900, 500));
 
         if (differences.Count > 0)
         {
-            var diff = new Plot();
             string[] columns = tasks.Append("mean").ToArray();
-            for (int di = 0; di < differences.Count; di++)
-            {
-                PairedComparison d = differences[di];
-                var bars = columns.Select((c, ci) => IntervalBar(c == "mean" ? d.Mean : d.PerTask[c], ci * (differences.Count + 1) + di, di)).ToList();
-                diff.Add.Bars(bars);
-                diff.Legend.ManualItems.Add(new LegendItem { LabelText = $"{d.Method} - {d.Baseline} ({d.Kind})", FillColor = Colors.Category10[di % 10] });
-            }
-            diff.Axes.Bottom.SetTicks(columns.Select((_, ci) => (double)(ci * (differences.Count + 1) + (differences.Count - 1) / 2.0)).ToArray(), columns);
-            diff.Title("paired difference to the baseline (points), error bars: 95% paired-t interval over seeds");
-            diff.ShowLegend(Edge.Right);
-            written.Add(Save(diff, Path.Combine(directory, "differences.png"), 1000, 550));
+            var series = differences.Select(d => Points($"{d.Method} - {d.Baseline} ({d.Kind})",
+                                                        columns.Select(c => c == "mean" ? d.Mean : d.PerTask[c]).ToList())).ToList();
+            written.Add(Save(MoeDsl.Cli.Plots.GroupedBarsPlot("paired difference to the baseline (points), error bars: 95% paired-t interval over seeds",
+                                                              "points", columns, series), Path.Combine(directory, "differences.png"), 1000, 550));
         }
 
         foreach (string m in methods)
@@ -83,15 +69,10 @@ internal static class ComparisonPlots
         return written;
     }
 
-    /// <summary>A bar at the interval's mean (in points) with its 95% half-width as the error bar (none when there is no
-    /// interval: one seed).</summary>
-    private static Bar IntervalBar(Interval i, double position, int colour) => new()
-    {
-        Position = position,
-        Value = 100 * i.Mean,
-        Error = double.IsNaN(i.High) ? 0 : 100 * (i.High - i.Mean),
-        FillColor = Colors.Category10[colour % 10],
-    };
+    /// <summary>One series of intervals in points: the means as bars, the 95% half-widths as error bars (NaN, drawn as
+    /// none, when there is no interval: one seed).</summary>
+    private static MoeDsl.Cli.BarSeries Points(string name, IReadOnlyList<Interval> intervals)
+        => new(name, intervals.Select(i => 100 * i.Mean).ToArray(), intervals.Select(i => 100 * (i.High - i.Mean)).ToArray());
 
     private static string Save(Plot plot, string path, int width, int height)
     {
