@@ -20,6 +20,8 @@ internal sealed class Options
           --only G     run one group: train, ffn, graph, mola, mem, flat
           --steps N    steps of the live-tensor / RSS flatness check (default 200 quick, 1000 full)
           --execution E  the MixLoRA FFNs' expert execution in the model-level figures: auto (default), fused, grouped, dense
+          --steps-of M run only method M's train step (lora or mixlora, the train figure's two models), --reps times after
+                       the warm-up, printing each step's phases: for profilers (perf record) and the peer comparison
         """;
 
     public BenchShape Shape { get; private set; } = BenchShape.Quick;
@@ -31,6 +33,7 @@ internal sealed class Options
     public string? MemoryChild { get; private set; }
     public string? LibTorch { get; private set; }
     public string? Only { get; private set; }
+    public string? StepsOf { get; private set; }
     public ExpertExecution Execution { get; private set; } = ExpertExecution.Auto;
 
     /// <summary>The <c>--execution</c> names, both ways (parsing, and the child processes' arguments).</summary>
@@ -68,6 +71,10 @@ internal sealed class Options
                 case "--only":
                     if (i + 1 >= args.Length) throw new ArgumentException("--only needs a figure group: train, ffn, graph, mola, mem, flat");
                     o.Only = args[++i];
+                    break;
+                case "--steps-of":
+                    if (i + 1 >= args.Length || args[i + 1] is not ("lora" or "mixlora")) throw new ArgumentException("--steps-of needs lora or mixlora");
+                    o.StepsOf = args[++i];
                     break;
                 case "--execution":
                     if (i + 1 >= args.Length) throw new ArgumentException("--execution needs one of auto, fused, grouped, dense");

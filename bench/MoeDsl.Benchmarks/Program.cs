@@ -54,6 +54,7 @@ public static class Program
         }
         var total = Stopwatch.StartNew();
         PrintHeader(options);
+        if (options.StepsOf is string method) return StepsOf.Run(options, method);
         var report = new Report();
         foreach (var (group, run) in Groups)
             if (options.Only is null || options.Only == group) run(options, report);

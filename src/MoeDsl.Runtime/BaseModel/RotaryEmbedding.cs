@@ -88,9 +88,9 @@ public sealed class RotaryEmbedding
         using var scope = NewDisposeScope();
         Tensor xf = x.to(ScalarType.Float32);
         long half = x.shape[^1] / 2;
-        Tensor x1 = xf.narrow(-1, 0, half);
-        Tensor x2 = xf.narrow(-1, half, half);
-        Tensor rotated = cat(new[] { -x2, x1 }, -1);
-        return (xf * cos + rotated * sin).to(x.dtype).MoveToOuterDisposeScope();
+        // rotate_half(x) * sin = [-x2, x1] * [s1, s2] = roll(x, half) * [-s1, s2]: the sign moves onto the [L, D] table
+        // (bit-identical products), and roll's backward is a roll, where narrow + cat's allocates zero-filled copies.
+        Tensor signedSin = cat(new[] { -sin.narrow(-1, 0, half), sin.narrow(-1, half, half) }, -1);
+        return (xf * cos + xf.roll(half, -1) * signedSin).to(x.dtype).MoveToOuterDisposeScope();
     }
 }

@@ -34,7 +34,13 @@ public sealed class LoraLinear : Projection
     {
         using var scope = NewDisposeScope();
         Tensor baseOut = BaseLinear(x);
-        Tensor delta = nn.functional.linear(nn.functional.linear(LoraInput(x, dropout), lora_A.weight!), lora_B.weight!);
-        return (baseOut + (delta * scaling).to(baseOut.dtype)).MoveToOuterDisposeScope();
+        Tensor down = nn.functional.linear(LoraInput(x, dropout), lora_A.weight!);
+        if (baseOut.dtype != ScalarType.Float32)
+            return (baseOut + (nn.functional.linear(down, lora_B.weight!) * scaling).to(baseOut.dtype)).MoveToOuterDisposeScope();
+        // fp32 base: W x + s (A x) B^T as one GEMM accumulating into the frozen output (addmm), so neither the
+        // [tokens, out] delta nor its scaled copy is materialised, forward or backward; the scale lands on rank-wide tensors.
+        long[] shape = baseOut.shape;
+        Tensor flat = addmm(baseOut.reshape(-1, OutFeatures), down.reshape(-1, down.shape[^1]), lora_B.weight!.t(), beta: 1, alpha: (float)scaling);
+        return flat.view(shape).MoveToOuterDisposeScope();
     }
 }

@@ -38,10 +38,6 @@ public abstract class Projection : nn.Module<Tensor, Tensor>
     /// <summary>The frozen projection <c>W x + b</c>.</summary>
     protected Tensor BaseLinear(Tensor x) => nn.functional.linear(x, weight, bias);
 
-    /// <summary>LoRA dropout of the adapter input, computed in fp32.</summary>
-    protected Tensor LoraInput(Tensor x, double dropout)
-    {
-        Tensor xf = x.to(ScalarType.Float32);
-        return dropout > 0 ? nn.functional.dropout(xf, dropout, training) : xf;
-    }
+    /// <summary>LoRA dropout of the adapter input, computed in fp32 (<see cref="Kernels.DropoutMasks"/>).</summary>
+    protected Tensor LoraInput(Tensor x, double dropout) => Kernels.DropoutMasks.Apply(x.to(ScalarType.Float32), dropout, training);
 }

@@ -1,0 +1,95 @@
+using System;
+using System.Runtime.CompilerServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.Kernels;
+
+/// <summary>Dropout keep-masks drawn by a counter-based generator on the CPU, for every dropout of the runtime (LoRA
+/// inputs, the experts' inputs and hidden rows). libtorch's CPU <c>bernoulli_</c> and <c>rand</c> run one Mersenne
+/// Twister serially on non-Intel CPUs (its MKL path is Intel-only): about 6 ns an element, 8% of a plain-LoRA train step
+/// on this machine's AMD EPYC (bench/README.md). Here element i of a call keeps with probability 1 - p when
+/// <c>SplitMix64(seed + i)</c>'s upper 32 bits are at least <c>p 2^32</c>; the 64-bit seed of each call is drawn from
+/// torch's default generator (two <c>randint</c> values), so <c>torch.manual_seed</c> still fixes every mask and a
+/// resumed run draws the same masks. Elements are independent of the thread count (the counter is the element's
+/// index). Other devices, or tensors the kernels do not support, draw with <c>rand(...) &gt;= p</c>.</summary>
+public static unsafe class DropoutMasks
+{
+    private const ulong Golden = 0x9E3779B97F4A7C15UL;
+
+    /// <summary>A bool keep-mask of <paramref name="shape"/> on <paramref name="device"/>: true with probability 1 - <paramref name="p"/>.</summary>
+    public static Tensor Keep(long[] shape, double p, Device device)
+    {
+        Check(p);
+        if (device.type != DeviceType.CPU || !ExpertKernels.Accelerated) return rand(shape, device: device).ge(p);
+        Tensor keep = empty(shape, ScalarType.Bool, device);
+        Fill(keep, p, keepValue: null);
+        return keep;
+    }
+
+    /// <summary>Inverted dropout of <paramref name="x"/> in training: <c>x * keep / (1 - p)</c> through one multiplication
+    /// with a float mask of 0 and <c>1 / (1 - p)</c> (autograd saves that mask, as libtorch's dropout does); <paramref name="x"/>
+    /// itself when not training or p = 0.</summary>
+    public static Tensor Apply(Tensor x, double p, bool training)
+    {
+        Check(p);
+        if (!training || p == 0) return x;
+        if (x.device_type != DeviceType.CPU || x.dtype != ScalarType.Float32 || !ExpertKernels.Accelerated)
+            return nn.functional.dropout(x, p, training);
+        Tensor scaled = empty(x.shape, ScalarType.Float32, x.device);
+        Fill(scaled, p, keepValue: (float)(1.0 / (1.0 - p)));
+        return x.mul(scaled);
+    }
+
+    private static void Check(double p)
+    {
+        if (!(p >= 0 && p < 1)) throw new ArgumentOutOfRangeException(nameof(p), p, "a dropout probability must be in [0, 1)");
+    }
+
+    /// <summary>Fills <paramref name="mask"/> (contiguous, CPU): bool keep flags, or floats keepValue / 0 when keepValue is set.</summary>
+    private static void Fill(Tensor mask, double p, float? keepValue)
+    {
+        ulong seed = NextSeed();
+        uint threshold = (uint)Math.Min(uint.MaxValue, Math.Round(p * 4294967296.0));
+        long n = mask.numel();
+        const long Chunk = 4096;
+        long chunks = (n + Chunk - 1) / Chunk;
+        if (keepValue is float value)
+        {
+            float* data = ExpertKernels.Data<float>(mask);
+            ExpertKernels.ForRowRanges(chunks, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
+            {
+                for (long i = start * Chunk, stop = Math.Min(n, end * Chunk); i < stop; i++)
+                    data[i] = Draw(seed, i) >= threshold ? value : 0f;
+            });
+        }
+        else
+        {
+            bool* data = ExpertKernels.Data<bool>(mask);
+            ExpertKernels.ForRowRanges(chunks, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
+            {
+                for (long i = start * Chunk, stop = Math.Min(n, end * Chunk); i < stop; i++)
+                    data[i] = Draw(seed, i) >= threshold;
+            });
+        }
+    }
+
+    /// <summary>The upper 32 bits of SplitMix64's output for counter <paramref name="index"/> of stream <paramref name="seed"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static uint Draw(ulong seed, long index)
+    {
+        ulong z = seed + (ulong)(index + 1) * Golden;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z ^= z >> 31;
+        return (uint)(z >> 32);
+    }
+
+    /// <summary>64 bits from torch's default generator.</summary>
+    private static ulong NextSeed()
+    {
+        using var bits = randint(0, 1L << 32, new long[] { 2 }, dtype: ScalarType.Int64);
+        var v = bits.data<long>();
+        return ((ulong)v[0] << 32) | (ulong)v[1];
+    }
+}
