@@ -1,3 +1,4 @@
+using MoeDsl.Runtime.Kernels;
 using TorchSharp;
 using MoeDsl.Runtime.BaseModel;
 using MoeDsl.Runtime.Lora;
@@ -66,7 +67,7 @@ public sealed class MoeFeedForward : FeedForwardBlock
     {
         Tensor gate = gate_proj.forward(xt).to(ScalarType.Float32);
         Tensor up = up_proj.forward(xt).to(ScalarType.Float32);
-        Tensor loraInput = lora.Dropout > 0 ? nn.functional.dropout(xt.to(ScalarType.Float32), lora.Dropout, training) : xt.to(ScalarType.Float32);
+        Tensor loraInput = DropoutMasks.Apply(xt.to(ScalarType.Float32), lora.Dropout, training);
         return (gate, up, loraInput);
     }
 

@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -23,7 +24,7 @@ public static unsafe class DropoutMasks
         Check(p);
         if (device.type != DeviceType.CPU || !ExpertKernels.Accelerated) return rand(shape, device: device).ge(p);
         Tensor keep = empty(shape, ScalarType.Bool, device);
-        Fill(keep, p, keepValue: null);
+        Fill(keep, p, keepValue: null, NextSeed());
         return keep;
     }
 
@@ -37,7 +38,7 @@ public static unsafe class DropoutMasks
         if (x.device_type != DeviceType.CPU || x.dtype != ScalarType.Float32 || !ExpertKernels.Accelerated)
             return nn.functional.dropout(x, p, training);
         Tensor scaled = empty(x.shape, ScalarType.Float32, x.device);
-        Fill(scaled, p, keepValue: (float)(1.0 / (1.0 - p)));
+        Fill(scaled, p, keepValue: (float)(1.0 / (1.0 - p)), NextSeed());
         return x.mul(scaled);
     }
 
@@ -47,9 +48,8 @@ public static unsafe class DropoutMasks
     }
 
     /// <summary>Fills <paramref name="mask"/> (contiguous, CPU): bool keep flags, or floats keepValue / 0 when keepValue is set.</summary>
-    private static void Fill(Tensor mask, double p, float? keepValue)
+    internal static void Fill(Tensor mask, double p, float? keepValue, ulong seed)
     {
-        ulong seed = NextSeed();
         uint threshold = (uint)Math.Min(uint.MaxValue, Math.Round(p * 4294967296.0));
         long n = mask.numel();
         const long Chunk = 4096;
@@ -59,19 +59,49 @@ public static unsafe class DropoutMasks
             float* data = ExpertKernels.Data<float>(mask);
             ExpertKernels.ForRowRanges(chunks, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
             {
-                for (long i = start * Chunk, stop = Math.Min(n, end * Chunk); i < stop; i++)
-                    data[i] = Draw(seed, i) >= threshold ? value : 0f;
+                long i = start * Chunk, stop = Math.Min(n, end * Chunk);
+                Vector256<uint> bits = Vector256.Create(BitConverter.SingleToUInt32Bits(value));
+                for (; i + 8 <= stop; i += 8)
+                    Vector256.Store(Vector256.AsSingle(Kept8(seed, i, threshold) & bits), data + i);
+                for (; i < stop; i++) data[i] = Draw(seed, i) >= threshold ? value : 0f;
             });
         }
         else
         {
-            bool* data = ExpertKernels.Data<bool>(mask);
+            byte* data = ExpertKernels.Data<byte>(mask);
             ExpertKernels.ForRowRanges(chunks, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
             {
-                for (long i = start * Chunk, stop = Math.Min(n, end * Chunk); i < stop; i++)
-                    data[i] = Draw(seed, i) >= threshold;
+                long i = start * Chunk, stop = Math.Min(n, end * Chunk);
+                Vector256<ushort> one = Vector256.Create((ushort)1);
+                for (; i + 32 <= stop; i += 32)
+                {
+                    Vector256<ushort> lo = Vector256.Narrow(Kept8(seed, i, threshold), Kept8(seed, i + 8, threshold)) & one;
+                    Vector256<ushort> hi = Vector256.Narrow(Kept8(seed, i + 16, threshold), Kept8(seed, i + 24, threshold)) & one;
+                    Vector256.Store(Vector256.Narrow(lo, hi), data + i);
+                }
+                for (; i < stop; i++) data[i] = Draw(seed, i) >= threshold ? (byte)1 : (byte)0;
             });
         }
+    }
+
+    /// <summary><see cref="Draw"/> for elements index..index+7 at once: all-ones lanes where the element is kept.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> Kept8(ulong seed, long index, uint threshold)
+    {
+        Vector256<ulong> step = Vector256.Create(0UL, 1, 2, 3) * Golden;
+        Vector256<ulong> baseCounter = Vector256.Create(seed + (ulong)(index + 1) * Golden);
+        Vector256<uint> lo = Vector256.Narrow(Mix(baseCounter + step), Mix(baseCounter + step + Vector256.Create(unchecked(4 * Golden))));
+        return Vector256.GreaterThanOrEqual(lo, Vector256.Create(threshold));
+    }
+
+    /// <summary>SplitMix64's finaliser on four counters, upper halves (as the low 32 bits of each lane).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<ulong> Mix(Vector256<ulong> z)
+    {
+        z = (z ^ Vector256.ShiftRightLogical(z, 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ Vector256.ShiftRightLogical(z, 27)) * 0x94D049BB133111EBUL;
+        z ^= Vector256.ShiftRightLogical(z, 31);
+        return Vector256.ShiftRightLogical(z, 32);
     }
 
     /// <summary>The upper 32 bits of SplitMix64's output for counter <paramref name="index"/> of stream <paramref name="seed"/>.</summary>

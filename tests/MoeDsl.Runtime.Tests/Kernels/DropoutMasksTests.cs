@@ -23,6 +23,29 @@ public sealed class DropoutMasksTests
             Assert.Equal((uint)(expected[i] >> 32), DropoutMasks.Draw(1234567UL, i));
     }
 
+    /// <summary>The vectorised fill (8 and 32 elements at a time, chunked over threads) equals the scalar definition element
+    /// by element, for float and bool masks, with a length that leaves scalar tails.</summary>
+    [Fact]
+    public void VectorFillEqualsTheScalarDefinition()
+    {
+        const int n = 10_007;
+        const ulong seed = 0xDEADBEEF12345UL;
+        const double p = 0.3;
+        uint threshold = (uint)Math.Round(p * 4294967296.0);
+        using var scope = NewDisposeScope();
+        Tensor floats = empty(n), bools = empty(new long[] { n }, ScalarType.Bool);
+        DropoutMasks.Fill(floats, p, 2.5f, seed);
+        DropoutMasks.Fill(bools, p, null, seed);
+        float[] f = floats.data<float>().ToArray();
+        bool[] b = bools.data<bool>().ToArray();
+        for (int i = 0; i < n; i++)
+        {
+            bool kept = DropoutMasks.Draw(seed, i) >= threshold;
+            Assert.Equal(kept ? 2.5f : 0f, f[i]);
+            Assert.Equal(kept, b[i]);
+        }
+    }
+
     [Theory]
     [InlineData(0.05)]
     [InlineData(0.5)]

@@ -1,3 +1,4 @@
+using MoeDsl.Runtime.Kernels;
 using MoeDsl.Runtime.Routing;
 using static TorchSharp.torch;
 
@@ -32,7 +33,7 @@ internal static class DenseMaskedExecution
         Tensor mixed = (h * slotWeights).sum(dim: 0);                                                                   // [T, I]
         Tensor y = ffn.DownProj.forward(mixed.to(x.dtype)).to(ScalarType.Float32);
         // Experts' down-LoRA: sum_j w_j B_j A_j dropout(h_j) as one masked GEMM pair.
-        Tensor hd = ffn.Lora.Dropout > 0 ? nn.functional.dropout(h, ffn.Lora.Dropout, ffn.training) : h;
+        Tensor hd = DropoutMasks.Apply(h, ffn.Lora.Dropout, ffn.training);
         Tensor dA = ExpertStack.WeightBlocks(nn.functional.linear(hd, ffn.DownProj.StackedA()), slotMask * slotWeights, e, r).sum(dim: 0); // [T, E*r]
         y = y + nn.functional.linear(dA, ffn.DownProj.StackedB()) * s;
         return y.to(x.dtype).view(b, l, d);

@@ -74,7 +74,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         Tensor g0 = Frozen(x, gateWeight);                                               // [T, I]
         Tensor u0 = Frozen(x, upWeight);
         long inter = g0.shape[1];
-        Tensor? inputMask = givenInputMask ?? (settings.DrawsMasks ? rand(t, d, device: x.device).ge(settings.Dropout) : null);
+        Tensor? inputMask = givenInputMask ?? (settings.DrawsMasks ? DropoutMasks.Keep(new[] { t, d }, settings.Dropout, x.device) : null);
         Tensor xd = Dropped(x.to(ScalarType.Float32), inputMask, settings);
 
         // Pairs p = token * k + slot, sorted (stably) by expert.
@@ -92,7 +92,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         // all tokens would do E/k times that, the unchosen experts' blocks included).
         Tensor pairA = PairActivations(xd, pairToken, gateUpA, counts, r).mul_(s);       // [P, 2r]
         Tensor? hiddenMask = givenHiddenMask?.index_select(0, order)
-            ?? (settings.DrawsMasks ? rand(pairA.shape[0], inter, device: x.device).ge(settings.Dropout) : null);
+            ?? (settings.DrawsMasks ? DropoutMasks.Keep(new[] { pairA.shape[0], inter }, settings.Dropout, x.device) : null);
 
         Tensor h;                                                                        // [P, I]
         if (kernels)

@@ -1,3 +1,4 @@
+using MoeDsl.Runtime.Kernels;
 using System.Collections.Generic;
 using TorchSharp.Modules;
 using MoeDsl.Runtime.Lora;
@@ -44,7 +45,7 @@ internal static class GroupedExecution
         Tensor y = ffn.DownProj.forward(mixed.to(x.dtype)).to(ScalarType.Float32);
         // Experts' down-LoRA: sum_j w_j B_j A_j dropout(h_j): A per segment, the weighted rows placed in their expert's
         // r-block of [T, E*r], one GEMM with the stacked B.
-        Tensor hd = ffn.Lora.Dropout > 0 ? nn.functional.dropout(h, ffn.Lora.Dropout, ffn.training) : h;
+        Tensor hd = DropoutMasks.Apply(h, ffn.Lora.Dropout, ffn.training);
         Tensor downA = DownASegments(hd, counts, ffn.DownProj.Experts) * (pairWeight * s); // [P, r]
         Tensor blocks = zeros(t * e, r, dtype: ScalarType.Float32, device: h.device).index_add(0, pairRow, downA, 1.0).view(t, e * r);
         y = y + nn.functional.linear(blocks, ffn.DownProj.StackedB());
