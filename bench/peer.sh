@@ -1,6 +1,7 @@
 #!/bin/bash
 # Side-by-side train-step comparison with the PyTorch peer (../shared/peer, issue 18): for each round and each thread
-# count, the peer (MixLoRA and LoRA, its own medians) and MoeDsl's same two steps (bench --steps-of), alternating; then
+# count, the peer (MixLoRA and LoRA, its own medians) and MoeDsl's same two steps (bench --steps-of), alternating (order
+# flipped every round); then
 # the medians over rounds and one RATIO line per method and thread count (peer ms / MoeDsl ms, higher = MoeDsl faster).
 # usage: bench/peer.sh [rounds (default 3)] [threads (default "1 2")]
 # needs: ../shared/peer/setup.sh run once (Debian's python3-torch), and a Release build of bench/MoeDsl.Benchmarks.
@@ -15,8 +16,10 @@ bench=bench/MoeDsl.Benchmarks/bin/Release/net10.0/MoeDsl.Benchmarks.dll
 log=$(mktemp)
 for r in $(seq "$rounds"); do
   for t in $threads; do
-    /usr/bin/python3 "$peer" --threads "$t" --reps 5 | grep PEER_RESULT | tee -a "$log"
-    for m in lora mixlora; do dotnet "$bench" --quick --threads "$t" --steps-of "$m" --reps 8 | grep '^STEPS' | tee -a "$log"; done
+    run_peer() { /usr/bin/python3 "$peer" --threads "$t" --reps 5 | grep PEER_RESULT | tee -a "$log"; }
+    run_ours() { for m in lora mixlora; do dotnet "$bench" --quick --threads "$t" --steps-of "$m" --reps 8 | grep '^STEPS' | tee -a "$log"; done; }
+    # The order flips every round: whichever runs second meets a machine the first one just warmed (or throttled).
+    if (( r % 2 )); then run_peer; run_ours; else run_ours; run_peer; fi
   done
 done
 python3 - "$log" <<'PY'

@@ -13,9 +13,11 @@ public static class LanguageModelLoss
     public static Tensor Compute(Tensor logits, Tensor labels)
     {
         using var scope = NewDisposeScope();
-        long v = logits.shape[2];
-        Tensor shiftedLogits = logits.narrow(1, 0, logits.shape[1] - 1).reshape(-1, v).to(ScalarType.Float32);
-        Tensor shiftedLabels = labels.narrow(1, 1, labels.shape[1] - 1).reshape(-1);
-        return nn.functional.cross_entropy(shiftedLogits, shiftedLabels, ignore_index: IgnoreIndex).MoveToOuterDisposeScope();
+        long b = logits.shape[0], v = logits.shape[2];
+        // The labels move, not the logits: position t is scored against label t + 1 and the last position against
+        // IgnoreIndex. Same terms and mean as narrowing the logits to L - 1 positions, but the [B*L, V] logits stay a view
+        // (no copy of them forward, no zero-filled [B, L, V] gradient for the narrow backward).
+        Tensor next = cat(new[] { labels.narrow(1, 1, labels.shape[1] - 1), full(b, 1, IgnoreIndex, dtype: labels.dtype, device: labels.device) }, 1);
+        return nn.functional.cross_entropy(logits.reshape(-1, v).to(ScalarType.Float32), next.reshape(-1), ignore_index: IgnoreIndex).MoveToOuterDisposeScope();
     }
 }
