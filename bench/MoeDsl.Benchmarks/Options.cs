@@ -17,7 +17,7 @@ internal sealed class Options
           --threads N  torch.set_num_threads (default: all cores)
           --reps N     timed repetitions per figure (default 5), after 1 warm-up repetition
           --libtorch D load libtorch from D (a PyTorch install's torch/lib; needs a -p:TorchBackend=external build); also MOEDSL_LIBTORCH
-          --only G     run one group: train, ffn, graph, mola, mem, flat
+          --only G     run one group: train, ffn, graph, mola, mem, flat, pack
           --steps N    steps of the live-tensor / RSS flatness check (default 200 quick, 1000 full)
           --execution E  the MixLoRA FFNs' expert execution in the model-level figures: auto (default), fused, grouped, dense
           --steps-of M run only method M's train step (lora or mixlora, the train figure's two models), --reps times after
@@ -69,7 +69,7 @@ internal sealed class Options
                     o.MemoryChild = args[++i];
                     break;
                 case "--only":
-                    if (i + 1 >= args.Length) throw new ArgumentException("--only needs a figure group: train, ffn, graph, mola, mem, flat");
+                    if (i + 1 >= args.Length) throw new ArgumentException("--only needs a figure group: train, ffn, graph, mola, mem, flat, pack");
                     o.Only = args[++i];
                     break;
                 case "--steps-of":

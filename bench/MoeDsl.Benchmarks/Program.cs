@@ -20,6 +20,7 @@ public static class Program
         ("mola", MolaVsLoraTrainStep.Run),
         ("mem", PeakMemoryMoeVsLora.Run),
         ("flat", Flatness.Run),
+        ("pack", PackedVsUnpacked.Run),
     };
 
     public static int Main(string[] args)

@@ -37,6 +37,7 @@ public static class CliOptions
         new("task", "NAMES", "the layout of each --data file, comma-separated in the same order: text, prompt-completion, multiple-choice, arc, boolq, obqa, piqa, siqa, hellaswag, winogrande (with 'embedded': which embedded tasks)"),
         new("out", "PATH", "the output: a run folder (train), a merged checkpoint folder (merge), a results JSON file (eval)"),
         new("max-length", "N", "longest sequence in tokens; longer ones are truncated (and counted)", "512"),
+        new("pack", null, "sequence packing: several examples per --max-length sequence (first-fit decreasing), attention kept within each example, positions restarting; --batch-size then counts packed sequences"),
         new("skip-bad-lines", null, "skip (and count) JSONL lines that do not parse instead of stopping at the first"),
         // training
         new("steps", "N", "optimizer steps", "200"),
@@ -84,7 +85,7 @@ public static class CliOptions
         {
             O("method"), O("spec"), R("model"), R("data"), O("task"), R("out"), O("steps"), O("batch-size"), O("lr"), O("schedule"), O("warmup"), O("weight-decay"),
             O("router-weight-decay"), O("grad-accum"), O("max-grad-norm"), O("seed"), O("max-length"), O("mask-prompt"), O("no-mask-prompt"),
-            O("skip-bad-lines"), O("eval-data"), O("eval-task"), O("eval-every"), O("save-every"), O("resume"), O("resume-with-changes"),
+            O("pack"), O("skip-bad-lines"), O("eval-data"), O("eval-task"), O("eval-every"), O("save-every"), O("resume"), O("resume-with-changes"),
             O("max-non-finite"), O("no-plots"),
         }),
         new("eval", "Score multiple-choice tasks: label-token accuracy, and option log-likelihood acc / acc_norm (as lm-evaluation-harness).", new[]

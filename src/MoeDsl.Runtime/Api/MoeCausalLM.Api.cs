@@ -56,6 +56,7 @@ public abstract partial class MoeCausalLM
         int seed = (int)trainerOptions.Seed;
 
         IReadOnlyList<TokenSequence> pool = data.Pool(tok, sequenceOptions, seed);
+        if (options.Pack) pool = SequencePacker.Pack(pool, sequenceOptions.MaxTokens).Rows;
         var source = new SequencePoolBatches(pool, options.BatchSize, padId, seed, device);
         Func<double>? evaluate = null;
         if (options.EvalData is not null)

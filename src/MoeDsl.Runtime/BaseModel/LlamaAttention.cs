@@ -16,6 +16,10 @@ public sealed class AttentionContext
     public Tensor Sin { get; }
     /// <summary>The cache, when decoding incrementally.</summary>
     public KvCache? Cache { get; }
+    /// <summary>Packed rows (sequence packing): the block-diagonal causal masks that keep attention within each example,
+    /// used in place of <see cref="LlamaAttention.Mask"/>; then <see cref="Cos"/> and <see cref="Sin"/> are per row
+    /// [B, 1, L, D]. Null (no packing) changes nothing.</summary>
+    public PackedMasks? Packed { get; init; }
 }
 
 /// <summary>Grouped-query self-attention with rotary embeddings (state-dict prefix <c>self_attn</c>), with what the families
@@ -91,7 +95,7 @@ public sealed class LlamaAttention : nn.Module<Tensor, AttentionContext, Tensor>
             v = v.repeat_interleave(groups, dim: 1);
         }
 
-        Tensor? mask = Mask(l, past, window, x.device, explicitCausal: softCap is not null);
+        Tensor? mask = ctx.Packed?.For(window) ?? Mask(l, past, window, x.device, explicitCausal: softCap is not null);
         Tensor attn;
         if (softCap is double cap)
         {

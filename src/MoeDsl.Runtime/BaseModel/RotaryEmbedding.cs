@@ -82,6 +82,19 @@ public sealed class RotaryEmbedding
         return (emb.cos().MoveToOuterDisposeScope(), emb.sin().MoveToOuterDisposeScope());
     }
 
+    /// <summary>cos and sin tables [B, 1, L, headDim] for per-row <paramref name="positions"/> [B, L] (packed rows, whose
+    /// positions restart at each example), fp32; each entry equals the one <see cref="Tables(long, long, Device)"/> gives
+    /// for that position.</summary>
+    public (Tensor Cos, Tensor Sin) Tables(Tensor positions)
+    {
+        ArgumentNullException.ThrowIfNull(positions);
+        using var scope = NewDisposeScope();
+        Tensor inv = tensor(invFreq, device: positions.device);
+        Tensor freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * inv;
+        Tensor emb = cat(new[] { freqs, freqs }, -1).unsqueeze(1);
+        return (emb.cos().MoveToOuterDisposeScope(), emb.sin().MoveToOuterDisposeScope());
+    }
+
     /// <summary>Applies the rotation to q or k [B, H, L, D] (computed in fp32, cast back).</summary>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using MoeDsl.Runtime.BaseModel;
 using MoeDsl.Runtime.IO;
 using TorchSharp.Modules;
@@ -35,14 +36,29 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
     public ModuleList<LlamaDecoderLayer> Layers => layers;
 
     /// <summary>Final hidden states [B, L, d] for token ids [B, L].</summary>
-    public override Tensor forward(Tensor inputIds, KvCache? cache)
+    public override Tensor forward(Tensor inputIds, KvCache? cache) => HiddenStates(inputIds, cache, null);
+
+    /// <summary>Final hidden states [B, L, d] for token ids [B, L]; with <paramref name="packing"/> the rows hold several
+    /// examples each (positions restart per example, attention stays within it; no cache).</summary>
+    public Tensor HiddenStates(Tensor inputIds, KvCache? cache, PackedSegments? packing)
     {
+        ArgumentNullException.ThrowIfNull(inputIds);
+        if (packing is not null && cache is not null) throw new ArgumentException("packed rows are a training layout; decoding with a cache takes one example per row", nameof(packing));
         using var scope = NewDisposeScope();
         long past = cache?.Length ?? 0;
         Tensor x = embed_tokens.forward(inputIds);
         if (embedScale is double s) x = x * tensor(s, dtype: x.dtype, device: x.device);
-        var (cos, sin) = rotary.Tables(past, inputIds.shape[1], x.device);
-        var ctx = new AttentionContext(cos, sin, cache);
+        AttentionContext ctx;
+        if (packing is null)
+        {
+            var (cos, sin) = rotary.Tables(past, inputIds.shape[1], x.device);
+            ctx = new AttentionContext(cos, sin, cache);
+        }
+        else
+        {
+            var (cos, sin) = rotary.Tables(packing.Positions);
+            ctx = new AttentionContext(cos, sin, null) { Packed = packing.Masks(layers.Select(l => l.Attention.Window)) };
+        }
         foreach (LlamaDecoderLayer layer in layers) x = layer.forward(x, ctx);
         cache?.Advance(inputIds.shape[1]);
         return norm.forward(x).MoveToOuterDisposeScope();

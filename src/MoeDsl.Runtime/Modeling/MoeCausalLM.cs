@@ -63,15 +63,16 @@ public abstract partial class MoeCausalLM : nn.Module
     public ExpertLoadTracker ExpertLoad { get; } = new();
 
     /// <summary>Forward over token ids [B, L]. <paramref name="tokenMask"/> [B, L] (1 = real token) restricts the
-    /// auxiliary losses to non-padding tokens; <paramref name="losses"/> replaces declared loss coefficients (training).</summary>
-    public CausalLMOutput Forward(Tensor inputIds, KvCache? cache = null, Tensor? tokenMask = null, LossCoefficients? losses = null)
+    /// auxiliary losses to non-padding tokens; <paramref name="losses"/> replaces declared loss coefficients (training);
+    /// <paramref name="packing"/>: the rows are packed (several examples each, <see cref="PackedSegments"/>).</summary>
+    public CausalLMOutput Forward(Tensor inputIds, KvCache? cache = null, Tensor? tokenMask = null, LossCoefficients? losses = null, PackedSegments? packing = null)
     {
         using var scope = NewDisposeScope();
         Recorder.Clear();
         Recorder.Enabled = Spec.IsMixture && (training || ExpertLoad.Tracking);
         try
         {
-            Tensor hidden = model.forward(inputIds, cache);
+            Tensor hidden = model.HiddenStates(inputIds, cache, packing);
             Tensor logits = lm_head is null ? nn.functional.linear(hidden, model.EmbedWeight) : lm_head.forward(hidden);
             if (Config.FinalSoftCap is double cap) logits = (logits / cap).tanh() * cap; // Gemma 2
 

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using MoeDsl.Runtime.BaseModel;
 using MoeDsl.Runtime.Data;
 using static TorchSharp.torch;
 using MoeDsl.Runtime.Losses;
@@ -11,6 +12,10 @@ namespace MoeDsl.Runtime.Training;
 /// prompt). Labels are aligned with ids (the loss shifts them).</summary>
 public sealed record TokenSequence(long[] Ids, long[] Labels)
 {
+    /// <summary>Lengths of the examples packed into this sequence, in order, summing to the length of <see cref="Ids"/>
+    /// (<see cref="SequencePacker"/>); null for a sequence of one example.</summary>
+    public IReadOnlyList<int>? Segments { get; init; }
+
     /// <summary>A sequence whose every token is scored.</summary>
     public static TokenSequence Plain(long[] ids) => new(ids, (long[])ids.Clone());
 
@@ -23,7 +28,9 @@ public sealed record TokenSequence(long[] Ids, long[] Labels)
 }
 
 /// <summary>A right-padded batch on a device: ids [B, L], labels [B, L] (-100 on padding), mask [B, L] (1 = real token).
-/// Right padding needs no attention mask: causal attention never lets a real token see the padding after it.</summary>
+/// Right padding needs no attention mask: causal attention never lets a real token see the padding after it. A batch of
+/// packed sequences (<see cref="TokenSequence.Segments"/>) also carries <see cref="Packing"/>: where each example lies,
+/// for the block-diagonal mask and the restarting positions.</summary>
 public sealed class TokenBatch : IDisposable
 {
     /// <summary>A batch over tensors the batch now owns (disposed with it); <paramref name="scoredTokens"/> is the number of positions the loss scores.</summary>
@@ -43,8 +50,12 @@ public sealed class TokenBatch : IDisposable
     public Tensor Mask { get; }
     /// <summary>Positions that contribute to the loss.</summary>
     public long ScoredTokens { get; }
-    /// <summary>Number of ids (real tokens).</summary>
+    /// <summary>Positions in the batch, padding included (B x L).</summary>
     public long Tokens => Mask.shape[0] * Mask.shape[1];
+    /// <summary>Real (non-padding) tokens, counted when the batch was made (-1 when built from tensors).</summary>
+    public long RealTokens { get; private init; } = -1;
+    /// <summary>Where the examples of packed rows lie, or null when every row is one example.</summary>
+    public PackedSegments? Packing { get; private init; }
 
     /// <summary>Pads and stacks sequences.</summary>
     public static TokenBatch From(IReadOnlyList<TokenSequence> sequences, long padId, Device? device = null)
@@ -61,7 +72,7 @@ public sealed class TokenBatch : IDisposable
         var ids = new long[b * length];
         var labels = new long[b * length];
         var mask = new long[b * length];
-        long scored = 0;
+        long scored = 0, realTokens = 0;
         for (int i = 0; i < b; i++)
         {
             var s = sequences[i];
@@ -73,13 +84,21 @@ public sealed class TokenBatch : IDisposable
                 mask[i * length + j] = real ? 1 : 0;
                 if (real && j > 0 && s.Labels[j] != LanguageModelLoss.IgnoreIndex) scored++;
             }
+            realTokens += s.Ids.Length;
         }
         Device d = device ?? CPU;
+        PackedSegments? packing = null;
+        foreach (var s in sequences)
+            if (s.Segments is { } segments && segments.Sum() != s.Ids.Length)
+                throw new ArgumentException($"a packed sequence's segments ({string.Join(" + ", segments)}) do not add up to its {s.Ids.Length} tokens");
+        if (sequences.Any(s => s.Segments is not null))
+            packing = PackedSegments.FromLengths(sequences.Select(s => s.Segments ?? new[] { s.Ids.Length }).ToList(), length, d);
         return new TokenBatch(
             tensor(ids, new long[] { b, length }, ScalarType.Int64, d),
             tensor(labels, new long[] { b, length }, ScalarType.Int64, d),
             tensor(mask, new long[] { b, length }, ScalarType.Int64, d),
-            scored);
+            scored)
+        { RealTokens = realTokens, Packing = packing };
     }
 
     /// <summary><paramref name="sequences"/> in order, as batches of at most <paramref name="batchSize"/> (evaluation);
@@ -98,5 +117,6 @@ public sealed class TokenBatch : IDisposable
         InputIds.Dispose();
         Labels.Dispose();
         Mask.Dispose();
+        Packing?.Dispose();
     }
 }

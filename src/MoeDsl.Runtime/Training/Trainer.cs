@@ -165,7 +165,7 @@ public sealed class Trainer : IDisposable
         for (int micro = 0; micro < options.GradientAccumulation; micro++)
         {
             using TokenBatch batch = source.Next();
-            using CausalLMOutput output = model.Forward(batch.InputIds, tokenMask: batch.Mask, losses: options.Losses);
+            using CausalLMOutput output = model.Forward(batch.InputIds, tokenMask: batch.Mask, losses: options.Losses, packing: batch.Packing);
             Tensor lm = LanguageModelLoss.Compute(output.Logits, batch.Labels);
             Tensor total = output.AuxLoss is null ? lm : lm + output.AuxLoss;
             (total / options.GradientAccumulation).backward();
@@ -216,7 +216,7 @@ public sealed class Trainer : IDisposable
             foreach (TokenBatch batch in batches)
             {
                 using var scope = NewDisposeScope();
-                using CausalLMOutput output = model.Forward(batch.InputIds, tokenMask: batch.Mask);
+                using CausalLMOutput output = model.Forward(batch.InputIds, tokenMask: batch.Mask, packing: batch.Packing);
                 double loss = LanguageModelLoss.Compute(output.Logits, batch.Labels).item<float>();
                 weighted += loss * batch.ScoredTokens;
                 count += batch.ScoredTokens;

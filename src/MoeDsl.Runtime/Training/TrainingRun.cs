@@ -228,7 +228,8 @@ public sealed class TrainingRun
 
     /// <summary>The run key of a fine-tuning run (<see cref="TrainingRunOptions.RunKey"/>): the method, the training pool
     /// (count and an FNV-1a hash of every id and label, in order), the batch size, the accumulation and the seed — what a
-    /// resume can never change.</summary>
+    /// resume can never change. A packed pool (<see cref="SequencePacker"/>) also hashes the examples' lengths and ends
+    /// in <c>|packed</c>.</summary>
     public static string KeyOf(string method, IReadOnlyList<TokenSequence> pool, int batchSize, int gradientAccumulation, long seed)
     {
         ArgumentNullException.ThrowIfNull(pool);
@@ -237,9 +238,14 @@ public sealed class TrainingRun
         {
             foreach (long id in s.Ids) h = (h ^ (ulong)id) * 1099511628211;
             foreach (long id in s.Labels) h = (h ^ (ulong)id) * 1099511628211;
+            foreach (int n in s.Segments ?? Array.Empty<int>()) h = (h ^ (ulong)n) * 1099511628211;
         }
-        return $"{method}|sequences={pool.Count}|hash={h.ToString("x16", CultureInfo.InvariantCulture)}|batch={batchSize}|accum={gradientAccumulation}|seed={seed}";
+        string packed = pool.Any(s => s.Segments is not null) ? PackedKeySuffix : "";
+        return $"{method}|sequences={pool.Count}|hash={h.ToString("x16", CultureInfo.InvariantCulture)}|batch={batchSize}|accum={gradientAccumulation}|seed={seed}{packed}";
     }
+
+    /// <summary>The end of the run key of a packed run (<see cref="KeyOf"/>).</summary>
+    public const string PackedKeySuffix = "|packed";
 
     /// <summary>The metrics line of a step.</summary>
     public static string StepLine(StepReport r)

@@ -40,6 +40,18 @@ public sealed class FineTuneApiTests
     }
 
     [Fact]
+    public void A_packed_fine_tune_step_has_the_loss_of_the_same_examples_unpacked()
+    {
+        // 16 examples of 12 tokens: packed into 4 rows of 48, a batch of 4 rows holds them all, as an unpacked batch of 16.
+        StepReport packed = FirstStep(StoriesLora.Create, (m, d, o) => m.FineTune(d, o), new StoriesLora.TrainingOptions { Steps = 1, BatchSize = 4, MaxTokens = 48, Pack = true });
+        StepReport unpacked = FirstStep(StoriesLora.Create, (m, d, o) => m.FineTune(d, o), new StoriesLora.TrainingOptions { Steps = 1, BatchSize = 16, MaxTokens = 48 });
+        Assert.Equal(4 * 48, packed.Tokens);
+        Assert.Equal(16 * 12, unpacked.Tokens);
+        Assert.Equal(unpacked.LmLoss, packed.LmLoss, 5);
+        Assert.Equal(unpacked.GradNorm, packed.GradNorm, 5);
+    }
+
+    [Fact]
     public void TheLoadBalanceCoefficientOfTheGeneratedOptionsScalesTheLoadBalanceLoss()
     {
         StepReport declared = FirstStep(StoriesMixLora.Create, (m, d, o) => m.FineTune(d, o), new StoriesMixLora.TrainingOptions { Steps = 1, BatchSize = 4 });
