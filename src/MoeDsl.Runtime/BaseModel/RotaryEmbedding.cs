@@ -75,11 +75,8 @@ public sealed class RotaryEmbedding
     public (Tensor Cos, Tensor Sin) Tables(long start, long length, Device device)
     {
         using var scope = NewDisposeScope();
-        Tensor inv = tensor(invFreq, device: device);
-        Tensor positions = arange(start, start + length, dtype: ScalarType.Int64, device: device).to(ScalarType.Float32);
-        Tensor freqs = outer(positions, inv);
-        Tensor emb = cat(new[] { freqs, freqs }, -1);
-        return (emb.cos().MoveToOuterDisposeScope(), emb.sin().MoveToOuterDisposeScope());
+        var (cos, sin) = FromPositions(arange(start, start + length, dtype: ScalarType.Int64, device: device));
+        return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
     }
 
     /// <summary>cos and sin tables [B, 1, L, headDim] for per-row <paramref name="positions"/> [B, L] (packed rows, whose
@@ -89,10 +86,16 @@ public sealed class RotaryEmbedding
     {
         ArgumentNullException.ThrowIfNull(positions);
         using var scope = NewDisposeScope();
-        Tensor inv = tensor(invFreq, device: positions.device);
-        Tensor freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * inv;
-        Tensor emb = cat(new[] { freqs, freqs }, -1).unsqueeze(1);
-        return (emb.cos().MoveToOuterDisposeScope(), emb.sin().MoveToOuterDisposeScope());
+        var (cos, sin) = FromPositions(positions);
+        return (cos.unsqueeze(1).MoveToOuterDisposeScope(), sin.unsqueeze(1).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>cos and sin of <c>[p f, p f]</c> for every position p (any shape, int64) and inverse frequency f: [..., headDim].</summary>
+    private (Tensor Cos, Tensor Sin) FromPositions(Tensor positions)
+    {
+        Tensor freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * tensor(invFreq, device: positions.device);
+        Tensor emb = cat(new[] { freqs, freqs }, -1);
+        return (emb.cos(), emb.sin());
     }
 
     /// <summary>Applies the rotation to q or k [B, H, L, D] (computed in fp32, cast back).</summary>
