@@ -18,8 +18,9 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
     /// <summary>Creates the stack; <paramref name="createLayer"/> builds layer i.</summary>
     public LlamaModel(LlamaConfig config, Func<int, LlamaDecoderLayer> createLayer) : base("model")
     {
-        embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize);
+        embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize, device: FrozenBase.InitDevice);
         embed_tokens.weight!.requires_grad = false;
+        if (FrozenBase.LeaveUninitialised) FrozenBase.Materialise(embed_tokens, "weight", embed_tokens.weight!);
         layers = new ModuleList<LlamaDecoderLayer>();
         for (int i = 0; i < config.NumHiddenLayers; i++) layers.Add(createLayer(i));
         norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, "norm", config.Family.Norm);

@@ -16,5 +16,5 @@ public sealed class SpecModel : MoeCausalLM
 
     /// <summary>Builds the model on a checkpoint folder (its config checked against the weights' headers first).</summary>
     public static SpecModel FromPretrained(string directory, ModelSpec spec, Device? device = null)
-        => LoadPretrained(Create(LlamaConfig.LoadMatchingWeights(directory), spec), directory, device);
+        => LoadPretrained(Create(FrozenBase.ForCheckpoint(LlamaConfig.LoadMatchingWeights(directory)), spec), directory, device);
 }
