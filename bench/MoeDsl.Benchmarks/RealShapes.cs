@@ -12,7 +12,7 @@ namespace MoeDsl.Benchmarks;
 
 /// <summary><c>--only real</c> (issue 12's benchmark): plain-LoRA r=16 and MixLoRA (8 experts, top-2, r=16) train-step
 /// tokens/s and peak RSS on checkpoints with the real shapes of Qwen2.5-0.5B and Llama-3.2-1B (random weights, full
-/// vocabularies, fp32 files written once by tools/MoeDsl.Checkpoints into <c>--real-dir</c>), with the frozen base loaded in
+/// vocabularies, fp32 files in 4 shards written once by tools/MoeDsl.Checkpoints into <c>--real-dir</c>), with the frozen base loaded in
 /// fp32 and in bf16, at 1 and 2 threads. Every cell is a fresh child process (<see cref="Child"/>): load
 /// (<c>SpecModel.FromPretrained</c>), 1 warm-up step, <c>--reps</c> timed steps on one sequence of
 /// <see cref="SequenceLength"/> tokens; its peak RSS (VmHWM) covers the load and the steps.</summary>
@@ -20,6 +20,10 @@ internal static class RealShapes
 {
     /// <summary>Tokens per step: one sequence of this length (short, so that a cell takes seconds, not minutes, on 2 cores).</summary>
     public const int SequenceLength = 64;
+
+    /// <summary>Shards the checkpoints are written in (as the Hub's: loading goes through the index, tensor by tensor; the
+    /// writer holds one shard at a time).</summary>
+    private const int Shards = 4;
 
     private static readonly (string Name, LlamaConfig Config)[] Models =
     {
@@ -46,13 +50,14 @@ internal static class RealShapes
         foreach (var (name, config) in Models)
         {
             string dir = Path.Combine(root, name);
-            string weights = Path.Combine(dir, "model.safetensors");
-            if (!File.Exists(weights) || !File.Exists(Path.Combine(dir, "config.json")))
+            bool complete = File.Exists(Path.Combine(dir, "config.json"))
+                            && (File.Exists(Path.Combine(dir, "model.safetensors")) || File.Exists(Path.Combine(dir, "model.safetensors.index.json")));
+            if (!complete)
             {
-                Console.WriteLine($"  writing the {name} checkpoint (fp32, random weights) to {dir}");
-                CheckpointWriter.Write(config, dir);
+                Console.WriteLine($"  writing the {name} checkpoint (fp32, random weights, {Shards} shards) to {dir}");
+                CheckpointWriter.Write(config, dir, shards: Shards);
             }
-            double fileMiB = new FileInfo(weights).Length / MiB;
+            double fileMiB = Directory.GetFiles(dir, "*.safetensors").Sum(f => new FileInfo(f).Length) / MiB;
             foreach (string method in new[] { "lora", "mixlora" })
                 foreach (string dtype in new[] { "fp32", "bf16" })
                     foreach (int threads in new[] { 1, 2 })

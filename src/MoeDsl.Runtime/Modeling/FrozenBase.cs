@@ -108,9 +108,9 @@ public static class FrozenBase
     /// <summary>Whether frozen weights created now are left uninitialised (a checkpoint fills them).</summary>
     internal static bool LeaveUninitialised => uninitialisedDepth > 0;
 
-    /// <summary>Where a TorchSharp module that initialises its own weight (<c>nn.Embedding</c>, <c>nn.Linear</c>) is
-    /// created: the meta device (shapes only, no memory, no random draws) while <see cref="LeaveUninitialised"/>, then
-    /// <see cref="Materialise"/>d; null (the CPU) otherwise.</summary>
+    /// <summary>Where a TorchSharp <c>nn.Linear</c> (which initialises its own weight) is created: the meta device (shapes
+    /// only, no memory, no random draws) while <see cref="LeaveUninitialised"/>, then <see cref="Materialise"/>d; null (the
+    /// CPU) otherwise.</summary>
     internal static Device? InitDevice => LeaveUninitialised ? META : null;
 
     /// <summary>Gives a module's frozen <paramref name="parameter"/> (created on <see cref="InitDevice"/>) uninitialised CPU
