@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Reflection;
 using MoeDsl.Runtime.IO;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -113,13 +112,11 @@ public static class FrozenBase
     /// CPU) otherwise.</summary>
     internal static Device? InitDevice => LeaveUninitialised ? META : null;
 
-    /// <summary>Gives a module's frozen <paramref name="parameter"/> (created on <see cref="InitDevice"/>) uninitialised CPU
-    /// memory of its shape, for the checkpoint loader to fill.</summary>
+    /// <summary>Gives a module's frozen <paramref name="parameter"/> (created on <see cref="InitDevice"/>, or by a native
+    /// module) new uninitialised CPU memory of its shape through <see cref="Replace"/>, for the checkpoint loader to fill
+    /// in place. Untouched pages cost no resident memory.</summary>
     internal static void Materialise(nn.Module module, string name, Parameter parameter)
-    {
-        if (parameter.device_type == DeviceType.CPU) return;
-        Replace(new Slot(module, name, name, parameter), empty(parameter.shape, parameter.dtype));
-    }
+        => Replace(new Slot(module, name, name, parameter), empty(parameter.shape, parameter.dtype));
 
     private sealed class UninitialisedScope : IDisposable
     {
