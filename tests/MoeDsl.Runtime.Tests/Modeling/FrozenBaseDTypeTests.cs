@@ -1,8 +1,6 @@
 using System;
-using System.Collections.Generic;
 using System.Linq;
 using MoeDsl.Runtime.Adapters;
-using MoeDsl.Runtime.Losses;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Tests.Families;
 using MoeDsl.Runtime.Training;
@@ -115,21 +113,6 @@ public sealed class FrozenBaseDTypeTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>Copy task within the tiny vocabulary (as the family training tests).</summary>
-    private static List<TokenSequence> CopyTask(int count, int seed)
-    {
-        var rng = new Random(seed);
-        var result = new List<TokenSequence>();
-        for (int i = 0; i < count; i++)
-        {
-            long[] key = Enumerable.Range(0, 5).Select(_ => (long)rng.Next(30, 250)).ToArray();
-            long[] ids = new long[] { 1 }.Concat(key).Append(13L).Concat(key).ToArray();
-            long[] labels = ids.Select((id, j) => j <= 6 ? LanguageModelLoss.IgnoreIndex : id).ToArray();
-            result.Add(new TokenSequence(ids, labels));
-        }
-        return result;
-    }
-
     public static TheoryData<string, bool> TrainingCases() => new()
     {
         { "mixlora", true }, { "lora", true }, { "mixlora", false },
@@ -149,7 +132,7 @@ public sealed class FrozenBaseDTypeTests(ITestOutputHelper output)
         Assert.All(model.BaseParameters(), p => Assert.Equal(trained, p.Parameter.dtype));
         Assert.All(model.AdapterParameters(), p => Assert.Equal(ScalarType.Float32, p.Parameter.dtype));
         var frozenBefore = model.BaseParameters().ToDictionary(p => p.Name, p => p.Parameter.bytes.ToArray());
-        var train = CopyTask(16, 1);
+        var train = FamilyTrainingTests.CopyTask(16, 1);
         double before = Trainer.EvaluateLoss(model, new[] { TokenBatch.From(train, 0) });
         var source = new SequencePoolBatches(train, 16, 0, seed: 3);
         using (var trainer = new Trainer(model, new TrainerOptions { Steps = 30, LearningRate = 1e-2, WarmupSteps = 3 }))
