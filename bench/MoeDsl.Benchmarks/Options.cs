@@ -17,7 +17,10 @@ internal sealed class Options
           --threads N  torch.set_num_threads (default: all cores)
           --reps N     timed repetitions per figure (default 5), after 1 warm-up repetition
           --libtorch D load libtorch from D (a PyTorch install's torch/lib; needs a -p:TorchBackend=external build); also MOEDSL_LIBTORCH
-          --only G     run one group: train, ffn, graph, mola, mem, flat, pack
+          --only G     run one group: train, ffn, graph, mola, mem, flat, pack, bf16; or real (only when named: the real-shape
+                       checkpoints, see bench/README.md)
+          --real-dir D where --only real keeps its Qwen2.5-0.5B / Llama-3.2-1B shaped checkpoints (default: $TMPDIR/moedsl-real-shapes;
+                       written on first use, about 7 GB)
           --steps N    steps of the live-tensor / RSS flatness check (default 200 quick, 1000 full)
           --execution E  the MixLoRA FFNs' expert execution in the model-level figures: auto (default), fused, grouped, dense
           --steps-of M run only method M's train step (lora or mixlora, the train figure's two models), --reps times after
@@ -34,6 +37,8 @@ internal sealed class Options
     public string? LibTorch { get; private set; }
     public string? Only { get; private set; }
     public string? StepsOf { get; private set; }
+    public string? RealDirectory { get; private set; }
+    public string? RealChild { get; private set; }
     public ExpertExecution Execution { get; private set; } = ExpertExecution.Auto;
 
     /// <summary>The <c>--execution</c> names, both ways (parsing, and the child processes' arguments).</summary>
@@ -68,8 +73,16 @@ internal sealed class Options
                     if (i + 1 >= args.Length) throw new ArgumentException("--mem-child needs a variant");
                     o.MemoryChild = args[++i];
                     break;
+                case "--real-dir":
+                    if (i + 1 >= args.Length) throw new ArgumentException("--real-dir needs a folder");
+                    o.RealDirectory = args[++i];
+                    break;
+                case "--real-child":
+                    if (i + 1 >= args.Length) throw new ArgumentException("--real-child needs DIR|METHOD|DTYPE");
+                    o.RealChild = args[++i];
+                    break;
                 case "--only":
-                    if (i + 1 >= args.Length) throw new ArgumentException("--only needs a figure group: train, ffn, graph, mola, mem, flat, pack");
+                    if (i + 1 >= args.Length) throw new ArgumentException("--only needs a figure group: train, ffn, graph, mola, mem, flat, pack, bf16, real");
                     o.Only = args[++i];
                     break;
                 case "--steps-of":

@@ -32,7 +32,7 @@ internal static class PeakMemoryMoeVsLora
 
     /// <summary>One child process for <paramref name="variant"/>: the RSS before its measured step and the peak during it,
     /// read from its <c>MEM before peak</c> line.</summary>
-    private static (long Before, long Peak) Start(Options options, string variant)
+    internal static (long Before, long Peak) Start(Options options, string variant)
     {
         var (exitCode, stdout, stderr) = ChildProcess.Run(options.ChildArguments().Concat(new[] { "--mem-child", variant }));
         string? line = stdout.Split('\n').FirstOrDefault(s => s.StartsWith("MEM ", StringComparison.Ordinal));
@@ -48,6 +48,9 @@ internal static class PeakMemoryMoeVsLora
     public static int Child(Options options, string variant)
     {
         LlamaConfig c = options.Shape.Config;
+        // A "-bf16" suffix: the same variant on a bf16 frozen base (Bf16VsFp32TrainStep).
+        bool bf16 = variant.EndsWith(Bf16VsFp32TrainStep.Suffix, StringComparison.Ordinal);
+        if (bf16) variant = variant[..^Bf16VsFp32TrainStep.Suffix.Length];
         ModelSpec spec = variant switch
         {
             "lora16" => Specs.Lora(c, 16),
@@ -56,7 +59,7 @@ internal static class PeakMemoryMoeVsLora
             "mola2468" => Specs.Mola2468(c),
             _ => throw new ArgumentException($"unknown memory variant '{variant}'"),
         };
-        using var step = TrainStep.Create(spec, options.Shape, options.Execution);
+        using var step = TrainStep.Create(spec, options.Shape, options.Execution, bf16 ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32);
         step.Run();
         ProcMemory.CollectGarbage();
         ProcMemory.ResetPeak();

@@ -21,7 +21,12 @@ public static class Program
         ("mem", PeakMemoryMoeVsLora.Run),
         ("flat", Flatness.Run),
         ("pack", PackedVsUnpacked.Run),
+        ("bf16", Bf16VsFp32TrainStep.Run),
+        ("real", RealShapes.Run),
     };
+
+    /// <summary>Groups that run only when <c>--only</c> names them (they write multi-GB checkpoints).</summary>
+    private static readonly string[] OnlyWhenNamed = { "real" };
 
     public static int Main(string[] args)
     {
@@ -47,6 +52,7 @@ public static class Program
         }
         torch.set_num_threads(options.Threads);
         if (options.MemoryChild is string variant) return PeakMemoryMoeVsLora.Child(options, variant);
+        if (options.RealChild is string cell) return RealShapes.Child(options, cell);
 
         if (options.Only is string only && !Groups.Any(g => g.Group == only))
         {
@@ -58,7 +64,7 @@ public static class Program
         if (options.StepsOf is string method) return StepsOf.Run(options, method);
         var report = new Report();
         foreach (var (group, run) in Groups)
-            if (options.Only is null || options.Only == group) run(options, report);
+            if (options.Only == group || (options.Only is null && !OnlyWhenNamed.Contains(group))) run(options, report);
         report.Print(total.Elapsed);
         return 0;
     }

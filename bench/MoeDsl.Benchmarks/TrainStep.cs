@@ -40,9 +40,14 @@ internal sealed class TrainStep : IDisposable
     }
 
     /// <summary>The step every model-level figure uses: <paramref name="spec"/> on <paramref name="shape"/>'s base, model
-    /// seed 1 and batch seed 7, so that all figures and child processes train the same initial model on the same batch.</summary>
-    public static TrainStep Create(ModelSpec spec, BenchShape shape, ExpertExecution execution)
-        => new(Specs.Build(shape.Config, spec, 1), shape, 7, execution);
+    /// seed 1 and batch seed 7, so that all figures and child processes train the same initial model on the same batch;
+    /// the frozen base in <paramref name="baseDType"/> (docs/precision.md).</summary>
+    public static TrainStep Create(ModelSpec spec, BenchShape shape, ExpertExecution execution, ScalarType baseDType = ScalarType.Float32)
+    {
+        SpecModel model = Specs.Build(shape.Config, spec, 1);
+        MoeDsl.Runtime.Native.DeviceSelection.CastBase(model, baseDType); // fp32: nothing to do; bf16: the frozen base only
+        return new(model, shape, 7, execution);
+    }
 
     public SpecModel Model => model;
     public long TrainableParameters { get; }

@@ -28,6 +28,7 @@ public static class CliOptions
         new("libtorch", "DIR", "an existing libtorch (a PyTorch install's torch/lib) to load instead of the bundled one; MOEDSL_LIBTORCH does the same"),
         new("device", "DEVICE", "where to run: cpu, cuda (the first GPU) or auto (cuda when available, else cpu)", "cpu", new[] { "cpu", "cuda", "auto" }),
         new("threads", "N", "torch's intra-op CPU threads (default: torch's choice, one per core)"),
+        new("base-dtype", "DTYPE", "dtype of the frozen base weights and activations: auto (bf16 on cuda, fp32 on cpu), fp32 or bf16; LoRA, routers and losses stay fp32 (docs/precision.md)", "auto", new[] { "auto", "fp32", "bf16" }),
         // model and data
         new("method", "NAME", "the declaration to use (see 'moedsl methods'); re-shaped to the base given with --model"),
         new("spec", "FILE", "a JSON declaration (the attributes' fields; docs/declaration-specs.md) to use instead of --method, checked by the generator's own rules"),
@@ -73,7 +74,7 @@ public static class CliOptions
     }.ToDictionary(o => o.Name, StringComparer.Ordinal);
 
     /// <summary>Options every verb takes.</summary>
-    public static readonly IReadOnlyList<string> Common = new[] { "libtorch", "device", "threads" };
+    public static readonly IReadOnlyList<string> Common = new[] { "libtorch", "device", "threads", "base-dtype" };
 
     private static (string, bool) R(string name) => (name, true);
     private static (string, bool) O(string name) => (name, false);

@@ -144,14 +144,19 @@ public static class MoeDslApp
         catch (InvalidOperationException e) { throw new UsageException(e.Message); }
     }
 
+    /// <summary><c>--base-dtype</c>: null for auto (bf16 on CUDA, fp32 on the CPU), else the dtype asked for.</summary>
+    private static ScalarType? BaseDType(CommandLineArguments a)
+        => a.Choice("base-dtype") is "auto" ? null : FrozenBase.ParseDType(a.Choice("base-dtype"), "--base-dtype");
+
     private static (MoeCausalLM Model, string BaseDir, ITokenizer? Tokenizer) LoadModel(CommandLineArguments a, DeclaredModel method, Device device)
     {
         string modelArg = a.RequiredString("model");
         string dir = Inputs.ModelDirectory(modelArg, Log);
         ITokenizer? tokenizer = Inputs.Tokenizer(modelArg, dir);
-        MoeCausalLM model = Build(method, dir, out bool reshaped);
+        ScalarType? baseDType = BaseDType(a);
+        MoeCausalLM model = Build(method, dir, baseDType ?? DeviceSelection.BaseDtype(device), out bool reshaped);
         if (reshaped) Log($"{method.Name}: re-shaped to {dir} ({model.Config.NumHiddenLayers} layers, hidden {model.Config.HiddenSize})");
-        DeviceSelection.Place(model, device);
+        DeviceSelection.Place(model, device, baseDType);
         return (model, dir, tokenizer);
     }
 
@@ -179,10 +184,10 @@ public static class MoeDslApp
                ?? throw new UsageException($"unknown --method '{name}'; methods: {string.Join(", ", methods.Select(m => m.Name))}");
     }
 
-    /// <summary>The declaration on a checkpoint folder, re-shaped to it when its shape differs (see <see cref="DeclaredModel.Build"/>).</summary>
-    private static MoeCausalLM Build(DeclaredModel method, string directory, out bool reshaped)
+    /// <summary>The declaration on a checkpoint folder, re-shaped to it when its shape differs (see <see cref="DeclaredModel.Build(string, Device?, ScalarType?, out bool)"/>).</summary>
+    private static MoeCausalLM Build(DeclaredModel method, string directory, ScalarType baseDType, out bool reshaped)
     {
-        try { return method.Build(directory, device: null, out reshaped); }
+        try { return method.Build(directory, device: null, baseDType, out reshaped); }
         catch (ArgumentException e) { throw new UsageException($"--method {method.Name} cannot be shaped to {directory}: {e.Message}"); }
     }
 
@@ -579,15 +584,17 @@ public static class MoeDslApp
         Device device = PickDevice(a);
         ITokenizer? tokenizer = Inputs.Tokenizer(modelArg, dir);
 
+        ScalarType? baseDType = BaseDType(a);
+        ScalarType loadDType = baseDType ?? DeviceSelection.BaseDtype(device);
         MoeCausalLM lm;
-        if (method is null) lm = PlainCausalLM.FromPretrained(dir);
+        if (method is null) lm = PlainCausalLM.FromPretrained(dir, device: null, loadDType);
         else
         {
-            lm = Build(method, dir, out _);
+            lm = Build(method, dir, loadDType, out _);
             if (adapter is not null) AdapterStore.Load(lm, adapter);
         }
         using var owned = lm;
-        DeviceSelection.Place(lm, device);
+        DeviceSelection.Place(lm, device, baseDType);
         long[] prompt;
         if (a.Has("prompt-ids"))
         {

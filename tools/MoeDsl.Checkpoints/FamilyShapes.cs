@@ -40,12 +40,18 @@ public static class FamilyShapes
     public static LlamaConfig Llama32OneB { get; } = new LlamaConfig(2048, 8192, 16, 32, 8, 128256, 1e-5, 500000.0, true, 131072, 128000, 128001)
     { Family = ModelFamily.Llama, ExplicitHeadDim = 64, RopeScaling = new RopeScaling("llama3", 32.0, 1.0, 4.0, 8192) };
 
-    /// <summary>A shape by name: a family's model_type (tiny), "qwen2.5-0.5b" or "llama-3.2-1b".</summary>
+    /// <summary>The ~110M llama of llama2.c's stories110M (hidden 768, 12 layers, 12 heads, intermediate 2048, vocab 32,000,
+    /// untied head: 134M parameters, a 0.54 GB fp32 file): the inference benchmark against llama.cpp.</summary>
+    public static LlamaConfig Llama110M { get; } = new LlamaConfig(768, 2048, 12, 12, 12, 32000, 1e-5, 10000.0, false, 1024, 1, 2)
+    { Family = ModelFamily.Llama };
+
+    /// <summary>A shape by name: a family's model_type (tiny), "qwen2.5-0.5b", "llama-3.2-1b" or "llama-110m".</summary>
     public static LlamaConfig Named(string name) => name switch
     {
+        "llama-110m" => Llama110M,
         "qwen2.5-0.5b" => Qwen25HalfB,
         "llama-3.2-1b" => Llama32OneB,
         _ => ModelFamily.ForModelType(name) is ModelFamily f ? Tiny(f)
-            : throw new ArgumentException($"unknown shape '{name}'; known: {string.Join(", ", ModelFamily.All.Select(x => x.ModelType))}, qwen2.5-0.5b, llama-3.2-1b"),
+            : throw new ArgumentException($"unknown shape '{name}'; known: {string.Join(", ", ModelFamily.All.Select(x => x.ModelType))}, qwen2.5-0.5b, llama-3.2-1b, llama-110m"),
     };
 }

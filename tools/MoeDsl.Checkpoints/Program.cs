@@ -31,7 +31,7 @@ for (int i = 0; i < args.Length; i++)
                 };
                 break;
             case "-h" or "--help":
-                Console.WriteLine("usage: MoeDsl.Checkpoints --shape (llama|mistral|qwen2|qwen3|gemma|gemma2|phi3|qwen2.5-0.5b|llama-3.2-1b) --out DIR [--seed N] [--dtype f32|bf16|f16] [--shards N]");
+                Console.WriteLine("usage: MoeDsl.Checkpoints --shape (llama|mistral|qwen2|qwen3|gemma|gemma2|phi3|qwen2.5-0.5b|llama-3.2-1b|llama-110m) --out DIR [--seed N] [--dtype f32|bf16|f16] [--shards N]");
                 return 0;
             default:
                 Console.Error.WriteLine($"unknown option '{args[i]}'; known: --shape, --out, --seed, --dtype, --shards, --help");

@@ -31,6 +31,8 @@ public sealed class Checkpoint : IDisposable
     public SafeTensorEntry Entry(string name) => File(name).Entry(name);
     /// <summary>Reads a tensor (CPU, stored dtype).</summary>
     public Tensor Read(string name) => File(name).Read(name);
+    /// <summary>Reads a tensor into <paramref name="destination"/> (<see cref="SafeTensorsFile.ReadInto"/>).</summary>
+    public void ReadInto(string name, Tensor destination) => File(name).ReadInto(name, destination);
 
     private SafeTensorsFile File(string name)
         => owner.TryGetValue(name, out var f) ? f : throw new ModelFormatException(Directory, name, "is not in the checkpoint");

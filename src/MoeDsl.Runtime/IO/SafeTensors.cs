@@ -211,20 +211,56 @@ public sealed class SafeTensorsFile : IDisposable
         _ => throw new ArgumentException($"dtype {t} cannot be written to safetensors"),
     };
 
-    /// <summary>Reads a tensor onto the CPU in its stored dtype.</summary>
+    /// <summary>Reads a tensor onto the CPU in its stored dtype, straight from the file into the new tensor's memory (no
+    /// managed buffer in between).</summary>
     public Tensor Read(string name)
     {
         SafeTensorEntry e = Entry(name);
-        byte[] bytes = new byte[e.End - e.Begin];
+        Tensor t = torch.empty(e.Shape, ToScalarType(e.DType));
+        try { ReadBytes(e, t); }
+        catch
+        {
+            t.Dispose();
+            throw;
+        }
+        return t;
+    }
+
+    /// <summary>Reads a tensor into <paramref name="destination"/>, which must have its shape: straight from the file into
+    /// its memory when it is a contiguous CPU tensor of the stored dtype, otherwise through a temporary tensor of the stored
+    /// dtype converted by <c>copy_</c>.</summary>
+    public void ReadInto(string name, Tensor destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        SafeTensorEntry e = Entry(name);
+        if (!e.Shape.SequenceEqual(destination.shape))
+            throw new ModelFormatException(Path, name, $"has shape [{string.Join(", ", e.Shape)}] but the destination is [{string.Join(", ", destination.shape)}]");
+        if (destination.device_type == DeviceType.CPU && destination.dtype == ToScalarType(e.DType) && destination.is_contiguous())
+        {
+            ReadBytes(e, destination);
+            return;
+        }
+        using Tensor t = Read(name);
+        using (torch.no_grad()) destination.copy_(t);
+    }
+
+    /// <summary>Reads the entry's bytes into the memory of <paramref name="t"/> (a contiguous CPU tensor of its size).</summary>
+    private unsafe void ReadBytes(SafeTensorEntry e, Tensor t)
+    {
+        long length = e.End - e.Begin;
+        if (length == 0) return;
+        byte* data = Kernels.ExpertKernels.Data<byte>(t);
         lock (stream)
         {
             stream.Seek(DataStart + e.Begin, SeekOrigin.Begin);
-            try { stream.ReadExactly(bytes); }
-            catch (EndOfStreamException) { throw new ModelFormatException(Path, name, "data is truncated"); }
+            for (long done = 0; done < length;)
+            {
+                int chunk = (int)Math.Min(length - done, 1L << 30);
+                try { stream.ReadExactly(new Span<byte>(data + done, chunk)); }
+                catch (EndOfStreamException) { throw new ModelFormatException(Path, e.Name, "data is truncated"); }
+                done += chunk;
+            }
         }
-        Tensor flat = torch.empty(new long[] { e.ElementCount }, ToScalarType(e.DType));
-        if (bytes.Length > 0) flat.bytes = bytes;
-        return flat.reshape(e.Shape);
     }
 
     /// <inheritdoc />

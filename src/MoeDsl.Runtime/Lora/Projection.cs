@@ -14,14 +14,15 @@ public abstract class Projection : nn.Module<Tensor, Tensor>
     protected readonly Parameter? bias;
 
     /// <summary>Creates the projection with a randomly initialised frozen weight (and a zero bias when
-    /// <paramref name="hasBias"/>), filled by the checkpoint loader.</summary>
+    /// <paramref name="hasBias"/>), filled by the checkpoint loader; uninitialised when the model is built for a checkpoint
+    /// (<see cref="Modeling.FrozenBase.LeaveUninitialised"/>).</summary>
     protected Projection(string name, int inFeatures, int outFeatures, bool hasBias = false) : base(name)
     {
         if (hasBias) bias = new Parameter(zeros(outFeatures), requires_grad: false);
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         Tensor w = empty(outFeatures, inFeatures);
-        using (no_grad()) nn.init.kaiming_uniform_(w, System.Math.Sqrt(5));
+        if (!Modeling.FrozenBase.LeaveUninitialised) using (no_grad()) nn.init.kaiming_uniform_(w, System.Math.Sqrt(5));
         weight = new Parameter(w, requires_grad: false);
     }
 

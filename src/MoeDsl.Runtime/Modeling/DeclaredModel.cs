@@ -59,14 +59,19 @@ public sealed class DeclaredModel
     /// <summary>Builds the declaration on a checkpoint folder: the generated class when the folder has the declared shape,
     /// otherwise the same declaration re-shaped to the folder's config (its groups spread over the config's layers;
     /// <see cref="SpecModel"/>). Throws <see cref="ArgumentException"/> when the groups cannot cover the layers.</summary>
-    public MoeCausalLM Build(string directory, Device? device, out bool reshaped)
+    public MoeCausalLM Build(string directory, Device? device, out bool reshaped) => Build(directory, device, null, out reshaped);
+
+    /// <summary><see cref="Build(string, Device?, out bool)"/> with the frozen base in <paramref name="baseDType"/> (fp32 or
+    /// bf16; null: bf16 on CUDA, fp32 on the CPU; docs/precision.md).</summary>
+    public MoeCausalLM Build(string directory, Device? device, ScalarType? baseDType, out bool reshaped)
     {
         // The config is read and checked against the weights once, here; the model is built on it and loaded.
         LlamaConfig config = LlamaConfig.LoadMatchingWeights(directory);
         ModelSpec shaped = Spec.ShapedTo(config);
         reshaped = !ReferenceEquals(shaped, Spec);
+        FrozenBase.ForCheckpoint(config);
         MoeCausalLM model = reshaped ? SpecModel.Create(config, shaped) : Create(config);
-        return MoeCausalLM.LoadPretrained(model, directory, device);
+        return MoeCausalLM.LoadPretrained(model, directory, device, baseDType);
     }
 
     /// <summary>The tool name of a class name: PascalCase split into lower-case words joined by hyphens. A word starts at

@@ -19,8 +19,14 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
     /// <summary>Creates the stack; <paramref name="createLayer"/> builds layer i.</summary>
     public LlamaModel(LlamaConfig config, Func<int, LlamaDecoderLayer> createLayer) : base("model")
     {
-        embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize);
+        // Built for a checkpoint: an uninitialised table the loader fills (nn.Embedding draws a random one on the CPU first,
+        // whatever device it is given), given to the module through its weight setter (Materialise), which the loader's
+        // in-place reads reach.
+        embed_tokens = FrozenBase.LeaveUninitialised
+            ? nn.Embedding_from_pretrained(empty(config.VocabSize, config.HiddenSize), freeze: true)
+            : nn.Embedding(config.VocabSize, config.HiddenSize);
         embed_tokens.weight!.requires_grad = false;
+        if (FrozenBase.LeaveUninitialised) FrozenBase.Materialise(embed_tokens, "weight", embed_tokens.weight!);
         layers = new ModuleList<LlamaDecoderLayer>();
         for (int i = 0; i < config.NumHiddenLayers; i++) layers.Add(createLayer(i));
         norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, "norm", config.Family.Norm);

@@ -20,22 +20,28 @@ public abstract partial class MoeCausalLM : nn.Module
     private readonly Linear? lm_head;
 
     /// <summary>Builds the model with randomly initialised (frozen) base weights, its layers wired by
-    /// <see cref="ModelBuilder"/>; load a checkpoint with <see cref="LoadBase"/>. <paramref name="spec"/> must already
-    /// have <paramref name="config"/>'s shape.</summary>
+    /// <see cref="ModelBuilder"/>; load a checkpoint with <see cref="LoadBase(string, ScalarType)"/>. <paramref name="spec"/>
+    /// must already have <paramref name="config"/>'s shape. A config read for loading a checkpoint (<see cref="ConfigFor"/>,
+    /// <see cref="FrozenBase.ForCheckpoint"/>) builds the frozen weights uninitialised instead: the loader fills them all.</summary>
     protected MoeCausalLM(LlamaConfig config, ModelSpec spec)
         : base(spec.Name)
     {
         Config = config;
         Spec = spec;
         Recorder = new RoutingRecorder();
-        model = new LlamaModel(config, i => ModelBuilder.Layer(spec, config, i, Recorder));
-        if (!config.TieWordEmbeddings)
+        bool forCheckpoint = FrozenBase.TakeCheckpointMark(config);
+        using (FrozenBase.Uninitialised(forCheckpoint))
         {
-            lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
-            using (no_grad()) nn.init.normal_(lm_head.weight!, 0, 0.02);
-            lm_head.weight!.requires_grad = false;
+            model = new LlamaModel(config, i => ModelBuilder.Layer(spec, config, i, Recorder));
+            if (!config.TieWordEmbeddings)
+            {
+                lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false, device: FrozenBase.InitDevice);
+                lm_head.weight!.requires_grad = false;
+                if (forCheckpoint) FrozenBase.Materialise(lm_head, "weight", lm_head.weight!);
+                else using (no_grad()) nn.init.normal_(lm_head.weight!, 0, 0.02);
+            }
+            if (!forCheckpoint) using (no_grad()) nn.init.normal_(model.EmbedWeight, 0, 0.02);
         }
-        using (no_grad()) nn.init.normal_(model.EmbedWeight, 0, 0.02);
         RegisterComponents();
     }
 
@@ -109,20 +115,28 @@ public abstract partial class MoeCausalLM : nn.Module
     /// <summary>Number of trainable elements, counted on the built model.</summary>
     public long CountAdapterParameters() => AdapterParameters().Sum(p => p.Parameter.numel());
 
-    /// <summary>Copies the base weights of a Hugging Face checkpoint folder into the frozen parameters. Every base
+    /// <summary>Loads the base weights of a Hugging Face checkpoint folder into the frozen parameters, in fp32
+    /// (<see cref="LoadBase(string, ScalarType)"/>).</summary>
+    public void LoadBase(string directory) => LoadBase(directory, ScalarType.Float32);
+
+    /// <summary>Loads the base weights of a Hugging Face checkpoint folder into the frozen parameters, which end in
+    /// <paramref name="baseDType"/> (fp32 or bf16, <see cref="FrozenBase"/>) whatever dtype the file stores. Every base
     /// parameter must be present with its shape; tensors the model does not have are an error (except a tied
-    /// <c>lm_head.weight</c> and rotary <c>inv_freq</c> buffers, which HF may write and which carry nothing). A family's
-    /// fused tensors (Phi-3's <c>qkv_proj</c>, <c>gate_up_proj</c>: <see cref="FusedTensor"/>) are read once each and
-    /// split into the model's projections.</summary>
-    public void LoadBase(string directory)
+    /// <c>lm_head.weight</c> and rotary <c>inv_freq</c> buffers, which HF may write and which carry nothing). Tensor by
+    /// tensor, straight from the file: a parameter already in <paramref name="baseDType"/> is read into its own memory; one
+    /// of another dtype is replaced by the tensor read (converted when the file's dtype differs), so no second full copy of
+    /// the base exists at any time. A family's fused tensors (Phi-3's <c>qkv_proj</c>, <c>gate_up_proj</c>:
+    /// <see cref="FusedTensor"/>) are read once each and split into the model's projections.</summary>
+    public void LoadBase(string directory, ScalarType baseDType)
     {
+        FrozenBase.Check(baseDType);
         using var checkpoint = Checkpoint.Open(directory);
-        var expected = BaseParameters().ToDictionary(p => p.Name, p => p.Parameter, StringComparer.Ordinal);
+        var expected = FrozenBase.Slots(this).ToDictionary(s => s.Name, StringComparer.Ordinal);
         using var _ = no_grad();
         foreach (FusedTensor fused in FusedTensor.Of(Config))
         {
             if (!checkpoint.Contains(fused.Name)) throw new ModelFormatException(directory, fused.Name, $"is missing from the checkpoint ({Config.Family.ModelType} stores these projections fused)");
-            long inFeatures = expected[fused.Parts[0].Part].shape[1];
+            long inFeatures = expected[fused.Parts[0].Part].Parameter.shape[1];
             SafeTensorEntry entry = checkpoint.Entry(fused.Name);
             if (!entry.Shape.SequenceEqual(new[] { fused.Rows, inFeatures }))
                 throw new ModelFormatException(directory, fused.Name, $"has shape [{string.Join(", ", entry.Shape)}] but the model expects [{fused.Rows}, {inFeatures}] ({string.Join(" | ", fused.Parts.Select(p => $"{p.Part} {p.Rows}"))})");
@@ -130,7 +144,12 @@ public abstract partial class MoeCausalLM : nn.Module
             long row = 0;
             foreach (var (part, rows) in fused.Parts)
             {
-                using (Tensor slice = t.narrow(0, row, rows)) expected[part].copy_(slice);
+                FrozenBase.Slot slot = expected[part];
+                using (Tensor piece = t.narrow(0, row, rows))
+                {
+                    if (slot.Parameter.dtype == baseDType) slot.Parameter.copy_(piece);
+                    else FrozenBase.Replace(slot, piece.to(baseDType, copy: true).contiguous());
+                }
                 expected.Remove(part);
                 row += rows;
             }
@@ -143,27 +162,40 @@ public abstract partial class MoeCausalLM : nn.Module
             if (name == "lm_head.weight" && Config.TieWordEmbeddings) continue;
             throw new ModelFormatException(directory, name, $"is in the checkpoint but not in the model; is the checkpoint a {Config.Family.ModelType} model of this shape?");
         }
-        foreach (var (name, parameter) in expected.OrderBy(p => p.Key, StringComparer.Ordinal))
+        foreach (var (name, slot) in expected.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             if (!checkpoint.Contains(name))
                 throw new ModelFormatException(directory, name, Config.TieWordEmbeddings || name != "lm_head.weight"
                     ? "is missing from the checkpoint"
                     : "is missing from the checkpoint and config.json does not set tie_word_embeddings");
             SafeTensorEntry entry = checkpoint.Entry(name);
-            if (!entry.Shape.SequenceEqual(parameter.shape))
-                throw new ModelFormatException(directory, name, $"has shape [{string.Join(", ", entry.Shape)}] but the model expects [{string.Join(", ", parameter.shape)}]");
-            using Tensor t = checkpoint.Read(name);
-            parameter.copy_(t);
+            if (!entry.Shape.SequenceEqual(slot.Parameter.shape))
+                throw new ModelFormatException(directory, name, $"has shape [{string.Join(", ", entry.Shape)}] but the model expects [{string.Join(", ", slot.Parameter.shape)}]");
+            if (slot.Parameter.dtype == baseDType)
+            {
+                checkpoint.ReadInto(name, slot.Parameter);
+                continue;
+            }
+            Tensor t = checkpoint.Read(name);
+            if (t.dtype != baseDType)
+            {
+                Tensor converted = t.to(baseDType);
+                t.Dispose();
+                t = converted;
+            }
+            FrozenBase.Replace(slot, t);
         }
     }
 
-    /// <summary>Shared body of the generated <c>FromPretrained</c>: loads the base and places the model on the device
-    /// (<see cref="Native.DeviceSelection.Place"/>: on CUDA the frozen base becomes bf16, adapters and routers stay fp32).</summary>
-    protected internal static TModel LoadPretrained<TModel>(TModel model, string directory, Device? device) where TModel : MoeCausalLM
+    /// <summary>Shared body of the generated <c>FromPretrained</c>: loads the base in <paramref name="baseDType"/> (default:
+    /// bf16 on CUDA, fp32 on the CPU, <see cref="Native.DeviceSelection.BaseDtype"/>) and places the model on the device
+    /// (<see cref="Native.DeviceSelection.Place"/>); adapters and routers stay fp32.</summary>
+    protected internal static TModel LoadPretrained<TModel>(TModel model, string directory, Device? device, ScalarType? baseDType = null) where TModel : MoeCausalLM
     {
-        model.LoadBase(directory);
+        ScalarType dtype = FrozenBase.Check(baseDType ?? Native.DeviceSelection.BaseDtype(device ?? CPU));
+        model.LoadBase(directory, dtype);
         model.BaseDirectory = System.IO.Path.GetFullPath(directory);
-        if (device is not null) Native.DeviceSelection.Place(model, device); // on CUDA: frozen base in bf16, adapters fp32
+        if (device is not null) Native.DeviceSelection.Place(model, device, dtype);
         model.eval();
         return model;
     }
@@ -174,7 +206,8 @@ public abstract partial class MoeCausalLM : nn.Module
     {
         LlamaConfig config = LlamaConfig.LoadMatchingWeights(directory);
         spec.EnsureMatches(config, System.IO.Path.Combine(directory, "config.json"));
-        return config;
+        return FrozenBase.ForCheckpoint(config); // the generated FromPretrained builds on it at once, then loads
+
     }
 }
 
@@ -186,7 +219,8 @@ public sealed class PlainCausalLM : MoeCausalLM
     /// <summary>Builds a randomly initialised base of this shape.</summary>
     public static PlainCausalLM Create(LlamaConfig config) => new(config);
 
-    /// <summary>Loads a Hugging Face checkpoint folder (its config checked against the weights' headers first).</summary>
-    public static PlainCausalLM FromPretrained(string directory, Device? device = null)
-        => LoadPretrained(new PlainCausalLM(LlamaConfig.LoadMatchingWeights(directory)), directory, device);
+    /// <summary>Loads a Hugging Face checkpoint folder (its config checked against the weights' headers first), the
+    /// frozen base in <paramref name="baseDType"/> (default: bf16 on CUDA, fp32 on the CPU; docs/precision.md).</summary>
+    public static PlainCausalLM FromPretrained(string directory, Device? device = null, ScalarType? baseDType = null)
+        => LoadPretrained(new PlainCausalLM(FrozenBase.ForCheckpoint(LlamaConfig.LoadMatchingWeights(directory))), directory, device, baseDType);
 }

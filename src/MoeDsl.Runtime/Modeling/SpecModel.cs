@@ -15,6 +15,6 @@ public sealed class SpecModel : MoeCausalLM
     public static SpecModel Create(LlamaConfig config, ModelSpec spec) => new(config, spec.ShapedTo(config));
 
     /// <summary>Builds the model on a checkpoint folder (its config checked against the weights' headers first).</summary>
-    public static SpecModel FromPretrained(string directory, ModelSpec spec, Device? device = null)
-        => LoadPretrained(Create(LlamaConfig.LoadMatchingWeights(directory), spec), directory, device);
+    public static SpecModel FromPretrained(string directory, ModelSpec spec, Device? device = null, ScalarType? baseDType = null)
+        => LoadPretrained(Create(FrozenBase.ForCheckpoint(LlamaConfig.LoadMatchingWeights(directory)), spec), directory, device, baseDType);
 }

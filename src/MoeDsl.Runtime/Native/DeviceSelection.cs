@@ -1,8 +1,4 @@
 using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Reflection;
-using TorchSharp.Modules;
 using MoeDsl.Runtime.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -42,52 +38,26 @@ public static class DeviceSelection
     public static ScalarType BaseDtype(Device device) => device.type == DeviceType.CUDA ? ScalarType.BFloat16 : ScalarType.Float32;
 
     /// <summary>Moves the model to <paramref name="device"/> and casts the frozen base parameters to
-    /// <see cref="BaseDtype"/>; adapters and routers stay fp32.</summary>
-    public static void Place(MoeCausalLM model, Device device)
+    /// <paramref name="baseDType"/> (default <see cref="BaseDtype"/>: bf16 on CUDA, fp32 on the CPU; bf16 on the CPU on
+    /// request, docs/precision.md); adapters and routers stay fp32.</summary>
+    public static void Place(MoeCausalLM model, Device device, ScalarType? baseDType = null)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(device);
+        ScalarType dtype = FrozenBase.Check(baseDType ?? BaseDtype(device));
         if (device.type != DeviceType.CPU) model.to(device);
-        CastBase(model, BaseDtype(device));
+        CastBase(model, dtype);
     }
 
-    /// <summary>Casts only the frozen base parameters (embeddings, norms, projections' <c>weight</c>, head) to
-    /// <paramref name="dtype"/>; LoRA experts and routers are not touched (no round trip through bf16). Each cast
-    /// parameter is re-registered under its name and the module fields that held it are pointed at the new one, as
-    /// TorchSharp's own <c>Module.to</c> does. Call it before creating an optimizer over base parameters.</summary>
+    /// <summary>Casts only the frozen base parameters (embeddings, norms, projections' <c>weight</c> and <c>bias</c>, head)
+    /// to <paramref name="dtype"/>; LoRA experts and routers are not touched (no round trip through bf16). Each cast
+    /// parameter replaces the old one under its name and in the module fields that held it
+    /// (<see cref="FrozenBase"/>). Call it before creating an optimizer over base parameters.</summary>
     public static void CastBase(MoeCausalLM model, ScalarType dtype)
     {
+        ArgumentNullException.ThrowIfNull(model);
         using var _ = no_grad();
-        var modules = new List<(string Name, nn.Module Module)> { ("", model) };
-        modules.AddRange(model.named_modules());
-        foreach (var (moduleName, module) in modules)
-        {
-            foreach (var (name, p) in module.named_parameters(recurse: false).ToArray())
-            {
-                string full = moduleName.Length == 0 ? name : moduleName + "." + name;
-                if (!MoeCausalLM.IsBaseParameterName(full) || p.dtype == dtype || !p.is_floating_point()) continue;
-                var cast = new Parameter(p.detach().to(dtype), requires_grad: p.requires_grad);
-                Reregister(module, name, cast);
-                ReplaceFields(module, p, cast);
-                // Modules with native state (Embedding) take a new weight only through their property setter.
-                PropertyInfo? property = module.GetType().GetProperty(name, BindingFlags.Instance | BindingFlags.Public);
-                if (property is { CanWrite: true } && property.PropertyType.IsAssignableFrom(typeof(Parameter))) property.SetValue(module, cast);
-                p.Dispose();
-            }
-        }
-    }
-
-    private static readonly MethodInfo RegisterOrReplace =
-        typeof(nn.Module).GetMethod("ConditionallyRegisterParameter", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic, null, new[] { typeof(string), typeof(Tensor) }, null)
-        ?? throw new MissingMethodException("TorchSharp.torch.nn.Module.ConditionallyRegisterParameter(string, Tensor) is missing; this TorchSharp is not 0.107");
-
-    /// <summary>Replaces a registered parameter (TorchSharp's <c>register_parameter</c> refuses an existing name; its
-    /// <c>Module.to</c> uses this internal method).</summary>
-    private static void Reregister(nn.Module module, string name, Parameter value) => RegisterOrReplace.Invoke(module, new object[] { name, value });
-
-    private static void ReplaceFields(nn.Module module, Parameter old, Parameter replacement)
-    {
-        for (Type? type = module.GetType(); type is not null && type != typeof(object); type = type.BaseType)
-            foreach (FieldInfo field in type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
-                if (field.FieldType.IsAssignableFrom(typeof(Parameter)) && ReferenceEquals(field.GetValue(module), old))
-                    field.SetValue(module, replacement);
+        foreach (FrozenBase.Slot slot in FrozenBase.Slots(model))
+            if (slot.Parameter.dtype != dtype) FrozenBase.Replace(slot, slot.Parameter.detach().to(dtype));
     }
 }

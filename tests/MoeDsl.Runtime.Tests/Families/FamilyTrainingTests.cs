@@ -39,7 +39,7 @@ public sealed class FamilyTrainingTests(ITestOutputHelper output)
     };
 
     /// <summary>Copy task within the tiny vocabulary: BOS, a 5-token key, a separator, the key again.</summary>
-    private static List<TokenSequence> CopyTask(int count, int seed)
+    internal static List<TokenSequence> CopyTask(int count, int seed)
     {
         var rng = new Random(seed);
         var result = new List<TokenSequence>();
