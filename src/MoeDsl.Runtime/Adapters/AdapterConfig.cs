@@ -61,7 +61,8 @@ public static class AdapterConfig
                 o["graph_hidden"] = g.Hidden;
                 o["graph_layers"] = g.Layers;
                 o["graph_density"] = g.Density;
-                o["graph_edges"] = "moe_gate.adjacency buffers in adapter_model.safetensors (fixed at creation)";
+                o["graph_edges"] = "moe_gate.adjacency buffers in adapter_model.safetensors: the graph the adapter was trained with";
+                o["graph_rebuilt_at_load"] = g.RebuiltAtLoad;
                 break;
         }
         if (spec.GraphLosses is { } losses)
@@ -119,6 +120,10 @@ public static class AdapterConfig
             _ => new GraphRouterSettings
             {
                 Hidden = Int(path, o, "graph_hidden"), Layers = Int(path, o, "graph_layers"), Density = Double(path, o, "graph_density", DslDefaults.GraphDensity),
+                // Adapters written before this field existed were evaluated on the saved graph.
+                RebuiltAtLoad = o["graph_rebuilt_at_load"] is null ? false
+                    : o["graph_rebuilt_at_load"] is JsonValue rebuilt && rebuilt.TryGetValue(out bool rebuiltAtLoad) ? rebuiltAtLoad
+                    : throw new ModelFormatException(path, "graph_rebuilt_at_load", "must be true or false"),
             },
         };
         GraphLossSettings? losses = o.ContainsKey("graph_loss_form")

@@ -5,6 +5,7 @@ using System.Linq;
 using System.Text.Json.Nodes;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
+using MoeDsl.Runtime.Routing;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Adapters;
@@ -57,8 +58,14 @@ public static class AdapterStore
         WriteAtomically(Path.Combine(directory, ConfigFile), ConfigJson(model.Spec, baseModelNameOrPath));
     }
 
-    /// <summary>Loads an adapter saved for the same declaration and base shape. Fails naming the first mismatch.</summary>
-    public static void Load(MoeCausalLM model, string directory)
+    /// <summary>Loads an adapter saved for the same declaration and base shape. Fails naming the first mismatch.
+    /// A Graph router's expert graph is then rebuilt from the loaded weights (GMoE's behaviour at load) unless the
+    /// declaration says <c>GraphRebuiltAtLoad = false</c>, which keeps the saved graph the adapter was trained with.</summary>
+    public static void Load(MoeCausalLM model, string directory) => LoadInto(model, directory, resumingTraining: false);
+
+    /// <summary>Loads the adapter; <paramref name="resumingTraining"/> (a training checkpoint) always keeps the saved
+    /// Graph-router graph, so that a resumed run continues on the graph it trained with.</summary>
+    internal static void LoadInto(MoeCausalLM model, string directory, bool resumingTraining)
     {
         string configPath = Path.Combine(directory, ConfigFile);
         string tensorPath = Path.Combine(directory, TensorFile);
@@ -79,6 +86,8 @@ public static class AdapterStore
             using Tensor t = file.Read(key);
             target.copy_(t);
         }
+        if (!resumingTraining && model.Spec.Router is GraphRouterSettings { RebuiltAtLoad: true })
+            foreach (GraphRouter router in model.modules().OfType<GraphRouter>()) router.RebuildGraph();
     }
 
     /// <summary>adapter_config.json of a declaration (<see cref="AdapterConfig.Write"/>).</summary>

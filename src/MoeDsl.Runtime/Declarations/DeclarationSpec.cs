@@ -163,7 +163,7 @@ public static class DeclarationSpec
         RouterKind.TopP => new TopPRouterSettings { P = r.TopP, JitterNoise = r.JitterNoise },
         RouterKind.Switch => new SwitchRouterSettings { CapacityFactor = r.CapacityFactor, ZLossCoefficient = r.ZLossCoefficient, JitterNoise = r.JitterNoise },
         RouterKind.Soft => new SoftRouterSettings { JitterNoise = r.JitterNoise },
-        _ => new GraphRouterSettings { Hidden = r.GraphHidden, Layers = r.GraphLayers, Density = r.GraphDensity },
+        _ => new GraphRouterSettings { Hidden = r.GraphHidden, Layers = r.GraphLayers, Density = r.GraphDensity, RebuiltAtLoad = r.GraphRebuiltAtLoad },
     };
 
     private static DeclarationSpecResult Failed(string path, string why)
