@@ -10,6 +10,7 @@ using static TorchSharp.torch;
 namespace MoeDsl.Runtime.Tests.Experts;
 
 /// <summary>MixLoRA's LoRA dropout as MoE-PEFT applies it: one keep-mask per (token, expert) pair and projection.</summary>
+[Collection(nameof(SerialTests))]   // torch's global generator: the same seed must give the same draws
 public sealed class MixLoraDropoutTests
 {
     private const int D = 6, Inter = 10, Experts = 4, Rank = 2, Tokens = 5, K = 2;

@@ -15,6 +15,7 @@ namespace MoeDsl.Runtime.Tests.Routing;
 
 /// <summary>GMoE's graph at adapter load: rebuilt from the trained weights by default (BAI-LAB/GMoE
 /// <c>init_moe_weight</c> calls <c>get_edges</c> on the loaded <c>X</c> and <c>mlp_struct</c>), the saved one as an opt-in.</summary>
+[Collection(nameof(SerialTests))]   // torch's global generator: the same seed must give the same draws
 public sealed class GraphRebuildTests
 {
     // Hand-made X [5, 3] and expert projection W [3, 3]. |cosine| of silu(W x) (computed by hand, rounded):
