@@ -40,7 +40,8 @@ public sealed class FamilyTrainingTests(ITestOutputHelper output)
     };
 
     /// <summary>Copy task within the tiny vocabulary: BOS, a 5-token key, a separator, the key again.</summary>
-    private static List<TokenSequence> CopyTask(int count, int seed)
+    /// <summary>Copy-task sequences: BOS, 5 random ids, a separator, the same 5 ids (labels on the copy only).</summary>
+    internal static List<TokenSequence> CopyTask(int count, int seed)
     {
         var rng = new Random(seed);
         var result = new List<TokenSequence>();

@@ -1,10 +1,8 @@
 using System;
-using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text.Json.Nodes;
 using MoeDsl.Runtime.Adapters;
-using MoeDsl.Runtime.Losses;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Routing;
 using MoeDsl.Runtime.Training;
@@ -111,20 +109,6 @@ public sealed class GraphRebuildTests
         Assert.False(Same(created, router.Adjacency), "the hand-made weights give another graph than the seed's; the rebuild must show it");
     }
 
-    private static List<TokenSequence> CopyTask(int count, int seed)
-    {
-        var rng = new Random(seed);
-        var result = new List<TokenSequence>();
-        for (int i = 0; i < count; i++)
-        {
-            long[] key = Enumerable.Range(0, 5).Select(_ => (long)rng.Next(30, 250)).ToArray();
-            long[] ids = new long[] { 1 }.Concat(key).Append(13L).Concat(key).ToArray();
-            long[] labels = ids.Select((id, j) => j <= 6 ? LanguageModelLoss.IgnoreIndex : id).ToArray();
-            result.Add(new TokenSequence(ids, labels));
-        }
-        return result;
-    }
-
     private static (float[,] Features, float[,] Projection) Weights(GraphRouter router)
     {
         static float[,] Matrix(Tensor t)
@@ -141,7 +125,7 @@ public sealed class GraphRebuildTests
     /// edges, saves, and returns the trained model's graphs (the ones it trained with) and the adapter folder.</summary>
     private static Tensor[] TrainAndSave(MoeCausalLM model, string folder)
     {
-        var train = CopyTask(16, 1);
+        var train = Families.FamilyTrainingTests.CopyTask(16, 1);
         var source = new SequencePoolBatches(train, 16, 0, seed: 3);
         using (var trainer = new Trainer(model, new TrainerOptions { Steps = 12, LearningRate = 5e-2, WarmupSteps = 1 }))
             for (int step = 1; step <= 12; step++) Assert.False(trainer.Step(step, source).Skipped);
