@@ -126,12 +126,12 @@ public static class DeclarationSpec
         ParsedArgument? configFile = declaration.Attributes.FirstOrDefault(a => a.Name == "BaseModel")?.Find("ConfigFile");
         if (configFile?.Value is { Kind: ValueKind.String, Text: { Length: > 0 } relative })
         {
-            string full = Path.GetFullPath(Path.Combine(folder, relative));
             try
             {
+                string full = Path.GetFullPath(Path.Combine(folder, relative));   // throws on a NUL in the path
                 if (File.Exists(full) && new FileInfo(full).Length <= IO.LlamaConfig.MaxFileBytes) files.Add(new AdditionalFileInfo(full, File.ReadAllText(full)));
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
                 // Left out: reported as not found (MOE084), naming the path looked at.
             }
