@@ -90,6 +90,11 @@ namespace MoeDsl
         public int GraphLayers { get; set; } = DslDefaults.GraphLayers;
         /// <summary>Graph router: expert-expert edge density rho (diagonal included). Default 0.25.</summary>
         public double GraphDensity { get; set; } = DslDefaults.GraphDensity;
+        /// <summary>Graph router: when an adapter is loaded for evaluation, rebuild the expert graph from its trained weights
+        /// (true, GMoE's behaviour: the graph the model is evaluated with can differ from the one it trained with) or keep the
+        /// graph it was trained with, saved in the adapter (false). Resuming a training checkpoint always keeps the saved graph.
+        /// Default true.</summary>
+        public bool GraphRebuiltAtLoad { get; set; } = DslDefaults.GraphRebuiltAtLoad;
     }
 
     /// <summary>LoRA settings of every adapter (expert or plain).</summary>

@@ -36,6 +36,8 @@ namespace MoeDsl
         public const int GraphLayers = 2;
         /// <summary>Graph router: expert-expert edge density (diagonal included).</summary>
         public const double GraphDensity = 0.25;
+        /// <summary>Graph router: rebuild the graph from the loaded (trained) weights when an adapter is loaded, as GMoE does.</summary>
+        public const bool GraphRebuiltAtLoad = true;
         /// <summary>Load-balance coefficient when <c>[LoadBalance]</c> is declared without one.</summary>
         public const double LoadBalance = 0.001;
         /// <summary>GMoE's Poisson distinction coefficient (the reference config's <c>router_route_loss_coef_</c>).</summary>

@@ -220,4 +220,18 @@ public sealed class DeclarationSpecTests : IDisposable
         Assert.Contains(result.Diagnostics, d => d.Id == "MOE050" && d.Severity == "info" && d.Message.StartsWith("Wide", StringComparison.Ordinal));
         Assert.Empty(result.Errors);
     }
+
+    /// <summary>A \u escape that is half a surrogate pair parses as JSON but cannot be read as a string: refused as MOE080
+    /// naming where (found by the fuzzer: it used to escape as an InvalidOperationException).</summary>
+    [Theory]
+    [InlineData("{ \"Name\": \"X\", \"BaseModel\": { \"\\ud800\": 4 } }", "a field name in BaseModel")]
+    [InlineData("{ \"Name\": \"X\", \"Lora\": { \"Targets\": [\"Q\", \"\\udc00\"] } }", "Lora.Targets[1]")]
+    public void ALoneSurrogateEscapeIsRefusedNamingWhere(string json, string where)
+    {
+        DeclarationSpecResult result = DeclarationSpec.Check(json, Path.Combine(folder, "surrogate.json"));
+        Assert.Null(result.Spec);
+        SpecDiagnostic error = Assert.Single(result.Errors);
+        Assert.Equal("MOE080", error.Id);
+        Assert.Contains(where + " holds a \\u escape that is a lone UTF-16 surrogate", error.Message);
+    }
 }

@@ -90,6 +90,13 @@ public static class Declarations
             [Lora(Rank = 2, Alpha = 4, Dropout = 0.05, Targets = LoraTargets.All)]
             [GraphLosses(Poisson = 0.005, Normal = 8, Form = GraphLossForm.AbsLog)]
             """, "GraphGMoE"), false),
+        ("GraphSavedGraph", Wrap($$"""
+            [MoeModel(Placement = ExpertPlacement.FeedForward)]
+            [BaseModel({{Stories260K}})]
+            [ExpertsPerLayer(6)]
+            [Router(RouterKind.Graph, TopK = 2, GraphHidden = 16, GraphLayers = 1, GraphDensity = 0.5, GraphRebuiltAtLoad = false)]
+            [Lora(Rank = 2, Alpha = 4, Targets = LoraTargets.FeedForward)]
+            """, "GraphSavedGraph"), false),
         ("TopKPerGroupEveryProjection", Wrap($$"""
             [MoeModel(Placement = ExpertPlacement.EveryProjection, ReportParameters = true)]
             [BaseModel({{Llama2_7B}})]

@@ -58,3 +58,19 @@ public partial class StoriesSoft { }
 [Router(RouterKind.Graph, TopK = 2, GraphHidden = 8, GraphLayers = 1)]
 [Lora(Rank = 1, Alpha = 2, Dropout = 0.0, Targets = LoraTargets.FeedForward)]
 public partial class StoriesGraphDefault { }
+
+/// <summary>GMoE with 6 experts and density 0.5: a graph with expert-expert edges that training can change (rebuilt at load, the default).</summary>
+[MoeModel(Placement = ExpertPlacement.FeedForward)]
+[BaseModel(Layers = 5, Hidden = 64, Intermediate = 172, Heads = 8, KvHeads = 4, Vocab = 512)]
+[ExpertsPerLayer(6)]
+[Router(RouterKind.Graph, TopK = 2, GraphHidden = 8, GraphLayers = 1, GraphDensity = 0.5)]
+[Lora(Rank = 1, Alpha = 2, Dropout = 0.0, Targets = LoraTargets.FeedForward)]
+public partial class StoriesGmoeRebuiltGraph { }
+
+/// <summary>As <see cref="StoriesGmoeRebuiltGraph"/>, keeping the saved graph at load (the opt-in).</summary>
+[MoeModel(Placement = ExpertPlacement.FeedForward)]
+[BaseModel(Layers = 5, Hidden = 64, Intermediate = 172, Heads = 8, KvHeads = 4, Vocab = 512)]
+[ExpertsPerLayer(6)]
+[Router(RouterKind.Graph, TopK = 2, GraphHidden = 8, GraphLayers = 1, GraphDensity = 0.5, GraphRebuiltAtLoad = false)]
+[Lora(Rank = 1, Alpha = 2, Dropout = 0.0, Targets = LoraTargets.FeedForward)]
+public partial class StoriesGmoeSavedGraph { }

@@ -16,7 +16,8 @@ public sealed class FuzzCounts
     public int Inputs { get; set; }
     /// <summary>Inputs read successfully.</summary>
     public int Accepted { get; set; }
-    /// <summary>Inputs refused with the typed error (<see cref="ModelFormatException"/> or a subclass).</summary>
+    /// <summary>Inputs refused with the typed error (<see cref="ModelFormatException"/> or a subclass; for declaration specs
+    /// <see cref="Runtime.Declarations.DeclarationSpecException"/>, which names every error).</summary>
     public int Refused { get; set; }
     /// <summary>Inputs that ended any other way: defects.</summary>
     public int Failed { get; set; }
@@ -31,7 +32,8 @@ public sealed record FuzzFailure(string Target, byte[] Input, Exception Error)
 }
 
 /// <summary>The seeded mutation loop. Inputs are spread round-robin over the targets; each is a seed (first pass) or a
-/// mutant of a random seed. The only allowed outcomes are success and <see cref="ModelFormatException"/>.</summary>
+/// mutant of a random seed. The only allowed outcomes are success and the typed error (<see cref="ModelFormatException"/>,
+/// <see cref="Runtime.Declarations.DeclarationSpecException"/>).</summary>
 public static class FuzzRunner
 {
     public static IReadOnlyList<FuzzCounts> Run(int count, int seed, Action<FuzzFailure> onFailure, Func<string, bool>? select = null)
@@ -61,7 +63,7 @@ public static class FuzzRunner
                     t.Run(input);
                     c.Accepted++;
                 }
-                catch (ModelFormatException)
+                catch (Exception e) when (e is ModelFormatException or Runtime.Declarations.DeclarationSpecException)
                 {
                     c.Refused++;
                 }

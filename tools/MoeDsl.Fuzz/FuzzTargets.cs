@@ -29,7 +29,49 @@ public static class FuzzTargets
         list.Add(CharTokenizerFile());
         list.Add(HuggingFaceTokenizerFile());
         list.AddRange(ChatDataTargets()); // h-chat (issue 14)
+        list.Add(DeclarationSpecFile(workDirectory)); // h6-methods: the JSON declaration spec (issue 16 item 5)
         return list;
+    }
+
+    /// <summary>The JSON declaration spec (<see cref="MoeDsl.Runtime.Declarations.DeclarationSpec"/>): accepted, or refused with
+    /// <see cref="MoeDsl.Runtime.Declarations.DeclarationSpecException"/> naming each error. Seeds: the seed methods and a
+    /// spec with every attribute; one names a ConfigFile written beside it.</summary>
+    private static FuzzTarget DeclarationSpecFile(string dir)
+    {
+        string folder = Path.Combine(dir, "spec");
+        Directory.CreateDirectory(Path.Combine(folder, "base"));
+        File.WriteAllText(Path.Combine(folder, "base", "config.json"), "{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 172, "
+            + "\"num_hidden_layers\": 5, \"num_attention_heads\": 8, \"num_key_value_heads\": 4, \"vocab_size\": 512}");
+        const string shape = "\"BaseModel\": { \"Layers\": 4, \"Hidden\": 64, \"Intermediate\": 160, \"Heads\": 4, \"KvHeads\": 2, \"Vocab\": 97 }";
+        string[] seeds =
+        {
+            "{ \"Name\": \"Lora\", \"MoeModel\": {}, " + shape + ", \"Lora\": { \"Rank\": 8, \"Alpha\": 16, \"Targets\": \"Attention\" } }",
+            "{ \"Name\": \"MixLora\", \"MoeModel\": { \"Placement\": \"FeedForward\" }, " + shape + ", \"ExpertsPerLayer\": { \"counts\": [8] }, "
+                + "\"Router\": { \"kind\": \"TopK\", \"TopK\": 2 }, \"Lora\": { \"Rank\": 4, \"Dropout\": 0.05 }, \"LoadBalance\": { \"coefficient\": 0.001 } }",
+            "{ \"Name\": \"TinyHourglass\", \"MoeModel\": { \"Placement\": \"EveryProjection\" }, \"BaseModel\": { \"ConfigFile\": \"base/config.json\" }, "
+                + "\"ExpertsPerLayer\": { \"preset\": \"Hourglass\", \"TopK\": [2, 1, 1, 2] }, \"Router\": { \"kind\": \"TopK\" }, "
+                + "\"Lora\": { \"Rank\": 4, \"Alpha\": 8, \"Targets\": \"Q | V | Down\" }, \"LoadBalance\": { \"coefficient\": 0.01 } }",
+            "{ \"Name\": \"Gmoe\", \"MoeModel\": { \"Placement\": \"FeedForward\", \"ReportParameters\": true }, " + shape + ", \"ExpertsPerLayer\": { \"counts\": [8, 4], \"Ranks\": [4, 2] }, "
+                + "\"Router\": { \"kind\": \"Graph\", \"TopK\": 2, \"GraphHidden\": 16, \"GraphLayers\": 2, \"GraphDensity\": 0.25, \"GraphRebuiltAtLoad\": false }, "
+                + "\"Lora\": { \"Targets\": [\"Gate\", \"Up\", \"Down\"] }, \"GraphLosses\": { \"Poisson\": 0.005, \"Normal\": 8, \"Form\": \"AbsLog\", \"NormalScope\": \"PerLayer\", \"CountPadding\": false } }",
+            "{ \"Name\": \"Switch\", \"MoeModel\": { \"Placement\": \"EveryProjection\" }, " + shape + ", \"ExpertsPerLayer\": { \"counts\": [3] }, "
+                + "\"Router\": { \"kind\": \"Switch\", \"CapacityFactor\": 1.5, \"ZLossCoefficient\": 0.001 }, \"Lora\": { \"Rank\": 2 } }",
+        };
+        string path = Path.Combine(folder, "spec.json");
+        return new FuzzTarget("declaration-spec", seeds.Select(Encoding.UTF8.GetBytes).ToArray(), bytes =>
+        {
+            File.WriteAllBytes(path, bytes);
+            Runtime.Modeling.ModelSpec spec = Runtime.Declarations.DeclarationSpec.Load(path);
+            // What an accepted spec promises: its per-layer structure is computable and its adapter config reads back.
+            _ = (spec.ExpertsPerLayer, spec.TopKPerLayer, spec.RankPerLayer);
+            string config = Path.Combine(folder, "adapter_config.json");
+            File.WriteAllText(config, Runtime.Adapters.AdapterConfig.Write(spec, "base"));
+            Runtime.Modeling.ModelSpec back;
+            try { back = Runtime.Adapters.AdapterConfig.Read(config); }
+            catch (ModelFormatException e) { throw new InvalidOperationException($"the adapter config written for an accepted spec is refused: {e.Message}", e); }
+            if (back.Targets != spec.Targets || !back.Groups.SequenceEqual(spec.Groups) || back.Router != spec.Router)
+                throw new InvalidOperationException("the adapter config written for an accepted spec reads back as another declaration");
+        });
     }
 
     private static FuzzTarget SafeTensors(string dir)

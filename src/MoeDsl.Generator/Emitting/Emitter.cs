@@ -204,7 +204,8 @@ namespace MoeDsl.Generator.Emitting
                 RouterKind.TopP => $"TopPRouterSettings {{ P = {D(r.TopP)}, JitterNoise = {D(r.JitterNoise)} }}",
                 RouterKind.Switch => $"SwitchRouterSettings {{ CapacityFactor = {D(r.CapacityFactor)}, ZLossCoefficient = {D(r.ZLossCoefficient)}, JitterNoise = {D(r.JitterNoise)} }}",
                 RouterKind.Soft => $"SoftRouterSettings {{ JitterNoise = {D(r.JitterNoise)} }}",
-                _ => $"GraphRouterSettings {{ Hidden = {r.GraphHidden}, Layers = {r.GraphLayers}, Density = {D(r.GraphDensity)} }}",
+                // GraphRebuiltAtLoad is written only when it is not the default, so the common declaration reads as before.
+                _ => $"GraphRouterSettings {{ Hidden = {r.GraphHidden}, Layers = {r.GraphLayers}, Density = {D(r.GraphDensity)}{(r.GraphRebuiltAtLoad ? "" : ", RebuiltAtLoad = false")} }}",
             };
             w.Line($"Router = new {Routing}.{settings},");
         }

@@ -14,7 +14,7 @@ namespace MoeDsl.Runtime.Declarations.Model
 
     /// <summary>The declared router; the emitter writes only the settings of <see cref="Kind"/>.</summary>
     internal sealed record RouterModel(RouterKind Kind, double JitterNoise, double TopP, double CapacityFactor, double ZLossCoefficient,
-        int GraphHidden, int GraphLayers, double GraphDensity);
+        int GraphHidden, int GraphLayers, double GraphDensity, bool GraphRebuiltAtLoad);
 
     /// <summary>GMoE's losses as declared with <c>[GraphLosses]</c>.</summary>
     internal sealed record GraphLossesModel(double Poisson, double Normal, double Lambda, GraphLossForm Form, GraphNormalScope NormalScope, bool CountPadding);

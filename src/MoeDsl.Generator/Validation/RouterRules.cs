@@ -28,6 +28,7 @@ namespace MoeDsl.Runtime.Declarations.Validation
             int graphHidden = Int(router, "GraphHidden", DslDefaults.GraphHidden);
             int graphLayers = Int(router, "GraphLayers", DslDefaults.GraphLayers);
             double graphDensity = Double(router, "GraphDensity", DslDefaults.GraphDensity, out bool densityOk);
+            bool graphRebuiltAtLoad = router?.Find("GraphRebuiltAtLoad")?.Value is { Kind: ValueKind.Bool } rebuilt ? rebuilt.Int == 1 : DslDefaults.GraphRebuiltAtLoad;
 
             RouterModel? model = null;
             if (router is not null && declaredKind is not null)
@@ -44,9 +45,9 @@ namespace MoeDsl.Runtime.Declarations.Validation
                 }
                 else { Ignored(router, kind, "CapacityFactor"); Ignored(router, kind, "ZLossCoefficient"); }
                 if (kind == RouterKind.Graph) CheckGraph(router, a.Moe, placement, graphHidden, graphLayers, densityOk ? graphDensity : (double?)null);
-                else { Ignored(router, kind, "GraphHidden"); Ignored(router, kind, "GraphLayers"); Ignored(router, kind, "GraphDensity"); }
+                else { Ignored(router, kind, "GraphHidden"); Ignored(router, kind, "GraphLayers"); Ignored(router, kind, "GraphDensity"); Ignored(router, kind, "GraphRebuiltAtLoad"); }
                 CheckRuntimeHasRouter(router, kind);
-                model = new RouterModel(kind, jitter, topP, capacity, zLoss, graphHidden, graphLayers, graphDensity);
+                model = new RouterModel(kind, jitter, topP, capacity, zLoss, graphHidden, graphLayers, graphDensity, graphRebuiltAtLoad);
             }
             if (!runtime.HasRuntime) Report(D.RuntimeNotReferenced, a.MoeLocation, decl.ClassName);
             return new RouterCheck(kind, topK, model);

@@ -61,7 +61,8 @@ public static class AdapterConfig
                 o["graph_hidden"] = g.Hidden;
                 o["graph_layers"] = g.Layers;
                 o["graph_density"] = g.Density;
-                o["graph_edges"] = "moe_gate.adjacency buffers in adapter_model.safetensors (fixed at creation)";
+                o["graph_edges"] = "moe_gate.adjacency buffers in adapter_model.safetensors: the graph the adapter was trained with";
+                o["graph_rebuilt_at_load"] = g.RebuiltAtLoad;
                 break;
         }
         if (spec.GraphLosses is { } losses)
@@ -94,11 +95,13 @@ public static class AdapterConfig
         RouterKind? kind = o["router"] is JsonValue r ? EnumField<RouterKind>(path, o, "router") : null;
         ExpertPlacement placement = EnumField<ExpertPlacement>(path, o, "placement");
         var targets = LoraTargets.None;
-        foreach (JsonNode? t in Field<JsonArray>(path, o, "target_modules"))
+        // PEFT's fused naming (phi3 plain LoRA) lists qkv_proj / gate_up_proj there; the split projections are kept here.
+        string targetsField = o.ContainsKey("moedsl_target_modules") ? "moedsl_target_modules" : "target_modules";
+        foreach (JsonNode? t in Field<JsonArray>(path, o, targetsField))
         {
             string name = t?.GetValue<string>() ?? "";
             int i = Array.FindIndex(DeclarationShapes.Projections, p => p.Name == name);
-            if (i < 0) throw new ModelFormatException(path, "target_modules", $"names '{name}', which is not one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+            if (i < 0) throw new ModelFormatException(path, targetsField, $"names '{name}', which is not one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
             targets |= DeclarationShapes.Projections[i].Target;
         }
         var groups = Field<JsonArray>(path, o, "expert_groups").Select(g => g is JsonObject go
@@ -119,6 +122,10 @@ public static class AdapterConfig
             _ => new GraphRouterSettings
             {
                 Hidden = Int(path, o, "graph_hidden"), Layers = Int(path, o, "graph_layers"), Density = Double(path, o, "graph_density", DslDefaults.GraphDensity),
+                // Adapters written before this field existed were evaluated on the saved graph.
+                RebuiltAtLoad = o["graph_rebuilt_at_load"] is null ? false
+                    : o["graph_rebuilt_at_load"] is JsonValue rebuilt && rebuilt.TryGetValue(out bool rebuiltAtLoad) ? rebuiltAtLoad
+                    : throw new ModelFormatException(path, "graph_rebuilt_at_load", "must be true or false"),
             },
         };
         GraphLossSettings? losses = o.ContainsKey("graph_loss_form")

@@ -5,6 +5,7 @@ using System.Linq;
 using System.Text.Json.Nodes;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
+using MoeDsl.Runtime.Routing;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Adapters;
@@ -43,10 +44,13 @@ public static class AdapterStore
     }
 
     /// <summary>Writes the adapter into <paramref name="directory"/> (created if needed); files are written atomically.</summary>
+    /// Plain LoRA on a base with fused projections (phi3) is saved in PEFT's fused naming (<see cref="FusedLoraLayout"/>).
     public static void Save(MoeCausalLM model, string directory, string baseModelNameOrPath)
     {
         Directory.CreateDirectory(directory);
-        var tensors = AdapterTensors(model).Select(t => new KeyValuePair<string, Tensor>(KeyOf(model.Spec, t.Name), t.Tensor)).ToList();
+        using var scope = NewDisposeScope();   // the fused pairs
+        var named = FusedLoraLayout.Applies(model) ? FusedLoraLayout.Fuse(model, AdapterTensors(model)) : AdapterTensors(model);
+        var tensors = named.Select(t => new KeyValuePair<string, Tensor>(KeyOf(model.Spec, t.Name), t.Tensor)).ToList();
         foreach (var (key, t) in tensors)
         {
             using var finite = t.isfinite().all();
@@ -54,22 +58,48 @@ public static class AdapterStore
         }
         var metadata = new Dictionary<string, string> { ["format"] = "pt", ["moedsl.method"] = model.Spec.Name };
         SafeTensorsWriter.Save(Path.Combine(directory, TensorFile), tensors, metadata);
-        WriteAtomically(Path.Combine(directory, ConfigFile), ConfigJson(model.Spec, baseModelNameOrPath));
+        WriteAtomically(Path.Combine(directory, ConfigFile), ConfigJson(model, baseModelNameOrPath));
     }
 
-    /// <summary>Loads an adapter saved for the same declaration and base shape. Fails naming the first mismatch.</summary>
-    public static void Load(MoeCausalLM model, string directory)
+    /// <summary>Loads an adapter saved for the same declaration and base shape. Fails naming the first mismatch.
+    /// A Graph router's expert graph is then rebuilt from the loaded weights (GMoE's behaviour at load) unless the
+    /// declaration says <c>GraphRebuiltAtLoad = false</c>, which keeps the saved graph the adapter was trained with.</summary>
+    public static void Load(MoeCausalLM model, string directory) => LoadInto(model, directory, resumingTraining: false);
+
+    /// <summary>Loads the adapter; <paramref name="resumingTraining"/> (a training checkpoint) always keeps the saved
+    /// Graph-router graph, so that a resumed run continues on the graph it trained with.</summary>
+    internal static void LoadInto(MoeCausalLM model, string directory, bool resumingTraining)
     {
         string configPath = Path.Combine(directory, ConfigFile);
         string tensorPath = Path.Combine(directory, TensorFile);
         if (!File.Exists(configPath)) throw new ModelFormatException(directory, ConfigFile, "is missing; an adapter folder holds adapter_config.json and adapter_model.safetensors");
-        CheckConfig(model.Spec, configPath);
+        CheckConfig(model, configPath);
         using SafeTensorsFile file = SafeTensorsFile.Open(tensorPath);
         var expected = AdapterTensors(model).ToDictionary(t => KeyOf(model.Spec, t.Name), t => t.Tensor, StringComparer.Ordinal);
+        // Fused naming (phi3 plain LoRA): the split pairs are filled from their group's fused pair below.
+        IReadOnlyList<FusedLoraLayout.Group> groups = FusedLoraLayout.Applies(model) ? FusedLoraLayout.Groups(model) : Array.Empty<FusedLoraLayout.Group>();
+        var splitTargets = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var g in groups)
+            foreach (var (partStem, _) in g.Parts)
+                if (partStem is not null)
+                    foreach (string name in new[] { partStem + ".lora_A.weight", partStem + ".lora_B.weight" })
+                    {
+                        splitTargets[name] = expected[KeyOf(model.Spec, name)];
+                        expected.Remove(KeyOf(model.Spec, name));
+                    }
+        var fusedKeys = groups.SelectMany(g => new[] { KeyOf(model.Spec, g.Stem + ".lora_A.weight"), KeyOf(model.Spec, g.Stem + ".lora_B.weight") }).ToHashSet(StringComparer.Ordinal);
         foreach (SafeTensorEntry e in file.Entries.OrderBy(e => e.Name, StringComparer.Ordinal))
-            if (!expected.ContainsKey(e.Name))
+            if (!expected.ContainsKey(e.Name) && !fusedKeys.Contains(e.Name))
                 throw new ModelFormatException(tensorPath, e.Name, $"is not a tensor of {model.Spec.Name}; was the adapter saved for another declaration?");
         using var _ = no_grad();
+        foreach (var g in groups)
+        {
+            string keyA = KeyOf(model.Spec, g.Stem + ".lora_A.weight"), keyB = KeyOf(model.Spec, g.Stem + ".lora_B.weight");
+            foreach (string key in new[] { keyA, keyB })
+                if (!file.Contains(key)) throw new ModelFormatException(tensorPath, key, $"is missing; {model.Spec.Name} needs it (PEFT's fused naming for {model.Config.Family.ModelType})");
+            using Tensor a = file.Read(keyA), b = file.Read(keyB);
+            FusedLoraLayout.Split(g, a, b, name => splitTargets[name], tensorPath, keyA, keyB);
+        }
         foreach (var (key, target) in expected.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             if (!file.Contains(key)) throw new ModelFormatException(tensorPath, key, $"is missing; {model.Spec.Name} needs it");
@@ -79,15 +109,28 @@ public static class AdapterStore
             using Tensor t = file.Read(key);
             target.copy_(t);
         }
+        if (!resumingTraining && model.Spec.Router is GraphRouterSettings { RebuiltAtLoad: true })
+            foreach (GraphRouter router in model.modules().OfType<GraphRouter>()) router.RebuildGraph();
     }
 
     /// <summary>adapter_config.json of a declaration (<see cref="AdapterConfig.Write"/>).</summary>
     public static string ConfigJson(ModelSpec spec, string baseModelNameOrPath) => AdapterConfig.Write(spec, baseModelNameOrPath);
 
-    private static void CheckConfig(ModelSpec spec, string configPath)
+    /// <summary>adapter_config.json of a model: its declaration's, in PEFT's fused naming where <see cref="FusedLoraLayout"/> applies.</summary>
+    public static string ConfigJson(MoeCausalLM model, string baseModelNameOrPath)
     {
+        string text = AdapterConfig.Write(model.Spec, baseModelNameOrPath);
+        if (!FusedLoraLayout.Applies(model)) return text;
+        JsonObject o = JsonNode.Parse(text)!.AsObject();
+        FusedLoraLayout.PatchConfig(model, o);
+        return o.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+    }
+
+    private static void CheckConfig(MoeCausalLM model, string configPath)
+    {
+        ModelSpec spec = model.Spec;
         JsonObject o = AdapterConfig.Parse(configPath);
-        JsonObject expected = JsonNode.Parse(AdapterConfig.Write(spec, ""))!.AsObject();
+        JsonObject expected = JsonNode.Parse(ConfigJson(model, ""))!.AsObject();
         foreach (string field in new[] { "placement", "router", "experts_per_layer", "top_k_per_layer", "rank_per_layer", "target_modules", "lora_alpha", "num_hidden_layers", "hidden_size", "intermediate_size", "vocab_size" })
         {
             string want = expected[field]?.ToJsonString() ?? "null";

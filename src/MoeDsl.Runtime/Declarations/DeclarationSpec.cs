@@ -103,6 +103,10 @@ public static class DeclarationSpec
         }
         using (document)
         {
+            // JSON allows a \u escape that is a lone UTF-16 surrogate; System.Text.Json parses it and throws when the string
+            // is read. Refuse it here, naming where, before anything reads a name or a string.
+            if (LoneSurrogate(document.RootElement, "") is string at)
+                return Failed(path, $"{(at.Length == 0 ? "a string" : at)} holds a \\u escape that is a lone UTF-16 surrogate (half of a pair); write the character itself or the whole pair");
             var reader = new SpecReader();
             ParsedDeclaration? declaration = reader.Read(document.RootElement, Path.GetFileNameWithoutExtension(path));
             var found = reader.Diagnostics.ToList();
@@ -122,12 +126,12 @@ public static class DeclarationSpec
         ParsedArgument? configFile = declaration.Attributes.FirstOrDefault(a => a.Name == "BaseModel")?.Find("ConfigFile");
         if (configFile?.Value is { Kind: ValueKind.String, Text: { Length: > 0 } relative })
         {
-            string full = Path.GetFullPath(Path.Combine(folder, relative));
             try
             {
+                string full = Path.GetFullPath(Path.Combine(folder, relative));   // throws on a NUL in the path
                 if (File.Exists(full) && new FileInfo(full).Length <= IO.LlamaConfig.MaxFileBytes) files.Add(new AdditionalFileInfo(full, File.ReadAllText(full)));
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
                 // Left out: reported as not found (MOE084), naming the path looked at.
             }
@@ -163,8 +167,37 @@ public static class DeclarationSpec
         RouterKind.TopP => new TopPRouterSettings { P = r.TopP, JitterNoise = r.JitterNoise },
         RouterKind.Switch => new SwitchRouterSettings { CapacityFactor = r.CapacityFactor, ZLossCoefficient = r.ZLossCoefficient, JitterNoise = r.JitterNoise },
         RouterKind.Soft => new SoftRouterSettings { JitterNoise = r.JitterNoise },
-        _ => new GraphRouterSettings { Hidden = r.GraphHidden, Layers = r.GraphLayers, Density = r.GraphDensity },
+        _ => new GraphRouterSettings { Hidden = r.GraphHidden, Layers = r.GraphLayers, Density = r.GraphDensity, RebuiltAtLoad = r.GraphRebuiltAtLoad },
     };
+
+    /// <summary>The path of the first property name or string under <paramref name="e"/> that cannot be read as UTF-16
+    /// (a lone surrogate escape), or null.</summary>
+    private static string? LoneSurrogate(JsonElement e, string at)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.String:
+                try { _ = e.GetString(); }
+                catch (InvalidOperationException) { return at; }
+                return null;
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (JsonElement item in e.EnumerateArray())
+                    if (LoneSurrogate(item, $"{at}[{i++}]") is string found) return found;
+                return null;
+            case JsonValueKind.Object:
+                foreach (JsonProperty p in e.EnumerateObject())
+                {
+                    string name;
+                    try { name = p.Name; }
+                    catch (InvalidOperationException) { return at.Length == 0 ? "a field name" : $"a field name in {at}"; }
+                    if (LoneSurrogate(p.Value, at.Length == 0 ? name : at + "." + name) is string found) return found;
+                }
+                return null;
+            default:
+                return null;
+        }
+    }
 
     private static DeclarationSpecResult Failed(string path, string why)
         => Result(null, new List<DiagnosticInfo> { DiagnosticInfo.Create(DiagnosticDescriptors.SpecInvalidJson, new LocationInfo(""), why) }, path);

@@ -1,4 +1,3 @@
-using MoeDsl.Runtime.Kernels;
 using TorchSharp;
 using MoeDsl.Runtime.BaseModel;
 using MoeDsl.Runtime.Lora;
@@ -61,14 +60,13 @@ public sealed class MoeFeedForward : FeedForwardBlock
     public int ExpertCount => expertCount;
 
     /// <summary>What the dense-masked and grouped executions both start from, for the tokens <paramref name="xt"/> [T, d]:
-    /// the frozen gate and up outputs, once for all tokens (fp32 [T, I]), and the experts' LoRA input (fp32, dropout
-    /// applied while training).</summary>
-    internal (Tensor Gate, Tensor Up, Tensor LoraInput) FrozenGateUpAndLoraInput(Tensor xt)
+    /// the frozen gate and up outputs, once for all tokens (fp32 [T, I]), and the tokens in fp32 (the experts' LoRA input
+    /// before dropout, which is per pair: <see cref="MixLoraDropout"/>).</summary>
+    internal (Tensor Gate, Tensor Up, Tensor Input) FrozenGateUpAndInput(Tensor xt)
     {
         Tensor gate = gate_proj.forward(xt).to(ScalarType.Float32);
         Tensor up = up_proj.forward(xt).to(ScalarType.Float32);
-        Tensor loraInput = DropoutMasks.Apply(xt.to(ScalarType.Float32), lora.Dropout, training);
-        return (gate, up, loraInput);
+        return (gate, up, xt.to(ScalarType.Float32));
     }
 
     /// <summary>How the experts' LoRA runs. <see cref="ExpertExecution.Auto"/> (default) picks per forward, see
@@ -83,11 +81,15 @@ public sealed class MoeFeedForward : FeedForwardBlock
         ExpertExecution execution = Resolve(Execution, x.shape[0] * x.shape[1] * decision.Experts.shape[1], expertCount, lora.Rank, (int)gate_proj.OutFeatures, x.device_type);
         // The fused kernel's backward is written for SwiGLU; other activations run grouped.
         if (execution == ExpertExecution.Fused && Activation != Activation.Silu) execution = ExpertExecution.Grouped;
+        // One keep-mask per (token, expert) pair and projection, drawn the same way whichever execution runs.
+        MixLoraDropout.Masks? masks = training && lora.Dropout > 0
+            ? MixLoraDropout.Draw(x.shape[0] * x.shape[1], decision.Experts.shape[1], x.shape[2], gate_proj.OutFeatures, lora.Dropout, x.device)
+            : null;
         Tensor y = execution switch
         {
-            ExpertExecution.Fused => ForwardFused(x, decision),
-            ExpertExecution.Grouped => GroupedExecution.Forward(this, x, decision),
-            _ => DenseMaskedExecution.Forward(this, x, decision),
+            ExpertExecution.Fused => ForwardFused(x, decision, masks),
+            ExpertExecution.Grouped => GroupedExecution.Forward(this, x, decision, masks),
+            _ => DenseMaskedExecution.Forward(this, x, decision, masks),
         };
         recorder.Add(layer, "mlp", moe_gate, decision);
         return y.MoveToOuterDisposeScope();
@@ -108,13 +110,14 @@ public sealed class MoeFeedForward : FeedForwardBlock
 
     /// <summary>Fused: the whole FFN as one autograd function that recomputes gate, up and h in backward instead of
     /// keeping them (<see cref="FusedExpertFeedForward"/>).</summary>
-    private Tensor ForwardFused(Tensor x, RoutingDecision decision)
+    private Tensor ForwardFused(Tensor x, RoutingDecision decision, MixLoraDropout.Masks? masks)
     {
         long b = x.shape[0], l = x.shape[1], d = x.shape[2];
         var settings = new FusedExpertSettings(expertCount, lora.Rank, lora.Scaling, lora.Dropout, training);
         Tensor y = FusedExpertFeedForward.Apply(x.reshape(b * l, d), gate_proj.Weight, up_proj.Weight, down_proj.Weight,
             ExpertStack.StackInterleavedA(gate_proj.Experts, up_proj.Experts), ExpertStack.StackBTransposed(gate_proj.Experts),
-            ExpertStack.StackBTransposed(up_proj.Experts), down_proj.StackedA(), down_proj.StackedB(), decision.Weights, decision.Experts, settings);
+            ExpertStack.StackBTransposed(up_proj.Experts), down_proj.StackedA(), down_proj.StackedB(), decision.Weights, decision.Experts, settings,
+            masks?.GateUp, masks?.Hidden);
         return y.view(b, l, d);
     }
 }

@@ -3,13 +3,14 @@ using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Routing;
 
-/// <summary>GMoE's graph over E expert nodes plus one token node (node index E), built once when the router is created.</summary>
+/// <summary>GMoE's graph over E expert nodes plus one token node (node index E), built when the router is created and,
+/// by default, again from the trained weights when an adapter is loaded (<see cref="GraphRouter.RebuildGraph"/>).</summary>
 public static class ExpertGraph
 {
     /// <summary>Expert-expert edges [E, E] (bool) as GMoE's <c>get_edges</c> finds them: |cosine similarity| of the
     /// projected expert features thresholded at y = 1.0, 0.99, 0.98, ... (the threshold lowered by 0.01 at a time) until
     /// the share of the E x E entries that are edges, diagonal included, reaches <paramref name="density"/>.</summary>
-    /// <param name="projectedExperts">[E, g] fp32: act(W_expert X) at initialisation.</param>
+    /// <param name="projectedExperts">[E, g] fp32: act(W_expert X) of the current weights.</param>
     /// <param name="density">Target edge density rho in (0, 1].</param>
     public static Tensor ExpertEdges(Tensor projectedExperts, double density)
     {

@@ -8,7 +8,8 @@ namespace MoeDsl.Runtime.Routing;
 /// <summary>GMoE's graph router (BAI-LAB/GMoE <c>GoEgate</c> + <c>GraphSparseMoe</c>), computed densely.
 /// Nodes: E experts with fixed random features X (xavier-uniform, never trained) passed through
 /// <c>act(expert_proj X)</c>, and the token <c>act(token_proj x)</c>; one fixed graph (see <see cref="ExpertGraph"/>)
-/// whose normalised adjacency is built once here; <c>L</c> GCN layers <c>H = act(Â H W_l^T)</c> (no bias) on
+/// whose normalised adjacency is built here from the initial weights and rebuilt from the trained ones when an adapter is
+/// loaded (<see cref="RebuildGraph"/>, GMoE's behaviour); <c>L</c> GCN layers <c>H = act(Â H W_l^T)</c> (no bias) on
 /// [T, E+1, g]; <c>score</c> (g -&gt; 1) on the expert nodes gives the logits [T, E]; softmax fp32, top-k,
 /// renormalised. No token cap. act = SiLU (LLaMA's hidden_act, which GMoE uses).
 /// Also holds GMoE's learnable Poisson lambda and Normal sigma and the running expert load of the Normal balance loss.</summary>
@@ -65,11 +66,8 @@ public sealed class GraphRouter : Router
             FillXavierUniform(expert_proj.weight!, 1.0, generator);
             FillXavierUniform(score.weight!, 1.0, generator);
             foreach (Linear layer in gcn) FillXavierUniform(layer.weight!, 1.0, generator);
-
-            using Tensor projected = nn.functional.silu(nn.functional.linear(expert_features, expert_proj.weight!));
-            using Tensor edges = ExpertGraph.ExpertEdges(projected, density);
-            adjacency = ExpertGraph.NormalisedAdjacency(edges);
         }
+        adjacency = GraphOfCurrentWeights();
         expert_load = zeros(experts, dtype: ScalarType.Float32);
         poisson_lambda = new Parameter(tensor((float)poissonLambda), requires_grad: true);
         normal_sigma = new Parameter(tensor(experts / 2.0f), requires_grad: true);
@@ -137,6 +135,25 @@ public sealed class GraphRouter : Router
         Tensor probs = logits.softmax(-1);
         var (experts, weights) = TopKRenormalised(probs, TopK);
         return new RoutingDecision(logits, probs, experts, weights).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Recomputes the graph from the current <c>expert_features</c> and <c>expert_proj</c> and writes it into the
+    /// <c>adjacency</c> buffer, as GMoE's <c>init_moe_weight</c> does when an adapter is loaded (<c>get_edges</c> on the
+    /// loaded <c>X</c> and trained <c>mlp_struct</c>, same density). Training never calls it: the graph of a training run
+    /// is the one built at creation (GMoE computes it once before training).</summary>
+    public void RebuildGraph()
+    {
+        using Tensor rebuilt = GraphOfCurrentWeights();
+        using (no_grad()) adjacency.copy_(rebuilt);
+    }
+
+    /// <summary>The normalised adjacency of the graph <c>get_edges</c> finds on <c>act(expert_proj X)</c> now.</summary>
+    private Tensor GraphOfCurrentWeights()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        Tensor projected = nn.functional.silu(nn.functional.linear(expert_features, expert_proj.weight!));
+        return ExpertGraph.NormalisedAdjacency(ExpertGraph.ExpertEdges(projected, Density)).MoveToOuterDisposeScope();
     }
 
     /// <summary>GMoE's running load: returns <c>load + batchLoad</c> (gradient through <paramref name="batchLoad"/> only)

@@ -60,4 +60,7 @@ public sealed record GraphRouterSettings : RouterSettings
     public int Layers { get; init; } = DslDefaults.GraphLayers;
     /// <summary>Expert-expert edge density (diagonal included).</summary>
     public double Density { get; init; } = DslDefaults.GraphDensity;
+    /// <summary>Rebuild the graph from the trained weights when an adapter is loaded (GMoE's behaviour), or keep the
+    /// saved graph the adapter was trained with (false). Training checkpoints always resume with the saved graph.</summary>
+    public bool RebuiltAtLoad { get; init; } = DslDefaults.GraphRebuiltAtLoad;
 }

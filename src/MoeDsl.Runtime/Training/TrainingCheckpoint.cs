@@ -253,7 +253,7 @@ public static class TrainingCheckpoint
         if (state.RunKey != runKey)
             throw new ModelFormatException(Path.Combine(checkpointDirectory, StateFile), "RunKey",
                 $"is '{state.RunKey}' but this run is '{runKey}'; resume with the method, data, batch size and seed the checkpoint was written with, or use another --out");
-        AdapterStore.Load(model, checkpointDirectory);
+        AdapterStore.LoadInto(model, checkpointDirectory, resumingTraining: true);
         string optimizer = Path.Combine(checkpointDirectory, OptimizerFile);
         if (!File.Exists(optimizer)) throw new ModelFormatException(checkpointDirectory, OptimizerFile, "is missing");
         trainer.Optimizer.load_state_dict(optimizer);

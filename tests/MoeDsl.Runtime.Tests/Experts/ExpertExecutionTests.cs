@@ -64,7 +64,8 @@ public sealed class ExpertExecutionTests
     /// <summary>The fused function with LoRA dropout on, through the CPU kernels and through TorchSharp ops (the path
     /// other devices take): given keep-masks, its output and the gradients of x, every stacked
     /// adapter and the routing weights equal a per-(token, slot) autograd reference that applies the same masks
-    /// (x~ = x m_x / (1-p) into the gate/up LoRA, h~ = h m_h / (1-p) into the down LoRA).</summary>
+    /// (x~g = x m_g / (1-p) into the gate LoRA and x~u = x m_u / (1-p) into the up LoRA, each pair its own, h~ = h m_h / (1-p)
+    /// into the down LoRA).</summary>
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
@@ -81,13 +82,12 @@ public sealed class ExpertExecutionTests
         Tensor weights = rand(new long[] { t, k }, generator: g).requires_grad_(true);
         // Expert 2 chosen by no token: its gradients must be exactly zero.
         Tensor experts = tensor(new long[] { 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1 }).reshape(t, k);
-        Tensor maskX = rand(new long[] { t, d }, generator: g).ge(p);
+        Tensor maskX = rand(new long[] { t * k, 2, d }, generator: g).ge(p);
         Tensor maskH = rand(new long[] { t * k, inter }, generator: g).ge(p);
         var settings = new FusedExpertSettings(e, r, s, p, Training: true, CpuKernels: cpuKernels);
 
         Tensor Reference()
         {
-            Tensor xd = x * maskX / (1 - p);
             var rows = new Tensor[t];
             for (int i = 0; i < t; i++)
             {
@@ -98,8 +98,9 @@ public sealed class ExpertExecutionTests
                     Tensor aG = gateUpA[TensorIndex.Slice(ex * 2 * r, ex * 2 * r + r)], aU = gateUpA[TensorIndex.Slice(ex * 2 * r + r, ex * 2 * r + 2 * r)];
                     Tensor bG = gateBt[TensorIndex.Slice(ex * r, ex * r + r)].t(), bU = upBt[TensorIndex.Slice(ex * r, ex * r + r)].t();
                     Tensor aD = downA[TensorIndex.Slice(ex * r, ex * r + r)], bD = downB[TensorIndex.Colon, TensorIndex.Slice(ex * r, ex * r + r)];
-                    Tensor gate = wg.matmul(x[i]) + s * bG.matmul(aG.matmul(xd[i]));
-                    Tensor up = wu.matmul(x[i]) + s * bU.matmul(aU.matmul(xd[i]));
+                    Tensor xg = x[i] * maskX[i * k + j, 0] / (1 - p), xu = x[i] * maskX[i * k + j, 1] / (1 - p);
+                    Tensor gate = wg.matmul(x[i]) + s * bG.matmul(aG.matmul(xg));
+                    Tensor up = wu.matmul(x[i]) + s * bU.matmul(aU.matmul(xu));
                     Tensor h = gate * gate.sigmoid() * up;
                     Tensor hd = h * maskH[i * k + j] / (1 - p);
                     y = y + weights[i, j] * (wd.matmul(h) + s * bD.matmul(aD.matmul(hd)));

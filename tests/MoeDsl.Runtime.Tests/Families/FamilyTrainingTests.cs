@@ -5,6 +5,7 @@ using MoeDsl.Runtime.Adapters;
 using MoeDsl.Runtime.BaseModel;
 using MoeDsl.Runtime.Losses;
 using MoeDsl.Runtime.Modeling;
+using MoeDsl.Runtime.Routing;
 using MoeDsl.Runtime.Training;
 using Xunit;
 using Xunit.Abstractions;
@@ -74,6 +75,8 @@ public sealed class FamilyTrainingTests(ITestOutputHelper output)
         foreach (var (name, p) in model.BaseParameters()) Assert.True(frozenBefore[name].AsSpan().SequenceEqual(p.bytes), $"{name} changed");
 
         model.eval();
+        // GMoE evaluates on the graph rebuilt from the trained weights, which is what loading the adapter does.
+        foreach (GraphRouter router in model.modules().OfType<GraphRouter>()) router.RebuildGraph();
         long[] ids = Enumerable.Range(0, 24).Select(i => (long)(1 + i * 37 % 250)).ToArray();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();

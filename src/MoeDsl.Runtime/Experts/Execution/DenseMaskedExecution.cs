@@ -1,4 +1,3 @@
-using MoeDsl.Runtime.Kernels;
 using MoeDsl.Runtime.Routing;
 using static TorchSharp.torch;
 
@@ -8,8 +7,9 @@ namespace MoeDsl.Runtime.Experts.Execution;
 internal static class DenseMaskedExecution
 {
     /// <summary>Dense-masked: static shapes, no sort, no gather, no host synchronisation; every slot runs a GEMM pair of
-    /// inner dimension E*r with the blocks of the experts it did not choose zeroed.</summary>
-    public static Tensor Forward(MoeFeedForward ffn, Tensor x, RoutingDecision decision)
+    /// inner dimension E*r with the blocks of the experts it did not choose zeroed. <paramref name="masks"/>: the pairs' dropout masks
+    /// while training (<see cref="MixLoraDropout"/>), viewed slot-major here.</summary>
+    public static Tensor Forward(MoeFeedForward ffn, Tensor x, RoutingDecision decision, MixLoraDropout.Masks? masks)
     {
         long b = x.shape[0], l = x.shape[1], d = x.shape[2];
         long t = b * l;
@@ -20,11 +20,20 @@ internal static class DenseMaskedExecution
         Tensor slotWeights = decision.Weights.t().unsqueeze(-1);                        // [S, T, 1]
         Tensor slotMask = nn.functional.one_hot(slotExperts, e).to(ScalarType.Float32); // [S, T, E]
 
-        var (g0, u0, xd) = ffn.FrozenGateUpAndLoraInput(x.reshape(t, d));              // frozen, once: [T, I]
+        long k = slotExperts.shape[0];
+        var (g0, u0, xf) = ffn.FrozenGateUpAndInput(x.reshape(t, d));                  // frozen, once: [T, I]
+        // The gate and up LoRA inputs: the tokens once for every slot without dropout, else each slot's own masks [S, T, d].
+        Tensor gateIn = xf.unsqueeze(0), upIn = gateIn;
+        if (masks is not null)
+        {
+            Tensor keep = masks.GateUp.view(t, k, 2, d).permute(2, 1, 0, 3);                  // [2, S, T, d]
+            gateIn = MixLoraDropout.Apply(gateIn, keep[0], ffn.Lora.Dropout);
+            upIn = MixLoraDropout.Apply(upIn, keep[1], ffn.Lora.Dropout);
+        }
 
         // Each slot's chosen expert's r-block of x A_all^T, the others zeroed; then one GEMM with the stacked B.
-        Tensor gA = ExpertStack.WeightBlocks(nn.functional.linear(xd, ffn.GateProj.StackedA()).unsqueeze(0), slotMask, e, r); // [S, T, E*r]
-        Tensor uA = ExpertStack.WeightBlocks(nn.functional.linear(xd, ffn.UpProj.StackedA()).unsqueeze(0), slotMask, e, r);
+        Tensor gA = ExpertStack.WeightBlocks(nn.functional.linear(gateIn, ffn.GateProj.StackedA()), slotMask, e, r); // [S, T, E*r]
+        Tensor uA = ExpertStack.WeightBlocks(nn.functional.linear(upIn, ffn.UpProj.StackedA()), slotMask, e, r);
         Tensor gate = g0.unsqueeze(0) + nn.functional.linear(gA, ffn.GateProj.StackedB()) * s;                            // [S, T, I]
         Tensor up = u0.unsqueeze(0) + nn.functional.linear(uA, ffn.UpProj.StackedB()) * s;
         Tensor h = ffn.Gated(gate, up);                                                                       // [S, T, I]
@@ -33,7 +42,7 @@ internal static class DenseMaskedExecution
         Tensor mixed = (h * slotWeights).sum(dim: 0);                                                                   // [T, I]
         Tensor y = ffn.DownProj.forward(mixed.to(x.dtype)).to(ScalarType.Float32);
         // Experts' down-LoRA: sum_j w_j B_j A_j dropout(h_j) as one masked GEMM pair.
-        Tensor hd = DropoutMasks.Apply(h, ffn.Lora.Dropout, ffn.training);
+        Tensor hd = masks is null ? h : MixLoraDropout.Apply(h, masks.Hidden.view(t, k, -1).transpose(0, 1), ffn.Lora.Dropout);
         Tensor dA = ExpertStack.WeightBlocks(nn.functional.linear(hd, ffn.DownProj.StackedA()), slotMask * slotWeights, e, r).sum(dim: 0); // [T, E*r]
         y = y + nn.functional.linear(dA, ffn.DownProj.StackedB()) * s;
         return y.to(x.dtype).view(b, l, d);

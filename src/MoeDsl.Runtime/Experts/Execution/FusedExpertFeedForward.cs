@@ -27,7 +27,7 @@ public sealed record FusedExpertSettings(int Experts, int Rank, double Scaling, 
 /// h_p = silu(gate_p) * up_p
 /// y_t = W_d (sum_p w_p h_p) + s sum_p w_p B_d[e_p] A_d[e_p] h~_p
 /// </code>
-/// (x~, h~: LoRA dropout). Autograd would keep about six [P, I] tensors per layer for backward (gate, up, silu, h,
+/// (x~, h~: LoRA dropout, one keep-mask per pair and projection as MoE-PEFT draws them: <see cref="MixLoraDropout"/>). Autograd would keep about six [P, I] tensors per layer for backward (gate, up, silu, h,
 /// the dropout mask and output); this function keeps the two frozen [T, I] outputs, the rank-wide pair activations
 /// and the dropout masks as booleans, and recomputes gate, up and h from them in backward (two rank-r GEMMs and two
 /// gathers, small next to the frozen GEMMs). Gradients: x, every expert's A and B, and the routing weights; the frozen
@@ -50,8 +50,10 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
     /// <param name="weights">[T, k] fp32 combine weight of each slot.</param>
     /// <param name="experts">[T, k] int64 expert of each slot.</param>
     /// <param name="settings">E, r, scaling, dropout.</param>
-    /// <param name="inputMask">Optional [T, d] bool keep-mask of the gate/up LoRA input (tests); drawn when null and dropout is on.</param>
-    /// <param name="hiddenMask">Optional [T*k, I] bool keep-mask of the down LoRA input, pairs in token-major order (tests).</param>
+    /// <param name="inputMask">Optional [T*k, 2, d] bool keep-masks of each pair's gate (0) and up (1) LoRA input, pairs in
+    /// token-major order (<see cref="MixLoraDropout"/>); both masks are drawn when this is null and dropout is on.</param>
+    /// <param name="hiddenMask">[T*k, I] bool keep-mask of each pair's down LoRA input, token-major; given together with
+    /// <paramref name="inputMask"/>.</param>
     public static Tensor Apply(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor downWeight, Tensor gateUpA, Tensor gateBt, Tensor upBt,
         Tensor downA, Tensor downB, Tensor weights, Tensor experts, FusedExpertSettings settings, Tensor? inputMask = null, Tensor? hiddenMask = null)
         => apply(x, gateWeight, upWeight, downWeight, gateUpA.contiguous(), gateBt.contiguous(), upBt.contiguous(), downA.contiguous(), downB.contiguous(),
@@ -74,8 +76,10 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         Tensor g0 = Frozen(x, gateWeight);                                               // [T, I]
         Tensor u0 = Frozen(x, upWeight);
         long inter = g0.shape[1];
-        Tensor? inputMask = givenInputMask ?? (settings.DrawsMasks ? DropoutMasks.Keep(new[] { t, d }, settings.Dropout, x.device) : null);
-        Tensor xd = Dropped(x.to(ScalarType.Float32), inputMask, settings);
+        MixLoraDropout.Masks? drawn = givenInputMask is null && settings.DrawsMasks
+            ? MixLoraDropout.Draw(t, k, d, gateWeight.shape[0], settings.Dropout, x.device) : null;
+        Tensor? tokenMajorInputMask = givenInputMask ?? drawn?.GateUp, tokenMajorHiddenMask = givenHiddenMask ?? drawn?.Hidden;
+        Tensor xf = x.to(ScalarType.Float32);
 
         // Pairs p = token * k + slot, sorted (stably) by expert.
         var (sortedExpert, order) = experts.reshape(-1).sort(dim: 0, descending: false, stable: true);
@@ -90,9 +94,9 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
 
         // Each pair's gate and up A activations on its expert's segment: P d 2r multiply-adds (one [T, E*2r] GEMM over
         // all tokens would do E/k times that, the unchosen experts' blocks included).
-        Tensor pairA = PairActivations(xd, pairToken, gateUpA, counts, r).mul_(s);       // [P, 2r]
-        Tensor? hiddenMask = givenHiddenMask?.index_select(0, order)
-            ?? (settings.DrawsMasks ? DropoutMasks.Keep(new[] { pairA.shape[0], inter }, settings.Dropout, x.device) : null);
+        Tensor? pairMask = tokenMajorInputMask?.index_select(0, order);                   // [P, 2, d], sorted like the pairs
+        Tensor pairA = PairActivations(xf, pairToken, gateUpA, counts, r, pairMask, settings.Dropout).mul_(s); // [P, 2r]
+        Tensor? hiddenMask = tokenMajorHiddenMask?.index_select(0, order);               // [P, I]
 
         Tensor h;                                                                        // [P, I]
         if (kernels)
@@ -127,13 +131,13 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         var saved = new List<Tensor>
         {
             x, gateWeight, upWeight, downWeight, gateUpA, gateBt, upBt, downA, downB, weights,
-            g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, inputMask!, hiddenMask!, pairAt!,
+            g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, pairMask!, hiddenMask!, pairAt!,
         };
         ctx.save_for_backward(saved);
         ctx.save_data("counts", counts);
         ctx.save_data("settings", settings);
         // The saved intermediates must outlive this scope until apply has registered them with the graph.
-        foreach (Tensor? keep in new[] { g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, inputMask, hiddenMask, pairAt })
+        foreach (Tensor? keep in new[] { g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, pairMask, hiddenMask, pairAt })
             keep?.MoveToOuterDisposeScope();
         return y.to(x.dtype).MoveToOuterDisposeScope();
     }
@@ -146,7 +150,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         Tensor x = sv[0], gateWeight = sv[1], upWeight = sv[2], downWeight = sv[3], gateUpA = sv[4], gateBt = sv[5], upBt = sv[6];
         Tensor downA = sv[7], downB = sv[8], weights = sv[9];
         Tensor g0 = sv[10], u0 = sv[11], pairA = sv[12], pairDownA = sv[13], pairToken = sv[14], pairRow = sv[15], pairWeight = sv[16], order = sv[17];
-        Tensor? inputMask = sv[18], hiddenMask = sv[19], pairAt = sv[20];
+        Tensor? pairMask = sv[18], hiddenMask = sv[19], pairAt = sv[20];
         var counts = (long[])ctx.get_data("counts");
         var settings = (FusedExpertSettings)ctx.get_data("settings");
         long t = x.shape[0], k = weights.shape[1], p = pairA.shape[0], inter = g0.shape[1];
@@ -185,21 +189,38 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
 
         // Back through the per-segment A GEMMs on the gathered x~ rows, and the gather itself (a per-token sum).
         gradPairA.mul_(s);
-        Tensor xd = Dropped(x.to(ScalarType.Float32), inputMask, settings);
-        Tensor pairX = xd.index_select(0, pairToken);                                    // [P, d], recomputed
+        Tensor pairX = x.to(ScalarType.Float32).index_select(0, pairToken);             // [P, d], recomputed
         long d = x.shape[1];
         Tensor gradGateUpA = empty(e * 2 * r, d, device: dy.device), gradPairX = empty(p, d, device: dy.device);
-        ForEachSegment(counts, (i, o, c) =>
+        if (pairMask is null)
+            ForEachSegment(counts, (i, o, c) =>
+            {
+                Tensor ga = gradPairA.narrow(0, o, c);
+                gradGateUpA.narrow(0, i * 2 * r, 2 * r).addmm_(ga.t(), pairX.narrow(0, o, c), beta: 0);
+                gradPairX.narrow(0, o, c).addmm_(ga, gateUpA.narrow(0, i * 2 * r, 2 * r), beta: 0);
+            }, (i) => gradGateUpA.narrow(0, i * 2 * r, 2 * r).zero_());
+        else
         {
-            Tensor ga = gradPairA.narrow(0, o, c);
-            gradGateUpA.narrow(0, i * 2 * r, 2 * r).addmm_(ga.t(), pairX.narrow(0, o, c), beta: 0);
-            gradPairX.narrow(0, o, c).addmm_(ga, gateUpA.narrow(0, i * 2 * r, 2 * r), beta: 0);
-        }, (i) => gradGateUpA.narrow(0, i * 2 * r, 2 * r).zero_());
+            // Each pair's gate and up input have their own masks: x~g = x m_g / (1-p), x~u = x m_u / (1-p).
+            Tensor gateX = MixLoraDropout.Apply(pairX, pairMask.select(1, 0), settings.Dropout), upX = MixLoraDropout.Apply(pairX, pairMask.select(1, 1), settings.Dropout);
+            Tensor gradUpX = empty(p, d, device: dy.device);
+            ForEachSegment(counts, (i, o, c) =>
+            {
+                Tensor ga = gradPairA.narrow(0, o, c);
+                gradGateUpA.narrow(0, i * 2 * r, r).addmm_(ga.narrow(1, 0, r).t(), gateX.narrow(0, o, c), beta: 0);
+                gradGateUpA.narrow(0, i * 2 * r + r, r).addmm_(ga.narrow(1, r, r).t(), upX.narrow(0, o, c), beta: 0);
+                gradPairX.narrow(0, o, c).addmm_(ga.narrow(1, 0, r), gateUpA.narrow(0, i * 2 * r, r), beta: 0);
+                gradUpX.narrow(0, o, c).addmm_(ga.narrow(1, r, r), gateUpA.narrow(0, i * 2 * r + r, r), beta: 0);
+            }, (i) => gradGateUpA.narrow(0, i * 2 * r, 2 * r).zero_());
+            gateX.Dispose();
+            upX.Dispose();
+            gradPairX.mul_(pairMask.select(1, 0)).add_(gradUpX.mul_(pairMask.select(1, 1))).mul_(keepScale);
+            gradUpX.Dispose();
+        }
         pairX.Dispose();
         Tensor gradXd = kernels
             ? Fill(empty(t, d, device: dy.device), o => ExpertKernels.GatherSum(gradPairX, pairAt!, null, (int)k, o))
             : zeros(t, d, device: dy.device).index_add_(0, pairToken, gradPairX, 1.0);
-        if (inputMask is not null) gradXd.mul_(inputMask).mul_(keepScale);
         gradX.add_(gradXd);
 
         // Routing weights, back to the [T, k] layout.
@@ -304,16 +325,24 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
     /// <summary>Input gradient of a frozen projection: <c>dy W</c> in W's dtype, returned in fp32.</summary>
     private static Tensor FrozenInputGradient(Tensor dy, Tensor weight) => dy.to(weight.dtype).mm(weight).to(ScalarType.Float32);
 
-    private static Tensor Dropped(Tensor xf, Tensor? keep, FusedExpertSettings settings)
-        => keep is null ? xf : xf.mul(keep).mul_(1.0 / (1.0 - settings.Dropout));
-
-    /// <summary>[P, 2r]: row p is <c>A_gate[e_p] x~_t</c> then <c>A_up[e_p] x~_t</c> (unscaled), one GEMM per expert segment on
-    /// the gathered input rows.</summary>
-    private static Tensor PairActivations(Tensor xd, Tensor pairToken, Tensor gateUpA, long[] counts, int r)
+    /// <summary>[P, 2r]: row p is <c>A_gate[e_p] x~g_p</c> then <c>A_up[e_p] x~u_p</c> (unscaled), one GEMM per expert segment
+    /// on the gathered input rows (both halves in one GEMM when there is no dropout, <paramref name="pairMask"/> null).</summary>
+    private static Tensor PairActivations(Tensor xf, Tensor pairToken, Tensor gateUpA, long[] counts, int r, Tensor? pairMask, double dropout)
     {
-        using Tensor pairX = xd.index_select(0, pairToken);                               // [P, d]
-        Tensor pairA = empty(pairX.shape[0], 2 * r, device: xd.device);
-        ForEachSegment(counts, (i, o, c) => pairA.narrow(0, o, c).addmm_(pairX.narrow(0, o, c), gateUpA.narrow(0, i * 2 * r, 2 * r).t(), beta: 0));
+        using Tensor pairX = xf.index_select(0, pairToken);                               // [P, d]
+        Tensor pairA = empty(pairX.shape[0], 2 * r, device: xf.device);
+        if (pairMask is null)
+        {
+            ForEachSegment(counts, (i, o, c) => pairA.narrow(0, o, c).addmm_(pairX.narrow(0, o, c), gateUpA.narrow(0, i * 2 * r, 2 * r).t(), beta: 0));
+            return pairA;
+        }
+        using Tensor gateX = MixLoraDropout.Apply(pairX, pairMask.select(1, 0), dropout), upX = MixLoraDropout.Apply(pairX, pairMask.select(1, 1), dropout);
+        ForEachSegment(counts, (i, o, c) =>
+        {
+            Tensor pa = pairA.narrow(0, o, c);
+            pa.narrow(1, 0, r).addmm_(gateX.narrow(0, o, c), gateUpA.narrow(0, i * 2 * r, r).t(), beta: 0);
+            pa.narrow(1, r, r).addmm_(upX.narrow(0, o, c), gateUpA.narrow(0, i * 2 * r + r, r).t(), beta: 0);
+        });
         return pairA;
     }
 

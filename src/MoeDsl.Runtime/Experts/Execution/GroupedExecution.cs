@@ -1,4 +1,3 @@
-using MoeDsl.Runtime.Kernels;
 using System.Collections.Generic;
 using TorchSharp.Modules;
 using MoeDsl.Runtime.Lora;
@@ -14,8 +13,10 @@ internal static class GroupedExecution
     /// intermediate size runs at rank r, not E*r. The narrow GEMMs stay dense: all experts' gate and up A in one GEMM
     /// on the T tokens (<c>[T, 2*E*r]</c>), each pair's chosen r-blocks gathered; per expert one B GEMM for gate and
     /// one for up and one down-A GEMM on its contiguous segment; the weighted down-A rows scattered into
-    /// <c>[T, E*r]</c> and one GEMM with the stacked down B. Reads the E segment sizes on the host once per forward.</summary>
-    public static Tensor Forward(MoeFeedForward ffn, Tensor x, RoutingDecision decision)
+    /// <c>[T, E*r]</c> and one GEMM with the stacked down B. Reads the E segment sizes on the host once per forward.
+    /// With dropout <paramref name="masks"/> (<see cref="MixLoraDropout"/>) every pair has its own gate and up input, so
+    /// the gate and up A GEMMs run per expert segment on the masked pair rows instead.</summary>
+    public static Tensor Forward(MoeFeedForward ffn, Tensor x, RoutingDecision decision, MixLoraDropout.Masks? masks)
     {
         long b = x.shape[0], l = x.shape[1], d = x.shape[2];
         long t = b * l;
@@ -23,7 +24,7 @@ internal static class GroupedExecution
         int e = ffn.ExpertCount, r = ffn.Lora.Rank;
         double s = ffn.Lora.Scaling;
 
-        var (g0, u0, xd) = ffn.FrozenGateUpAndLoraInput(x.reshape(t, d));              // frozen, once: [T, I]
+        var (g0, u0, xf) = ffn.FrozenGateUpAndInput(x.reshape(t, d));                  // frozen, once: [T, I]
 
         var (sortedExpert, order) = decision.Experts.reshape(-1).sort(dim: 0, descending: false, stable: true); // pair p = token * k + slot
         Tensor pairToken = order.div(k, rounding_mode: RoundingMode.floor);             // [P] token of each sorted pair
@@ -31,9 +32,21 @@ internal static class GroupedExecution
         Tensor pairWeight = decision.Weights.reshape(-1).index_select(0, order).unsqueeze(-1); // [P, 1]
         long[] counts = sortedExpert.bincount(null, e).cpu().data<long>().ToArray();    // the one host read
 
-        // Gate and up A of every expert in one GEMM, laid out [T, E, (gate r | up r)]; each pair takes its expert's 2r.
-        Tensor aGateUp = nn.functional.linear(xd, ExpertStack.StackInterleavedA(ffn.GateProj.Experts, ffn.UpProj.Experts)); // [T, E*2r]
-        Tensor pairA = aGateUp.view(t * e, 2 * r).index_select(0, pairRow) * s;         // [P, 2r], scaled here (rank-wide, not I-wide)
+        Tensor pairA;                                                                   // [P, 2r], scaled here (rank-wide, not I-wide)
+        if (masks is null)
+        {
+            // Gate and up A of every expert in one GEMM, laid out [T, E, (gate r | up r)]; each pair takes its expert's 2r.
+            Tensor aGateUp = nn.functional.linear(xf, ExpertStack.StackInterleavedA(ffn.GateProj.Experts, ffn.UpProj.Experts)); // [T, E*2r]
+            pairA = aGateUp.view(t * e, 2 * r).index_select(0, pairRow) * s;
+        }
+        else
+        {
+            Tensor pairX = xf.index_select(0, pairToken);                                // [P, d]
+            Tensor keep = masks.GateUp.index_select(0, order);                           // [P, 2, d]
+            Tensor gateA = ASegments(MixLoraDropout.Apply(pairX, keep.select(1, 0), ffn.Lora.Dropout), counts, ffn.GateProj.Experts);
+            Tensor upA = ASegments(MixLoraDropout.Apply(pairX, keep.select(1, 1), ffn.Lora.Dropout), counts, ffn.UpProj.Experts);
+            pairA = cat(new[] { gateA, upA }, 1) * s;
+        }
         var (gateDelta, upDelta) = GateUpSegments(ffn, pairA, counts, r);                     // [P, I] each
         // In place on the fresh GEMM outputs (cat or linear; neither saves its output for backward): no extra [P, I] tensors.
         Tensor gate = gateDelta.add_(g0.index_select(0, pairToken));                    // [P, I]
@@ -45,8 +58,8 @@ internal static class GroupedExecution
         Tensor y = ffn.DownProj.forward(mixed.to(x.dtype)).to(ScalarType.Float32);
         // Experts' down-LoRA: sum_j w_j B_j A_j dropout(h_j): A per segment, the weighted rows placed in their expert's
         // r-block of [T, E*r], one GEMM with the stacked B.
-        Tensor hd = DropoutMasks.Apply(h, ffn.Lora.Dropout, ffn.training);
-        Tensor downA = DownASegments(hd, counts, ffn.DownProj.Experts) * (pairWeight * s); // [P, r]
+        Tensor hd = masks is null ? h : MixLoraDropout.Apply(h, masks.Hidden.index_select(0, order), ffn.Lora.Dropout);
+        Tensor downA = ASegments(hd, counts, ffn.DownProj.Experts) * (pairWeight * s);  // [P, r]
         Tensor blocks = zeros(t * e, r, dtype: ScalarType.Float32, device: h.device).index_add(0, pairRow, downA, 1.0).view(t, e * r);
         y = y + nn.functional.linear(blocks, ffn.DownProj.StackedB());
         return y.to(x.dtype).view(b, l, d);
@@ -70,7 +83,7 @@ internal static class GroupedExecution
     }
 
     /// <summary>Per expert segment of <paramref name="sorted"/> [P, in]: that expert's A GEMM; [P, r].</summary>
-    private static Tensor DownASegments(Tensor sorted, long[] counts, ModuleList<LoraExpert> experts)
+    private static Tensor ASegments(Tensor sorted, long[] counts, ModuleList<LoraExpert> experts)
     {
         Tensor[] segments = sorted.split(counts, 0);     // split, not narrow (see GateUpSegments)
         var parts = new List<Tensor>(counts.Length);
