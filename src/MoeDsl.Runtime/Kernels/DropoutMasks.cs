@@ -13,7 +13,8 @@ namespace MoeDsl.Runtime.Kernels;
 /// <c>SplitMix64(seed + i)</c>'s upper 32 bits are at least <c>p 2^32</c>; the 64-bit seed of each call is drawn from
 /// torch's default generator (two <c>randint</c> values), so <c>torch.manual_seed</c> still fixes every mask and a
 /// resumed run draws the same masks. Elements are independent of the thread count (the counter is the element's
-/// index). Other devices, or tensors the kernels do not support, draw with <c>rand(...) &gt;= p</c>.</summary>
+/// index) and of the CPU's vector support (8 lanes at a time where Vector256 is in hardware, the same draws one by one
+/// elsewhere). Other devices draw with libtorch (<c>rand(...) &gt;= p</c>, <c>dropout</c>).</summary>
 public static unsafe class DropoutMasks
 {
     private const ulong Golden = 0x9E3779B97F4A7C15UL;
@@ -22,7 +23,7 @@ public static unsafe class DropoutMasks
     public static Tensor Keep(long[] shape, double p, Device device)
     {
         Check(p);
-        if (device.type != DeviceType.CPU || !ExpertKernels.Accelerated) return rand(shape, device: device).ge(p);
+        if (device.type != DeviceType.CPU) return rand(shape, device: device).ge(p);
         Tensor keep = empty(shape, ScalarType.Bool, device);
         Fill(keep, p, keepValue: null, NextSeed());
         return keep;
@@ -35,11 +36,10 @@ public static unsafe class DropoutMasks
     {
         Check(p);
         if (!training || p == 0) return x;
-        if (x.device_type != DeviceType.CPU || x.dtype != ScalarType.Float32 || !ExpertKernels.Accelerated)
-            return nn.functional.dropout(x, p, training);
+        if (x.device_type != DeviceType.CPU) return nn.functional.dropout(x, p, training);
         Tensor scaled = empty(x.shape, ScalarType.Float32, x.device);
         Fill(scaled, p, keepValue: (float)(1.0 / (1.0 - p)), NextSeed());
-        return x.mul(scaled);
+        return x.mul(x.dtype == ScalarType.Float32 ? scaled : scaled.to(x.dtype));
     }
 
     private static void Check(double p)
@@ -61,7 +61,7 @@ public static unsafe class DropoutMasks
             {
                 long i = start * Chunk, stop = Math.Min(n, end * Chunk);
                 Vector256<uint> bits = Vector256.Create(BitConverter.SingleToUInt32Bits(value));
-                for (; i + 8 <= stop; i += 8)
+                for (; Vector256.IsHardwareAccelerated && i + 8 <= stop; i += 8)
                     Vector256.Store(Vector256.AsSingle(Kept8(seed, i, threshold) & bits), data + i);
                 for (; i < stop; i++) data[i] = Draw(seed, i) >= threshold ? value : 0f;
             });
@@ -73,7 +73,7 @@ public static unsafe class DropoutMasks
             {
                 long i = start * Chunk, stop = Math.Min(n, end * Chunk);
                 Vector256<ushort> one = Vector256.Create((ushort)1);
-                for (; i + 32 <= stop; i += 32)
+                for (; Vector256.IsHardwareAccelerated && i + 32 <= stop; i += 32)
                 {
                     Vector256<ushort> lo = Vector256.Narrow(Kept8(seed, i, threshold), Kept8(seed, i + 8, threshold)) & one;
                     Vector256<ushort> hi = Vector256.Narrow(Kept8(seed, i + 16, threshold), Kept8(seed, i + 24, threshold)) & one;

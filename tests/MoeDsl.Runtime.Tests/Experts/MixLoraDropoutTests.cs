@@ -70,8 +70,9 @@ public sealed class MixLoraDropoutTests
         var (fused, gFused) = Run(ExpertExecution.Fused);
         Assert.True((dense - grouped).abs().max().item<float>() < 1e-5f, "grouped differs from dense-masked");
         Assert.True((dense - fused).abs().max().item<float>() < 1e-5f, "fused differs from dense-masked");
-        Assert.True((gDense - gGrouped).abs().max().item<float>() < 1e-4f);
-        Assert.True((gDense - gFused).abs().max().item<float>() < 1e-4f);
+        float gScale = Math.Max(1f, gDense.abs().max().item<float>());
+        Assert.True((gDense - gGrouped).abs().max().item<float>() < 1e-5f * gScale, $"grouped gradient differs by {(gDense - gGrouped).abs().max().item<float>()} (largest {gScale})");
+        Assert.True((gDense - gFused).abs().max().item<float>() < 1e-5f * gScale, $"fused gradient differs by {(gDense - gFused).abs().max().item<float>()} (largest {gScale})");
 
         using var _ = no_grad();
         RoutingDecision decision = ffn.Router.forward(x);
