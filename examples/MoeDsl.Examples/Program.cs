@@ -140,6 +140,10 @@ internal static class Program
     /// out when --methods did not select both of its methods.</summary>
     private static IEnumerable<(string Method, string Baseline, string Kind)> Pairs(string[] names)
     {
+        // A paper ratio naming a method that is not declared would silently fall back to the matched budget.
+        foreach (var (method, baseline) in PaperRatios)
+            if (!Methods.Any(x => x.Name == method) || !Methods.Any(x => x.Name == baseline))
+                throw new InvalidOperationException($"paper ratio {method} / {baseline}: no declared method of that name (declared: {string.Join(", ", Methods.Select(x => x.Name))})");
         var paper = PaperRatios.ToDictionary(p => p.Method, p => p.Baseline);
         foreach (string m in names)
         {

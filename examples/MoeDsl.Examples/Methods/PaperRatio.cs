@@ -8,7 +8,7 @@ namespace MoeDsl.Examples.Methods;
 [Router(RouterKind.TopK, TopK = 2)]
 [Lora(Rank = 16, Alpha = 32, Dropout = 0.05, Targets = LoraTargets.All)]
 [LoadBalance(0.001)]
-public partial class MixLora16 { }
+public partial class Mixlora16 { }   // tool name "mixlora-16", the name PaperRatios pairs with "lora-80"
 
 /// <summary>Plain LoRA r = 80 on all seven projections: the baseline MixLoRA's paper sets against MixLoRA r = 16.</summary>
 [MoeModel]
