@@ -38,7 +38,12 @@ public sealed class DataCliTests
             // vocabulary and special ids sized to the tokenizer.
             LlamaConfig config = FamilyShapes.Tiny(ModelFamily.ForModelType(modelType)!) with
             {
-                VocabSize = vocab, BosTokenId = bos, EosTokenId = eos, HiddenSize = 32, IntermediateSize = 64, NumHiddenLayers = 1,
+                VocabSize = vocab,
+                BosTokenId = bos,
+                EosTokenId = eos,
+                HiddenSize = 32,
+                IntermediateSize = 64,
+                NumHiddenLayers = 1,
             };
             CheckpointWriter.Write(config, model, seed: 3);
             File.Copy(Path.Combine(models, "tokenizer.json"), Path.Combine(model, "tokenizer.json"));
