@@ -114,7 +114,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         Tensor pairDownA = empty(pairA.shape[0], r, device: x.device);                   // A_d[e_p] h~_p  [P, r]
         float keepScale = (float)(1.0 / (1.0 - settings.Dropout));
         Tensor hd = hiddenMask is null ? h
-            : kernels ? Fill(empty_like(h), o => ExpertKernels.MaskScale(h, hiddenMask, keepScale, o)) : h.mul(hiddenMask).mul_(keepScale);
+            : kernels ? Fill(empty_like(h), o => ExpertKernels.MaskScale(h, hiddenMask, keepScale, o)) : MixLoraDropout.Apply(h, hiddenMask, settings.Dropout);
         ForEachSegment(counts, (i, o, c) => pairDownA.narrow(0, o, c).addmm_(hd.narrow(0, o, c), downA.narrow(0, i * r, r).t(), beta: 0));
         if (!ReferenceEquals(hd, h)) hd.Dispose();
 
