@@ -55,7 +55,7 @@ public static class TextGenerator
             {
                 using var scope = NewDisposeScope();
                 Tensor ids = tensor(next, dtype: ScalarType.Int64, device: device).unsqueeze(0);
-                using CausalLMOutput output = model.Forward(ids, cache);
+                using CausalLMOutput output = model.Forward(ids, cache, lastPositionOnly: true);
                 Tensor last = output.Logits.select(1, -1).squeeze(0).to(ScalarType.Float64);   // [V]
                 if (!last.isfinite().all().item<bool>())
                     throw new InvalidOperationException($"the model produced non-finite logits at generated token {step + 1}; its weights or the adapter hold inf or NaN");

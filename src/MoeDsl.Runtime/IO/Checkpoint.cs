@@ -33,6 +33,8 @@ public sealed class Checkpoint : IDisposable
     public Tensor Read(string name) => File(name).Read(name);
     /// <summary>Reads a tensor into <paramref name="destination"/> (<see cref="SafeTensorsFile.ReadInto"/>).</summary>
     public void ReadInto(string name, Tensor destination) => File(name).ReadInto(name, destination);
+    /// <summary><see cref="SafeTensorsFile.Map"/> of the file holding the tensor.</summary>
+    public Tensor? Map(string name) => File(name).Map(name);
 
     private SafeTensorsFile File(string name)
         => owner.TryGetValue(name, out var f) ? f : throw new ModelFormatException(Directory, name, "is not in the checkpoint");

@@ -26,6 +26,7 @@ public sealed class SafeTensorsFile : IDisposable
 
     private readonly FileStream stream;
     private readonly Dictionary<string, SafeTensorEntry> entries;
+    private readonly Dictionary<ScalarType, Tensor> mapped = new();
 
     private SafeTensorsFile(string path, FileStream stream, long dataStart, Dictionary<string, SafeTensorEntry> entries, IReadOnlyDictionary<string, string> metadata)
     {
@@ -244,6 +245,35 @@ public sealed class SafeTensorsFile : IDisposable
         using (torch.no_grad()) destination.copy_(t);
     }
 
+    /// <summary>Whether <see cref="Map"/> is used by the checkpoint loader: on, unless the environment sets
+    /// <c>MOEDSL_MMAP=0</c> (then every tensor is read into memory of its own).</summary>
+    public static bool MappingEnabled { get; } = Environment.GetEnvironmentVariable("MOEDSL_MMAP") != "0";
+
+    /// <summary>The tensor as a view of the file mapped copy-on-write (<c>torch.from_file</c>: <c>mmap</c> with
+    /// <c>MAP_PRIVATE</c>; the whole file is mapped once per element type, on first use, and stays mapped while any view
+    /// lives): no copy and no page of anonymous memory; its pages are read from the page cache when first touched and shared with it, as
+    /// llama.cpp and <c>safetensors</c>' own loader do. Writes to the view stay in this process (the file never changes).
+    /// Null when the entry cannot be viewed in place: its offset is not a multiple of its element size (the format does
+    /// not require alignment), it is empty, or mapping is off (<see cref="MappingEnabled"/>). A file replaced by a rename
+    /// while mapped is harmless (the old one stays mapped); one truncated in place under a running process is not, as for
+    /// every mmap-based loader.</summary>
+    public Tensor? Map(string name)
+    {
+        SafeTensorEntry e = Entry(name);
+        ScalarType dtype = ToScalarType(e.DType);
+        long size = ElementSize(e.DType)!.Value;
+        long offset = DataStart + e.Begin;
+        if (!MappingEnabled || e.End == e.Begin || offset % size != 0) return null;
+        Tensor whole;
+        lock (stream)
+        {
+            if (!mapped.TryGetValue(dtype, out whole!))
+                mapped[dtype] = whole = torch.from_file(Path, shared: false, size: stream.Length / size, dtype: dtype);
+        }
+        using Tensor flat = whole.narrow(0, offset / size, e.ElementCount);
+        return flat.view(e.Shape);
+    }
+
     /// <summary>Reads the entry's bytes into the memory of <paramref name="t"/> (a contiguous CPU tensor of its size).</summary>
     private unsafe void ReadBytes(SafeTensorEntry e, Tensor t)
     {
@@ -264,7 +294,12 @@ public sealed class SafeTensorsFile : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => stream.Dispose();
+    public void Dispose()
+    {
+        foreach (Tensor whole in mapped.Values) whole.Dispose();
+        mapped.Clear();
+        stream.Dispose();
+    }
 }
 
 /// <summary>Writes <c>.safetensors</c> files, atomically (temporary file in the same folder, flushed, renamed).</summary>

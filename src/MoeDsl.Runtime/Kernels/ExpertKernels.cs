@@ -346,18 +346,21 @@ public static unsafe class ExpertKernels
 
     /// <summary>Splits [0, rows) into tasks of <c>RowsPerTask</c> rows over <see cref="Workers"/> threads: torch's own
     /// OpenMP team where <see cref="OpenMpTeam"/> found it, else the .NET thread pool.</summary>
-    internal static void ForRowRanges(long rows, Action<long, long> body)
+    internal static void ForRowRanges(long rows, Action<long, long> body) => ForRowRanges(rows, RowsPerTask, body);
+
+    /// <summary><see cref="ForRowRanges(long, Action{long, long})"/> with tasks of <paramref name="rowsPerTask"/> rows.</summary>
+    internal static void ForRowRanges(long rows, long rowsPerTask, Action<long, long> body)
     {
         int threads = Workers;
-        long tasks = (rows + RowsPerTask - 1) / RowsPerTask;
+        long tasks = (rows + rowsPerTask - 1) / rowsPerTask;
         if (threads == 1 || tasks == 1)
         {
             body(0, rows);
             return;
         }
-        if (OpenMpTeam.TryRun(rows, RowsPerTask, threads, body)) return;
+        if (OpenMpTeam.TryRun(rows, rowsPerTask, threads, body)) return;
         Parallel.For(0L, tasks, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            task => body(task * RowsPerTask, Math.Min(rows, (task + 1) * RowsPerTask)));
+            task => body(task * rowsPerTask, Math.Min(rows, (task + 1) * rowsPerTask)));
     }
 
     internal static T* Data<T>(Tensor t) where T : unmanaged => (T*)THSTensor_data(t.Handle);

@@ -36,8 +36,9 @@ public abstract class Projection : nn.Module<Tensor, Tensor>
     /// <summary>The frozen base bias, or null.</summary>
     public Parameter? Bias => bias;
 
-    /// <summary>The frozen projection <c>W x + b</c>.</summary>
-    protected Tensor BaseLinear(Tensor x) => nn.functional.linear(x, weight, bias);
+    /// <summary>The frozen projection <c>W x + b</c> (<see cref="Kernels.FrozenMatVec.Linear"/>: a few rows without a gradient,
+    /// as in decoding, stream W on every thread; everything else is <c>nn.functional.linear</c>).</summary>
+    protected Tensor BaseLinear(Tensor x) => Kernels.FrozenMatVec.Linear(x, weight, bias);
 
     /// <summary>LoRA dropout of the adapter input, computed in fp32 (<see cref="Kernels.DropoutMasks"/>).</summary>
     protected Tensor LoraInput(Tensor x, double dropout) => Kernels.DropoutMasks.Apply(x.to(ScalarType.Float32), dropout, training);

@@ -10,7 +10,7 @@ namespace MoeDsl.Runtime.Modeling;
 /// <summary>The decoder stack (state-dict prefix <c>model</c>): <c>embed_tokens</c>, <c>layers.N</c>, <c>norm</c>.</summary>
 public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
 {
-    private readonly Embedding embed_tokens;
+    private readonly TokenEmbedding embed_tokens;
     private readonly ModuleList<LlamaDecoderLayer> layers;
     private readonly RmsNorm norm;
     private readonly RotaryEmbedding rotary;
@@ -19,14 +19,7 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
     /// <summary>Creates the stack; <paramref name="createLayer"/> builds layer i.</summary>
     public LlamaModel(LlamaConfig config, Func<int, LlamaDecoderLayer> createLayer) : base("model")
     {
-        // Built for a checkpoint: an uninitialised table the loader fills (nn.Embedding draws a random one on the CPU first,
-        // whatever device it is given), given to the module through its weight setter (Materialise), which the loader's
-        // in-place reads reach.
-        embed_tokens = FrozenBase.LeaveUninitialised
-            ? nn.Embedding_from_pretrained(empty(config.VocabSize, config.HiddenSize), freeze: true)
-            : nn.Embedding(config.VocabSize, config.HiddenSize);
-        embed_tokens.weight!.requires_grad = false;
-        if (FrozenBase.LeaveUninitialised) FrozenBase.Materialise(embed_tokens, "weight", embed_tokens.weight!);
+        embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize);
         layers = new ModuleList<LlamaDecoderLayer>();
         for (int i = 0; i < config.NumHiddenLayers; i++) layers.Add(createLayer(i));
         norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, "norm", config.Family.Norm);
@@ -37,7 +30,7 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
     }
 
     /// <summary>Token embeddings [V, d] (also the output head when tied).</summary>
-    public Parameter EmbedWeight => embed_tokens.weight!;
+    public Parameter EmbedWeight => embed_tokens.Weight;
     /// <summary>The decoder layers.</summary>
     public ModuleList<LlamaDecoderLayer> Layers => layers;
 

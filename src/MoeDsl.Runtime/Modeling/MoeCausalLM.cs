@@ -70,8 +70,9 @@ public abstract partial class MoeCausalLM : nn.Module
 
     /// <summary>Forward over token ids [B, L]. <paramref name="tokenMask"/> [B, L] (1 = real token) restricts the
     /// auxiliary losses to non-padding tokens; <paramref name="losses"/> replaces declared loss coefficients (training);
-    /// <paramref name="packing"/>: the rows are packed (several examples each, <see cref="PackedSegments"/>).</summary>
-    public CausalLMOutput Forward(Tensor inputIds, KvCache? cache = null, Tensor? tokenMask = null, LossCoefficients? losses = null, PackedSegments? packing = null)
+    /// <paramref name="packing"/>: the rows are packed (several examples each, <see cref="PackedSegments"/>);
+    /// <paramref name="lastPositionOnly"/>: the logits of each row's last position only ([B, 1, V]; decoding).</summary>
+    public CausalLMOutput Forward(Tensor inputIds, KvCache? cache = null, Tensor? tokenMask = null, LossCoefficients? losses = null, PackedSegments? packing = null, bool lastPositionOnly = false)
     {
         using var scope = NewDisposeScope();
         Recorder.Clear();
@@ -79,7 +80,8 @@ public abstract partial class MoeCausalLM : nn.Module
         try
         {
             Tensor hidden = model.HiddenStates(inputIds, cache, packing);
-            Tensor logits = lm_head is null ? nn.functional.linear(hidden, model.EmbedWeight) : lm_head.forward(hidden);
+            if (lastPositionOnly) hidden = hidden.narrow(1, hidden.shape[1] - 1, 1);
+            Tensor logits = Kernels.FrozenMatVec.Linear(hidden, lm_head is null ? model.EmbedWeight : lm_head.weight!);
             if (Config.FinalSoftCap is double cap) logits = (logits / cap).tanh() * cap; // Gemma 2
 
             Tensor? aux = null;
@@ -123,7 +125,10 @@ public abstract partial class MoeCausalLM : nn.Module
     /// <paramref name="baseDType"/> (fp32 or bf16, <see cref="FrozenBase"/>) whatever dtype the file stores. Every base
     /// parameter must be present with its shape; tensors the model does not have are an error (except a tied
     /// <c>lm_head.weight</c> and rotary <c>inv_freq</c> buffers, which HF may write and which carry nothing). Tensor by
-    /// tensor, straight from the file: a parameter already in <paramref name="baseDType"/> is read into its own memory; one
+    /// tensor, straight from the file: a CPU parameter whose dtype the file stores becomes a view of the file mapped
+    /// copy-on-write (<see cref="SafeTensorsFile.Map"/>: no copy, pages shared with the page cache; read into its own
+    /// memory where the entry cannot be mapped or <c>MOEDSL_MMAP=0</c>); a parameter already in <paramref name="baseDType"/>
+    /// on another device is read into its own memory; one
     /// of another dtype is replaced by the tensor read (converted when the file's dtype differs), so no second full copy of
     /// the base exists at any time. A family's fused tensors (Phi-3's <c>qkv_proj</c>, <c>gate_up_proj</c>:
     /// <see cref="FusedTensor"/>) are read once each and split into the model's projections.</summary>
@@ -173,7 +178,9 @@ public abstract partial class MoeCausalLM : nn.Module
                 throw new ModelFormatException(directory, name, $"has shape [{string.Join(", ", entry.Shape)}] but the model expects [{string.Join(", ", slot.Parameter.shape)}]");
             if (slot.Parameter.dtype == baseDType)
             {
-                checkpoint.ReadInto(name, slot.Parameter);
+                if (slot.Parameter.device_type == TorchSharp.DeviceType.CPU && SafeTensorsFile.ToScalarType(entry.DType) == baseDType && checkpoint.Map(name) is Tensor view)
+                    FrozenBase.Replace(slot, view);
+                else checkpoint.ReadInto(name, slot.Parameter);
                 continue;
             }
             Tensor t = checkpoint.Read(name);

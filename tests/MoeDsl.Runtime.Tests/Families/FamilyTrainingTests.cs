@@ -81,6 +81,10 @@ public sealed class FamilyTrainingTests(ITestOutputHelper output)
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         Tensor full = model.Forward(tensor(ids, dtype: ScalarType.Int64).unsqueeze(0)).Logits.squeeze(0);
+        // Decoding asks for the last position's logits only: the same row as the full forward's last.
+        Tensor last = model.Forward(tensor(ids, dtype: ScalarType.Int64).unsqueeze(0), lastPositionOnly: true).Logits.squeeze(0);
+        Assert.Equal(new long[] { 1, full.shape[1] }, last.shape);
+        Assert.True(last.allclose(full.narrow(0, full.shape[0] - 1, 1), rtol: 1e-5, atol: 1e-5), $"{modelType} {method}: last-position logits differ from the full forward's last row");
 
         using (var folder = new IO.TempFolder())
         {
