@@ -26,6 +26,9 @@ public static unsafe class FrozenMatVec
 
     private const long WeightRowsPerTask = 64;
 
+    // Longest weight row widened into stack scratch (128 KiB of fp32); longer rows widen inside each dot.
+    private const long MaxWidenedRow = 32768;
+
     /// <summary><c>x W^T + b</c>: the kernel when <see cref="Covers"/> says so, else <c>nn.functional.linear</c>.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
         => Covers(x, weight, bias) ? Apply(x, weight, bias) : nn.functional.linear(x, weight, bias);
@@ -59,12 +62,17 @@ public static unsafe class FrozenMatVec
         void* yp = bf16 ? ExpertKernels.Data<ushort>(y) : ExpertKernels.Data<float>(y);
         ExpertKernels.ForRowRanges(n, WeightRowsPerTask, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
         {
+            // Several rows of x against bf16 weights: widen each weight row once into fp32 scratch (L1) and dot that.
+            bool widenOnce = bf16 && m > 1 && k <= MaxWidenedRow;
+            float* widened = stackalloc float[widenOnce ? (int)k : 0];
             for (long o = start; o < end; o++)
             {
                 float b = bp is null ? 0f : bp[o];
+                if (widenOnce) Widen((ushort*)wp + o * k, widened, k);
                 for (long r = 0; r < m; r++)
                 {
-                    float sum = b + (bf16 ? DotBf16((ushort*)wp + o * k, xp + r * k, k) : Dot((float*)wp + o * k, xp + r * k, k));
+                    float sum = b + (!bf16 ? Dot((float*)wp + o * k, xp + r * k, k)
+                        : widenOnce ? Dot(widened, xp + r * k, k) : DotBf16((ushort*)wp + o * k, xp + r * k, k));
                     if (bf16) ((ushort*)yp)[r * n + o] = ToBf16(sum);
                     else ((float*)yp)[r * n + o] = sum;
                 }
@@ -108,6 +116,20 @@ public static unsafe class FrozenMatVec
         float sum = Vector256.Sum((a0 + a1) + (a2 + a3));
         for (; i < k; i++) sum += BitConverter.UInt32BitsToSingle((uint)w[i] << 16) * x[i];
         return sum;
+    }
+
+    /// <summary>bf16 to fp32 (exact: the bf16 bits are the fp32's upper half).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Widen(ushort* w, float* dst, long k)
+    {
+        long i = 0;
+        for (; i + 16 <= k; i += 16)
+        {
+            var (lo, hi) = Vector256.Widen(Vector256.Load(w + i));
+            Vector256.Store(Vector256.ShiftLeft(lo, 16).AsSingle(), dst + i);
+            Vector256.Store(Vector256.ShiftLeft(hi, 16).AsSingle(), dst + i + 8);
+        }
+        for (; i < k; i++) dst[i] = BitConverter.UInt32BitsToSingle((uint)w[i] << 16);
     }
 
     /// <summary>fp32 to bf16, rounded to nearest-even (NaN stays a quiet NaN).</summary>

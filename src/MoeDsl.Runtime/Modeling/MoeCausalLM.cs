@@ -125,7 +125,7 @@ public abstract partial class MoeCausalLM : nn.Module
     /// <paramref name="baseDType"/> (fp32 or bf16, <see cref="FrozenBase"/>) whatever dtype the file stores. Every base
     /// parameter must be present with its shape; tensors the model does not have are an error (except a tied
     /// <c>lm_head.weight</c> and rotary <c>inv_freq</c> buffers, which HF may write and which carry nothing). Tensor by
-    /// tensor, straight from the file: a CPU parameter whose dtype the file stores becomes a view of the file mapped
+    /// tensor, straight from the file: a CPU parameter whose asked dtype the file stores becomes a view of the file mapped
     /// copy-on-write (<see cref="SafeTensorsFile.Map"/>: no copy, pages shared with the page cache; read into its own
     /// memory where the entry cannot be mapped or <c>MOEDSL_MMAP=0</c>); a parameter already in <paramref name="baseDType"/>
     /// on another device is read into its own memory; one
@@ -176,11 +176,14 @@ public abstract partial class MoeCausalLM : nn.Module
             SafeTensorEntry entry = checkpoint.Entry(name);
             if (!entry.Shape.SequenceEqual(slot.Parameter.shape))
                 throw new ModelFormatException(directory, name, $"has shape [{string.Join(", ", entry.Shape)}] but the model expects [{string.Join(", ", slot.Parameter.shape)}]");
+            if (slot.Parameter.device_type == TorchSharp.DeviceType.CPU && SafeTensorsFile.ToScalarType(entry.DType) == baseDType && checkpoint.Map(name) is Tensor view)
+            {
+                FrozenBase.Replace(slot, view);
+                continue;
+            }
             if (slot.Parameter.dtype == baseDType)
             {
-                if (slot.Parameter.device_type == TorchSharp.DeviceType.CPU && SafeTensorsFile.ToScalarType(entry.DType) == baseDType && checkpoint.Map(name) is Tensor view)
-                    FrozenBase.Replace(slot, view);
-                else checkpoint.ReadInto(name, slot.Parameter);
+                checkpoint.ReadInto(name, slot.Parameter);
                 continue;
             }
             Tensor t = checkpoint.Read(name);
