@@ -9,11 +9,20 @@ namespace MoeDsl.Runtime.BaseModel;
 public sealed class AttentionContext
 {
     /// <summary>The rotary tables of the current positions and, when decoding incrementally, the cache.</summary>
-    public AttentionContext(Tensor cos, Tensor sin, KvCache? cache) { Cos = cos; Sin = sin; Cache = cache; }
+    public AttentionContext(Tensor cos, Tensor sin, KvCache? cache)
+    {
+        Cos = cos;
+        Sin = sin;
+        SignedSin = RotaryEmbedding.SignedSin(sin);
+        Cache = cache;
+    }
     /// <summary>Rotary cos [L, D] for the current positions.</summary>
     public Tensor Cos { get; }
     /// <summary>Rotary sin [L, D].</summary>
     public Tensor Sin { get; }
+    /// <summary><see cref="Sin"/> with rotate_half's sign on it (<see cref="RotaryEmbedding.SignedSin"/>), built once here
+    /// for every layer.</summary>
+    public Tensor SignedSin { get; }
     /// <summary>The cache, when decoding incrementally.</summary>
     public KvCache? Cache { get; }
     /// <summary>Packed rows (sequence packing): the block-diagonal causal masks that keep attention within each example,
@@ -79,8 +88,8 @@ public sealed class LlamaAttention : nn.Module<Tensor, AttentionContext, Tensor>
         Tensor v = v_proj.forward(x).view(b, l, kvHeads, headDim).transpose(1, 2);
         if (q_norm is not null) q = q_norm.forward(q);
         if (k_norm is not null) k = k_norm!.forward(k);
-        q = RotaryEmbedding.Apply(q.transpose(1, 2), ctx.Cos, ctx.Sin);
-        k = RotaryEmbedding.Apply(k.transpose(1, 2), ctx.Cos, ctx.Sin);
+        q = RotaryEmbedding.Apply(q.transpose(1, 2), ctx.Cos, ctx.SignedSin);
+        k = RotaryEmbedding.Apply(k.transpose(1, 2), ctx.Cos, ctx.SignedSin);
 
         long past = 0;
         if (ctx.Cache is not null)

@@ -98,15 +98,24 @@ public sealed class RotaryEmbedding
         return (emb.cos(), emb.sin());
     }
 
-    /// <summary>Applies the rotation to q or k [B, H, L, D] (computed in fp32, cast back).</summary>
-    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    /// <summary>The sin table with the sign of <c>rotate_half</c> moved onto it: <c>[-s1, s2]</c> for <c>sin = [s1, s2]</c>
+    /// (same shape). <c>rotate_half(x) * sin = [-x2, x1] * [s1, s2] = roll(x, half) * [-s1, s2]</c>: the products are
+    /// bit-identical, and roll's backward is a roll, where narrow + cat's allocates zero-filled copies. Built once per
+    /// forward (<see cref="AttentionContext"/>) and shared by every layer's q and k.</summary>
+    public static Tensor SignedSin(Tensor sin)
+    {
+        ArgumentNullException.ThrowIfNull(sin);
+        long half = sin.shape[^1] / 2;
+        using var scope = NewDisposeScope();
+        return cat(new[] { -sin.narrow(-1, 0, half), sin.narrow(-1, half, half) }, -1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Applies the rotation to q or k [B, H, L, D] (computed in fp32, cast back) with the cos table and the
+    /// <see cref="SignedSin"/> table.</summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor signedSin)
     {
         using var scope = NewDisposeScope();
         Tensor xf = x.to(ScalarType.Float32);
-        long half = x.shape[^1] / 2;
-        // rotate_half(x) * sin = [-x2, x1] * [s1, s2] = roll(x, half) * [-s1, s2]: the sign moves onto the [L, D] table
-        // (bit-identical products), and roll's backward is a roll, where narrow + cat's allocates zero-filled copies.
-        Tensor signedSin = cat(new[] { -sin.narrow(-1, 0, half), sin.narrow(-1, half, half) }, -1);
-        return (xf * cos + xf.roll(half, -1) * signedSin).to(x.dtype).MoveToOuterDisposeScope();
+        return (xf * cos + xf.roll(x.shape[^1] / 2, -1) * signedSin).to(x.dtype).MoveToOuterDisposeScope();
     }
 }
