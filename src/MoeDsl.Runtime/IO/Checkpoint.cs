@@ -31,6 +31,8 @@ public sealed class Checkpoint : IDisposable
     public SafeTensorEntry Entry(string name) => File(name).Entry(name);
     /// <summary>Reads a tensor (CPU, stored dtype).</summary>
     public Tensor Read(string name) => File(name).Read(name);
+    /// <summary><see cref="SafeTensorsFile.Read(string, ScalarType)"/> of the file holding the tensor.</summary>
+    public Tensor Read(string name, ScalarType dtype) => File(name).Read(name, dtype);
     /// <summary>Reads a tensor into <paramref name="destination"/> (<see cref="SafeTensorsFile.ReadInto"/>).</summary>
     public void ReadInto(string name, Tensor destination) => File(name).ReadInto(name, destination);
     /// <summary><see cref="SafeTensorsFile.Map"/> of the file holding the tensor.</summary>

@@ -227,6 +227,46 @@ public sealed class SafeTensorsFile : IDisposable
         return t;
     }
 
+    /// <summary>Bytes of stored data converted per piece by <see cref="Read(string, ScalarType)"/>.</summary>
+    public const long ConversionChunkBytes = 32L << 20;
+
+    /// <summary>Reads a tensor onto the CPU converted to <paramref name="dtype"/>: the stored data passes through one
+    /// buffer of at most <see cref="ConversionChunkBytes"/> (whole rows of the first dimension; one row at a time when a
+    /// row is larger), so converting never holds the tensor twice — an fp32 file loaded into a bf16 base peaks at the bf16
+    /// model, not at the fp32 one plus it (and a heap that keeps freed memory keeps no fp32 copy either).</summary>
+    public Tensor Read(string name, ScalarType dtype)
+    {
+        SafeTensorEntry e = Entry(name);
+        ScalarType stored = ToScalarType(e.DType);
+        if (stored == dtype) return Read(name);
+        Tensor result = torch.empty(e.Shape, dtype);
+        try
+        {
+            long rows = e.Shape.Length == 0 ? 1 : e.Shape[0];
+            long rowBytes = rows == 0 ? 0 : (e.End - e.Begin) / rows;
+            long rowsPerChunk = Math.Max(1, Math.Min(rows, ConversionChunkBytes / Math.Max(1, rowBytes)));
+            long[] chunkShape = e.Shape.Length == 0 ? Array.Empty<long>() : (long[])e.Shape.Clone();
+            if (chunkShape.Length > 0) chunkShape[0] = rowsPerChunk;
+            using Tensor buffer = torch.empty(chunkShape, stored);
+            using Tensor flatResult = e.Shape.Length == 0 ? result.alias() : result.view(rows, -1);
+            for (long row = 0; row < rows; row += rowsPerChunk)
+            {
+                long count = Math.Min(rowsPerChunk, rows - row);
+                using Tensor piece = e.Shape.Length == 0 ? buffer.alias() : buffer.narrow(0, 0, count);
+                ReadBytes(e, piece, row * rowBytes, count * rowBytes);
+                using Tensor target = e.Shape.Length == 0 ? flatResult.alias() : flatResult.narrow(0, row, count);
+                using Tensor source = e.Shape.Length == 0 ? piece.alias() : piece.view(count, -1);
+                using (torch.no_grad()) target.copy_(source);
+            }
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
+        return result;
+    }
+
     /// <summary>Reads a tensor into <paramref name="destination"/>, which must have its shape: straight from the file into
     /// its memory when it is a contiguous CPU tensor of the stored dtype, otherwise through a temporary tensor of the stored
     /// dtype converted by <c>copy_</c>.</summary>
@@ -275,14 +315,17 @@ public sealed class SafeTensorsFile : IDisposable
     }
 
     /// <summary>Reads the entry's bytes into the memory of <paramref name="t"/> (a contiguous CPU tensor of its size).</summary>
-    private unsafe void ReadBytes(SafeTensorEntry e, Tensor t)
+    private void ReadBytes(SafeTensorEntry e, Tensor t) => ReadBytes(e, t, 0, e.End - e.Begin);
+
+    /// <summary>Reads <paramref name="length"/> bytes of the entry from <paramref name="from"/> on into the memory of
+    /// <paramref name="t"/> (a contiguous CPU tensor of that many bytes).</summary>
+    private unsafe void ReadBytes(SafeTensorEntry e, Tensor t, long from, long length)
     {
-        long length = e.End - e.Begin;
         if (length == 0) return;
         byte* data = Kernels.ExpertKernels.Data<byte>(t);
         lock (stream)
         {
-            stream.Seek(DataStart + e.Begin, SeekOrigin.Begin);
+            stream.Seek(DataStart + e.Begin + from, SeekOrigin.Begin);
             for (long done = 0; done < length;)
             {
                 int chunk = (int)Math.Min(length - done, 1L << 30);

@@ -128,7 +128,8 @@ public abstract partial class MoeCausalLM : nn.Module
     /// tensor, straight from the file: a CPU parameter whose asked dtype the file stores becomes a view of the file mapped
     /// copy-on-write (<see cref="SafeTensorsFile.Map"/>: no copy, pages shared with the page cache; read into its own
     /// memory where the entry cannot be mapped or <c>MOEDSL_MMAP=0</c>); a parameter already in <paramref name="baseDType"/>
-    /// on another device is read into its own memory; one
+    /// on another device is read into its own memory; one stored in another dtype is converted through a bounded buffer
+    /// (<see cref="SafeTensorsFile.Read(string, ScalarType)"/>); one
     /// of another dtype is replaced by the tensor read (converted when the file's dtype differs), so no second full copy of
     /// the base exists at any time. A family's fused tensors (Phi-3's <c>qkv_proj</c>, <c>gate_up_proj</c>:
     /// <see cref="FusedTensor"/>) are read once each and split into the model's projections.</summary>
@@ -145,7 +146,7 @@ public abstract partial class MoeCausalLM : nn.Module
             SafeTensorEntry entry = checkpoint.Entry(fused.Name);
             if (!entry.Shape.SequenceEqual(new[] { fused.Rows, inFeatures }))
                 throw new ModelFormatException(directory, fused.Name, $"has shape [{string.Join(", ", entry.Shape)}] but the model expects [{fused.Rows}, {inFeatures}] ({string.Join(" | ", fused.Parts.Select(p => $"{p.Part} {p.Rows}"))})");
-            using Tensor t = checkpoint.Read(fused.Name);
+            using Tensor t = checkpoint.Read(fused.Name, baseDType);
             long row = 0;
             foreach (var (part, rows) in fused.Parts)
             {
@@ -186,14 +187,7 @@ public abstract partial class MoeCausalLM : nn.Module
                 checkpoint.ReadInto(name, slot.Parameter);
                 continue;
             }
-            Tensor t = checkpoint.Read(name);
-            if (t.dtype != baseDType)
-            {
-                Tensor converted = t.to(baseDType);
-                t.Dispose();
-                t = converted;
-            }
-            FrozenBase.Replace(slot, t);
+            FrozenBase.Replace(slot, checkpoint.Read(name, baseDType));
         }
     }
 

@@ -64,3 +64,32 @@ public sealed class SafeTensorsMappingTests
         Assert.Equal(new float[] { 1, 2 }, a.data<float>().ToArray());
     }
 }
+
+/// <summary><c>SafeTensorsFile.Read(name, dtype)</c>: converting through the bounded buffer gives exactly
+/// what converting the whole tensor gives, across chunk boundaries, for 2-D, 1-D and 0-D tensors.</summary>
+public sealed class SafeTensorsConversionTests
+{
+    [Fact]
+    public void Chunked_conversion_equals_whole_conversion()
+    {
+        using var dir = new TempFolder();
+        string path = System.IO.Path.Combine(dir.Path, "model.safetensors");
+        TorchSharp.torch.manual_seed(3);
+        long rowFloats = 8192, rows = SafeTensorsFile.ConversionChunkBytes / (rowFloats * 4) + 77; // two pieces, the last partial
+        using var big = TorchSharp.torch.randn(rows, rowFloats);
+        using var line = TorchSharp.torch.randn(1000);
+        using var scalar = TorchSharp.torch.tensor(2.75f);
+        SafeTensorsWriter.Save(path, new System.Collections.Generic.Dictionary<string, TorchSharp.torch.Tensor> { ["big"] = big, ["line"] = line, ["scalar"] = scalar });
+        using var f = SafeTensorsFile.Open(path);
+        foreach (var (name, source) in new[] { ("big", big), ("line", line), ("scalar", scalar) })
+        {
+            using var converted = f.Read(name, TorchSharp.torch.ScalarType.BFloat16);
+            using var expected = source.to(TorchSharp.torch.ScalarType.BFloat16);
+            Assert.Equal(TorchSharp.torch.ScalarType.BFloat16, converted.dtype);
+            Assert.Equal(expected.shape, converted.shape);
+            Assert.True(converted.eq(expected).all().item<bool>(), $"{name} differs");
+        }
+        using var same = f.Read("line", TorchSharp.torch.ScalarType.Float32); // the stored dtype: a plain read
+        Assert.True(same.eq(line).all().item<bool>());
+    }
+}
