@@ -33,8 +33,9 @@ public sealed record FusedExpertSettings(int Experts, int Rank, double Scaling, 
 /// gathers, small next to the frozen GEMMs). Gradients: x, every expert's A and B, and the routing weights; the frozen
 /// weights get none. Runs on any device; reads the E segment sizes on the host once per forward. With the CPU kernels
 /// (<see cref="ExpertKernels"/>) every per-pair product whose output is rank-wide or a pair's own row (A x~, A_d h~ and
-/// their gradients, d gate B_g, d up B_u) runs inside the element-wise passes; only the experts' weight gradients
-/// (sums over a segment's pairs) stay per-expert GEMMs.</summary>
+/// their gradients, d gate B_g, d up B_u) runs inside the element-wise passes, and the experts' weight gradients (sums
+/// of outer products over a segment's pairs) in one call each (<see cref="ExpertKernels.SegmentOuterSums"/>): no
+/// per-expert op calls on that path.</summary>
 public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<FusedExpertFeedForward>
 {
     /// <inheritdoc />
@@ -178,19 +179,21 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         // Experts' gate and up B, and the gradient of the pairs' rank-wide A activations (the kernels computed that one).
         Tensor gradPairA = kernelGradPairA ?? empty(p, 2 * r, device: dy.device);
         Tensor gradGateBt = empty(e * r, inter, device: dy.device), gradUpBt = empty(e * r, inter, device: dy.device);
-        ForEachSegment(counts, (i, o, c) =>
+        if (kernels)
         {
-            Tensor gg = gradGate.narrow(0, o, c), gu = gradUp.narrow(0, o, c);
-            Tensor pa = pairA.narrow(0, o, c);
-            if (kernelGradPairA is null)
+            ExpertKernels.SegmentOuterSums(pairA, 0, r, gradGate, counts, gradGateBt, r, 0);
+            ExpertKernels.SegmentOuterSums(pairA, r, r, gradUp, counts, gradUpBt, r, 0);
+        }
+        else
+            ForEachSegment(counts, (i, o, c) =>
             {
-                Tensor ga = gradPairA.narrow(0, o, c);
+                Tensor gg = gradGate.narrow(0, o, c), gu = gradUp.narrow(0, o, c);
+                Tensor pa = pairA.narrow(0, o, c), ga = gradPairA.narrow(0, o, c);
                 ga.narrow(1, 0, r).addmm_(gg, gateBt.narrow(0, i * r, r).t(), beta: 0);
                 ga.narrow(1, r, r).addmm_(gu, upBt.narrow(0, i * r, r).t(), beta: 0);
-            }
-            gradGateBt.narrow(0, i * r, r).addmm_(pa.narrow(1, 0, r).t(), gg, beta: 0);
-            gradUpBt.narrow(0, i * r, r).addmm_(pa.narrow(1, r, r).t(), gu, beta: 0);
-        }, (i) => { gradGateBt.narrow(0, i * r, r).zero_(); gradUpBt.narrow(0, i * r, r).zero_(); });
+                gradGateBt.narrow(0, i * r, r).addmm_(pa.narrow(1, 0, r).t(), gg, beta: 0);
+                gradUpBt.narrow(0, i * r, r).addmm_(pa.narrow(1, r, r).t(), gu, beta: 0);
+            }, (i) => { gradGateBt.narrow(0, i * r, r).zero_(); gradUpBt.narrow(0, i * r, r).zero_(); });
         gradGate.Dispose();
         gradUp.Dispose();
 
@@ -214,7 +217,13 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
                 upX = MixLoraDropout.Apply(pairX, pairMask.select(1, 1), settings.Dropout);
             }
         Tensor gradGateUpA = empty(e * 2 * r, d, device: dy.device);
-        ForEachSegment(counts, (i, o, c) =>
+        if (kernels && pairMask is null) ExpertKernels.SegmentOuterSums(gradPairA, 0, 2 * r, gateX, counts, gradGateUpA, 2 * r, 0);
+        else if (kernels)
+        {
+            ExpertKernels.SegmentOuterSums(gradPairA, 0, r, gateX, counts, gradGateUpA, 2 * r, 0);
+            ExpertKernels.SegmentOuterSums(gradPairA, r, r, upX, counts, gradGateUpA, 2 * r, r);
+        }
+        else ForEachSegment(counts, (i, o, c) =>
         {
             Tensor ga = gradPairA.narrow(0, o, c);
             if (pairMask is null)
@@ -308,7 +317,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
                 hiddenMask, keepScale, gradGate, gradUp, hidden, weightViaMixed, gradPairA);
             gradWeight.add_(weightViaMixed);
             Tensor gradDownA = empty(e * r, inter, device: dy.device);
-            ForEachSegment(counts, (i, o, c) => gradDownA.narrow(0, i * r, r).addmm_(gradPairDownA.narrow(0, o, c).t(), hidden.narrow(0, o, c), beta: 0), (i) => gradDownA.narrow(0, i * r, r).zero_());
+            ExpertKernels.SegmentOuterSums(gradPairDownA, 0, r, hidden, counts, gradDownA, r, 0);
             Tensor gradX;
             using (Tensor gradG0 = empty(t, inter, device: dy.device))
             {
