@@ -3,6 +3,7 @@ using MoeDsl.Runtime.Lora;
 using MoeDsl.Runtime.Routing;
 using MoeDsl.Runtime.Tests.Routing;
 using System.Collections.Generic;
+using System.Linq;
 using Xunit;
 using static TorchSharp.torch;
 using MoeDsl.Runtime.Experts;
@@ -134,5 +135,28 @@ public sealed class ExpertExecutionTests
         Assert.Equal(0f, upBt.grad![TensorIndex.Slice(2 * r, 3 * r)].abs().max().item<float>());
         Assert.Equal(0f, gateUpA.grad![TensorIndex.Slice(2 * 2 * r, 3 * 2 * r)].abs().max().item<float>());
         Assert.True(gateBt.grad!.abs().max().item<float>() > 0);
+    }
+
+    /// <summary>The pairs' sort by expert: the host counting sort (CPU) and the tensor-op sort (other devices) give the
+    /// same stable order, tokens, rows, positions and segment sizes as a plain stable sort written here.</summary>
+    [Fact]
+    public void PairSortOnHostEqualsTheTensorSortAndAStableSort()
+    {
+        const int t = 9, k = 3, e = 5;
+        using Tensor experts = tensor(new long[] { 4, 0, 2, 1, 4, 0, 0, 2, 3, 2, 1, 4, 4, 3, 0, 1, 0, 2, 0, 1, 2, 2, 4, 1, 3, 0, 4 }).reshape(t, k);
+        long[] ids = experts.reshape(-1).data<long>().ToArray();
+        long[] expectedOrder = Enumerable.Range(0, ids.Length).Select(i => (long)i).OrderBy(i => ids[i]).ToArray();   // OrderBy is stable
+        var host = FusedExpertFeedForward.SortPairsOnHost(experts, e);
+        var ops = FusedExpertFeedForward.SortPairs(experts, e);
+        foreach (var (order, token, row, at, counts) in new[] { host, ops })
+        {
+            Assert.Equal(expectedOrder, order.data<long>().ToArray());
+            Assert.Equal(expectedOrder.Select(q => q / k).ToArray(), token.data<long>().ToArray());
+            Assert.Equal(expectedOrder.Select(q => q / k * e + ids[q]).ToArray(), row.data<long>().ToArray());
+            long[] position = at.data<long>().ToArray();
+            for (int p = 0; p < expectedOrder.Length; p++) Assert.Equal(p, position[expectedOrder[p]]);
+            Assert.Equal(Enumerable.Range(0, e).Select(x => (long)ids.Count(id => id == x)).ToArray(), counts);
+        }
+        Assert.Throws<ArgumentException>(() => FusedExpertFeedForward.SortPairsOnHost(experts, 4));
     }
 }
