@@ -50,37 +50,160 @@ public static unsafe class ExpertKernels
     /// masks and indices).</summary>
     public static bool Supports(Tensor t) => Accelerated && t.device_type == DeviceType.CPU && t.dtype == ScalarType.Float32;
 
-    /// <summary>The pairs' SwiGLU from the frozen outputs, without materialising the pre-activations: for pair p of
-    /// expert e = <c>pairRow[p] mod E</c> and token <c>token[p]</c>,
+    /// <summary>The pairs' SwiGLU from the frozen outputs, without materialising the pre-activations, and each pair's
+    /// down-LoRA input activations: for pair p of expert e = <c>pairRow[p] mod E</c> and token <c>token[p]</c>,
     /// <code>
     /// g = g0[token] + sum_j pairA[p, j] gateBt[e r + j]        (j &lt; r; pairA's first r columns)
     /// u = u0[token] + sum_j pairA[p, r + j] upBt[e r + j]
     /// h[p] = silu(g) u
+    /// pairDownA[p, j] = sum_i downA[e r + j, i] h~[i]           (h~ = h keep[p] keepScale, or h without a mask)
     /// </code>
-    /// g and u live in a row-sized scratch (L1/L2), so the pass reads two frozen rows and writes one. g0, u0 [T, I];
-    /// token, pairRow int64 [P]; pairA [P, 2r]; gateBt, upBt [E*r, I]; h [P, I].</summary>
-    public static void SwiGluFromFrozen(Tensor g0, Tensor u0, Tensor token, Tensor pairRow, int experts, Tensor pairA, Tensor gateBt, Tensor upBt, int rank, Tensor h)
+    /// g, u and h~ live in row-sized scratch (L1/L2), so the pass reads two frozen rows and writes one. g0, u0 [T, I];
+    /// token, pairRow int64 [P]; pairA [P, 2r]; gateBt, upBt, downA [E*r, I]; h [P, I]; keep bool [P, I] or null;
+    /// pairDownA [P, r].</summary>
+    public static void SwiGluFromFrozen(Tensor g0, Tensor u0, Tensor token, Tensor pairRow, int experts, Tensor pairA, Tensor gateBt, Tensor upBt, int rank, Tensor h,
+        Tensor downA, Tensor? keep, float keepScale, Tensor pairDownA)
     {
         long rows = h.shape[0], width = h.shape[1];
         var f = new FrozenRows(g0, u0, token, pairRow, experts, pairA, gateBt, upBt, rank, rows, width);
         Check(h, ScalarType.Float32, rows, width);
-        float* hp = Data<float>(h);
+        Check(downA, ScalarType.Float32, (long)experts * rank, width);
+        if (keep is not null) Check(keep, ScalarType.Bool, rows, width);
+        Check(pairDownA, ScalarType.Float32, rows, rank);
+        float* hp = Data<float>(h), ad = Data<float>(downA), pd = Data<float>(pairDownA);
+        byte* m = keep is null ? null : Data<byte>(keep);
+        long* prow = Data<long>(pairRow);
         ForRowRanges(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
         {
-            using var scratch = new Scratch(2, width);
-            float* g = scratch[0], u = scratch[1];
+            using var scratch = new Scratch(3, width);
+            float* g = scratch[0], u = scratch[1], hs = scratch[2];
             for (long r = start; r < end; r++)
             {
                 f.Row(r, g, u);
                 float* hr = hp + r * width;
+                byte* mr = m is null ? null : m + r * width;
                 long i = 0;
                 for (; i + 8 <= width; i += 8)
                 {
                     Vector256<float> z = Vector256.Load(g + i);
-                    Vector256.Store(z * Sigmoid(z) * Vector256.Load(u + i), hr + i);
+                    Vector256<float> hv = z * Sigmoid(z) * Vector256.Load(u + i);
+                    Vector256.Store(hv, hr + i);
+                    if (mr is not null) Vector256.Store(hv * Mask(mr + i, keepScale), hs + i);
                 }
-                for (; i < width; i++) hr[i] = g[i] * Sigmoid(g[i]) * u[i];
+                for (; i < width; i++)
+                {
+                    hr[i] = g[i] * Sigmoid(g[i]) * u[i];
+                    if (mr is not null) hs[i] = mr[i] != 0 ? hr[i] * keepScale : 0f;
+                }
+                RowDots(mr is null ? hr : hs, ad + prow[r] % experts * rank * width, rank, width, pd + r * rank);
             }
+        });
+    }
+
+    /// <summary>Each pair's rank-wide LoRA input activations on its expert: for pair p of expert e = <c>pairRow[p] mod E</c>
+    /// and token t = <c>token[p]</c>, <c>output[p, j] = scale sum_i gateUpA[e 2r + j, i] x~[i]</c> for j &lt; 2r, where
+    /// x~ = x[t], or with a keep-mask the gate half (j &lt; r) reads <c>x[t] keep[p, 0] keepScale</c> and the up half
+    /// <c>x[t] keep[p, 1] keepScale</c> (each pair's own LoRA dropout, <c>MixLoraDropout</c>). The per-expert GEMMs this
+    /// replaces were P d 2r multiply-adds in 2E small calls plus a gathered and two masked [P, d] copies. x [T, d]; token,
+    /// pairRow int64 [P]; keep bool [P, 2, d] (sorted like the pairs) or null; gateUpA [E*2r, d]; output [P, 2r].</summary>
+    public static void PairInputActivations(Tensor x, Tensor token, Tensor pairRow, int experts, Tensor? keep, float keepScale, Tensor gateUpA, int rank, float scale, Tensor output)
+    {
+        long rows = output.shape[0], width = x.shape[1];
+        Check(x, ScalarType.Float32, x.shape[0], width);
+        Check(token, ScalarType.Int64, rows);
+        Check(pairRow, ScalarType.Int64, rows);
+        if (keep is not null) Check(keep, ScalarType.Bool, rows, 2, width);
+        Check(gateUpA, ScalarType.Float32, 2L * experts * rank, width);
+        Check(output, ScalarType.Float32, rows, 2L * rank);
+        float* xp = Data<float>(x), ap = Data<float>(gateUpA), op = Data<float>(output);
+        byte* m = keep is null ? null : Data<byte>(keep);
+        long* tok = Data<long>(token), prow = Data<long>(pairRow);
+        ForRowRanges(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
+        {
+            using var scratch = new Scratch(2, width);
+            float* xg = scratch[0], xu = scratch[1];
+            for (long r = start; r < end; r++)
+            {
+                float* xr = xp + tok[r] * width, a = ap + prow[r] % experts * 2 * rank * width, o = op + r * 2 * rank;
+                if (m is null) RowDots(xr, a, 2 * rank, width, o);
+                else
+                {
+                    byte* mg = m + r * 2 * width;
+                    MaskRow(xr, mg, keepScale, width, xg);
+                    MaskRow(xr, mg + width, keepScale, width, xu);
+                    RowDots(xg, a, rank, width, o);
+                    RowDots(xu, a + rank * width, rank, width, o + rank);
+                }
+                for (int j = 0; j < 2 * rank; j++) o[j] *= scale;
+            }
+        });
+    }
+
+    /// <summary>The input gradient through <see cref="PairInputActivations"/>, added per token without a scatter: for
+    /// token t and its k pairs p = <c>at[t k + j]</c> of expert e,
+    /// <c>gradX[t] += sum_j (sum_q gradPairA[p, q] gateUpA[e 2r + q])</c>, where with a keep-mask the gate half's sum
+    /// (q &lt; r) is multiplied by <c>keep[p, 0] keepScale</c> and the up half's by <c>keep[p, 1] keepScale</c>.
+    /// gradPairA [P, 2r] (the gradient of the scaled activations times the scale); at int64 [T*k]; pairRow int64 [P];
+    /// gateUpA [E*2r, d]; keep bool [P, 2, d] or null; gradX [T, d], accumulated into.</summary>
+    public static void PairInputGradient(Tensor gradPairA, Tensor at, Tensor pairRow, int experts, Tensor gateUpA, int rank, Tensor? keep, float keepScale, int k, Tensor gradX)
+    {
+        long tokens = gradX.shape[0], width = gradX.shape[1], pairs = gradPairA.shape[0];
+        Check(gradPairA, ScalarType.Float32, pairs, 2L * rank);
+        Check(at, ScalarType.Int64, tokens * k);
+        Check(pairRow, ScalarType.Int64, pairs);
+        Check(gateUpA, ScalarType.Float32, 2L * experts * rank, width);
+        if (keep is not null) Check(keep, ScalarType.Bool, pairs, 2, width);
+        Check(gradX, ScalarType.Float32, tokens, width);
+        float* ga = Data<float>(gradPairA), ap = Data<float>(gateUpA), dx = Data<float>(gradX);
+        byte* m = keep is null ? null : Data<byte>(keep);
+        long* idx = Data<long>(at), prow = Data<long>(pairRow);
+        ForRowRanges(tokens, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
+        {
+            using var scratch = new Scratch(2, width);
+            float* sg = scratch[0], su = scratch[1];
+            for (long t = start; t < end; t++)
+            {
+                float* o = dx + t * width;
+                for (int j = 0; j < k; j++)
+                {
+                    long p = idx[t * k + j];
+                    float* a = ap + prow[p] % experts * 2 * rank * width, q = ga + p * 2 * rank;
+                    if (m is null)
+                    {
+                        LowRank(o, q, a, 2 * rank, width, o);
+                        continue;
+                    }
+                    LowRank(null, q, a, rank, width, sg);
+                    LowRank(null, q + rank, a + rank * width, rank, width, su);
+                    byte* mg = m + p * 2 * width, mu = mg + width;
+                    long i = 0;
+                    for (; i + 8 <= width; i += 8)
+                        Vector256.Store(Vector256.Load(o + i) + Vector256.Load(sg + i) * Mask(mg + i, keepScale) + Vector256.Load(su + i) * Mask(mu + i, keepScale), o + i);
+                    for (; i < width; i++) o[i] += (mg[i] != 0 ? sg[i] * keepScale : 0f) + (mu[i] != 0 ? su[i] * keepScale : 0f);
+                }
+            }
+        });
+    }
+
+    /// <summary>Each pair's masked inputs of its gate and up LoRA, <c>gateX[p] = x[token[p]] keep[p, 0] keepScale</c> and
+    /// <c>upX[p] = x[token[p]] keep[p, 1] keepScale</c>, in one pass (the inputs of the experts' A gradients). x [T, d];
+    /// token int64 [P]; keep bool [P, 2, d]; gateX, upX [P, d].</summary>
+    public static void PairInputs(Tensor x, Tensor token, Tensor keep, float keepScale, Tensor gateX, Tensor upX)
+    {
+        long rows = gateX.shape[0], width = x.shape[1];
+        Check(x, ScalarType.Float32, x.shape[0], width);
+        Check(token, ScalarType.Int64, rows);
+        Check(keep, ScalarType.Bool, rows, 2, width);
+        Check(gateX, ScalarType.Float32, rows, width);
+        Check(upX, ScalarType.Float32, rows, width);
+        float* xp = Data<float>(x), gp = Data<float>(gateX), up = Data<float>(upX);
+        byte* m = Data<byte>(keep);
+        long* tok = Data<long>(token);
+        ForRows(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long r) =>
+        {
+            float* xr = xp + tok[r] * width;
+            MaskRow(xr, m + r * 2 * width, keepScale, width, gp + r * width);
+            MaskRow(xr, m + r * 2 * width + width, keepScale, width, up + r * width);
         });
     }
 
@@ -120,21 +243,77 @@ public static unsafe class ExpertKernels
         });
     }
 
-    /// <summary><c>output = input * keep * scale</c> with a bool keep-mask; all [P, I].</summary>
-    public static void MaskScale(Tensor input, Tensor keep, float scale, Tensor output)
+    /// <summary>The experts' weight gradients as sums of outer products over their segments of expert-sorted pairs:
+    /// <c>output[e outBlock + outOffset + j, i] = sum_{p in segment e} a[p, aColumn + j] b[p, i]</c> for j &lt; rank, where
+    /// segment e is the <c>counts[e]</c> pairs after the earlier segments (an expert without pairs gets zeros). Each task
+    /// owns one expert's block of 16 columns, so the sums are race-free and stay in registers (8 rank rows x 16 columns
+    /// of accumulators per pass over the segment) — one call instead of a small GEMM per expert. a [P, Ca]; b [P, W];
+    /// output [E*outBlock, W] (rows outside the written ones are left as they are).</summary>
+    public static void SegmentOuterSums(Tensor a, int aColumn, int rank, Tensor b, long[] counts, Tensor output, int outBlock, int outOffset)
     {
-        long rows = input.shape[0], width = input.shape[1];
-        Check(input, ScalarType.Float32, rows, width);
-        Check(keep, ScalarType.Bool, rows, width);
-        Check(output, ScalarType.Float32, rows, width);
-        float* x = Data<float>(input), y = Data<float>(output);
-        byte* m = Data<byte>(keep);
-        ForRows(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long r) =>
+        long pairs = b.shape[0], width = b.shape[1], aWidth = a.shape[1];
+        int experts = counts.Length;
+        Check(a, ScalarType.Float32, pairs, aWidth);
+        Check(b, ScalarType.Float32, pairs, width);
+        Check(output, ScalarType.Float32, (long)experts * outBlock, width);
+        if (aColumn < 0 || aColumn + rank > aWidth || outOffset < 0 || outOffset + rank > outBlock)
+            throw new ArgumentException($"SegmentOuterSums: columns [{aColumn}, {aColumn + rank}) of a [{pairs}, {aWidth}] into rows [{outOffset}, {outOffset + rank}) of blocks of {outBlock}");
+        var offsets = new long[experts + 1];
+        for (int e = 0; e < experts; e++) offsets[e + 1] = offsets[e] + counts[e];
+        if (offsets[experts] != pairs) throw new ArgumentException($"SegmentOuterSums: the segments hold {offsets[experts]} pairs, b has {pairs}");
+        float* ap = Data<float>(a), bp = Data<float>(b), op = Data<float>(output);
+        long blocks = (width + 15) / 16;
+        ForRowRanges(experts * blocks, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
         {
-            long o = r * width, i = 0;
-            for (; i + 8 <= width; i += 8) Vector256.Store(Vector256.Load(x + o + i) * Mask(m + o + i, scale), y + o + i);
-            for (; i < width; i++) y[o + i] = m[o + i] != 0 ? x[o + i] * scale : 0f;
+            for (long task = start; task < end; task++)
+            {
+                int e = (int)(task / blocks);
+                long column = task % blocks * 16, columns = Math.Min(16, width - column);
+                float* aSeg = ap + offsets[e] * aWidth + aColumn, bSeg = bp + offsets[e] * width + column;
+                float* o = op + ((long)e * outBlock + outOffset) * width + column;
+                long count = offsets[e + 1] - offsets[e];
+                int j = 0;
+                if (columns == 16)
+                    for (; j + 8 <= rank; j += 8) OuterSum8x16(aSeg + j, aWidth, bSeg, width, count, o + j * width);
+                for (; j < rank; j++)
+                    for (long i = 0; i < columns; i++)
+                    {
+                        float sum = 0;
+                        for (long q = 0; q < count; q++) sum += aSeg[q * aWidth + j] * bSeg[q * width + i];
+                        o[j * width + i] = sum;
+                    }
+            }
         });
+    }
+
+    /// <summary>Eight rows by sixteen columns of <see cref="SegmentOuterSums"/>: <c>o[j, i] = sum_q a[q, j] b[q, i]</c>,
+    /// the 16 accumulators in registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void OuterSum8x16(float* a, long aStride, float* b, long bStride, long count, float* o)
+    {
+        Vector256<float> c00 = Vector256<float>.Zero, c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        Vector256<float> c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+        for (long q = 0; q < count; q++, a += aStride, b += bStride)
+        {
+            Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8), x;
+            x = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a[4]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a[5]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+            x = Vector256.Create(a[6]); c60 = Vector256.FusedMultiplyAdd(x, b0, c60); c61 = Vector256.FusedMultiplyAdd(x, b1, c61);
+            x = Vector256.Create(a[7]); c70 = Vector256.FusedMultiplyAdd(x, b0, c70); c71 = Vector256.FusedMultiplyAdd(x, b1, c71);
+        }
+        long w = bStride;
+        Vector256.Store(c00, o); Vector256.Store(c01, o + 8);
+        Vector256.Store(c10, o + w); Vector256.Store(c11, o + w + 8);
+        Vector256.Store(c20, o + 2 * w); Vector256.Store(c21, o + 2 * w + 8);
+        Vector256.Store(c30, o + 3 * w); Vector256.Store(c31, o + 3 * w + 8);
+        Vector256.Store(c40, o + 4 * w); Vector256.Store(c41, o + 4 * w + 8);
+        Vector256.Store(c50, o + 5 * w); Vector256.Store(c51, o + 5 * w + 8);
+        Vector256.Store(c60, o + 6 * w); Vector256.Store(c61, o + 6 * w + 8);
+        Vector256.Store(c70, o + 7 * w); Vector256.Store(c71, o + 7 * w + 8);
     }
 
     /// <summary>The SwiGLU backward of the MixLoRA FFN for every pair p in one pass, recomputing the pre-activations
@@ -146,9 +325,11 @@ public static unsafe class ExpertKernels
     /// dh = w_p dMixed[token] + v m c;  d up = dh silu;  d gate = dh u s (1 + g - silu)
     /// </code>
     /// Writes d gate, d up and h~ (all [P, I]) and <c>dMixed[token] . h</c> (the routing weight's gradient through W_d)
-    /// into <paramref name="weightGrad"/> [P]. mixedGrad [T, I]; pairWeight [P].</summary>
+    /// into <paramref name="weightGrad"/> [P], and the gradient of the pair's rank-wide activations (unscaled),
+    /// <c>gradPairA[p, j] = d gate . gateBt[e r + j]</c> and <c>gradPairA[p, r + j] = d up . upBt[e r + j]</c>.
+    /// mixedGrad [T, I]; pairWeight [P]; gradPairA [P, 2r].</summary>
     public static void SwiGluBackwardFromFrozen(Tensor g0, Tensor u0, Tensor token, Tensor pairRow, int experts, Tensor pairA, Tensor gateBt, Tensor upBt, int rank,
-        Tensor mixedGrad, Tensor pairWeight, Tensor q, Tensor downA, Tensor? keep, float scale, Tensor gradGate, Tensor gradUp, Tensor hidden, Tensor weightGrad)
+        Tensor mixedGrad, Tensor pairWeight, Tensor q, Tensor downA, Tensor? keep, float scale, Tensor gradGate, Tensor gradUp, Tensor hidden, Tensor weightGrad, Tensor gradPairA)
     {
         long rows = gradGate.shape[0], width = gradGate.shape[1];
         var f = new FrozenRows(g0, u0, token, pairRow, experts, pairA, gateBt, upBt, rank, rows, width);
@@ -159,7 +340,9 @@ public static unsafe class ExpertKernels
         if (keep is not null) Check(keep, ScalarType.Bool, rows, width);
         foreach (Tensor o in new[] { gradGate, gradUp, hidden }) Check(o, ScalarType.Float32, rows, width);
         Check(weightGrad, ScalarType.Float32, rows);
-        float* dm = Data<float>(mixedGrad), w = Data<float>(pairWeight), qp = Data<float>(q), ad = Data<float>(downA);
+        Check(gradPairA, ScalarType.Float32, rows, 2L * rank);
+        float* dm = Data<float>(mixedGrad), w = Data<float>(pairWeight), qp = Data<float>(q), ad = Data<float>(downA), ga = Data<float>(gradPairA);
+        float* gb = Data<float>(gateBt), ub = Data<float>(upBt);
         float* dgp = Data<float>(gradGate), dup = Data<float>(gradUp), hp = Data<float>(hidden), dw = Data<float>(weightGrad);
         byte* m = keep is null ? null : Data<byte>(keep);
         long* tok = Data<long>(token), prow = Data<long>(pairRow);
@@ -203,6 +386,9 @@ public static unsafe class ExpertKernels
                     dgr[i] = dh * up1 * s * (1f + z - silu);
                 }
                 dw[r] = sum;
+                long block = prow[r] % experts * rank * width;
+                RowDots(dgr, gb + block, rank, width, ga + r * 2 * rank);
+                RowDots(dur, ub + block, rank, width, ga + r * 2 * rank + rank);
             }
         });
     }
@@ -302,6 +488,62 @@ public static unsafe class ExpertKernels
             for (int j = 0; j < rank; j++) acc += a[j] * b[j * width + i];
             dst[i] = acc;
         }
+    }
+
+    /// <summary><c>dst[j] = sum_i v[i] w[j width + i]</c> for j &lt; rows: the dot products of one row with
+    /// <paramref name="rows"/> rows of w (the transpose of <see cref="LowRank"/>). Eight rows side by side, so each load of v
+    /// feeds eight independent FMA chains; the remaining rows one at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowDots(float* v, float* w, int rows, long width, float* dst)
+    {
+        long vectorEnd = width & ~7L;
+        int j = 0;
+        for (; j + 8 <= rows; j += 8)
+        {
+            float* w0 = w + j * width, w1 = w0 + width, w2 = w1 + width, w3 = w2 + width;
+            float* w4 = w3 + width, w5 = w4 + width, w6 = w5 + width, w7 = w6 + width;
+            Vector256<float> c0 = Vector256<float>.Zero, c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+            for (long i = 0; i < vectorEnd; i += 8)
+            {
+                Vector256<float> x = Vector256.Load(v + i);
+                c0 = Vector256.FusedMultiplyAdd(x, Vector256.Load(w0 + i), c0);
+                c1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(w1 + i), c1);
+                c2 = Vector256.FusedMultiplyAdd(x, Vector256.Load(w2 + i), c2);
+                c3 = Vector256.FusedMultiplyAdd(x, Vector256.Load(w3 + i), c3);
+                c4 = Vector256.FusedMultiplyAdd(x, Vector256.Load(w4 + i), c4);
+                c5 = Vector256.FusedMultiplyAdd(x, Vector256.Load(w5 + i), c5);
+                c6 = Vector256.FusedMultiplyAdd(x, Vector256.Load(w6 + i), c6);
+                c7 = Vector256.FusedMultiplyAdd(x, Vector256.Load(w7 + i), c7);
+            }
+            float s0 = Vector256.Sum(c0), s1 = Vector256.Sum(c1), s2 = Vector256.Sum(c2), s3 = Vector256.Sum(c3);
+            float s4 = Vector256.Sum(c4), s5 = Vector256.Sum(c5), s6 = Vector256.Sum(c6), s7 = Vector256.Sum(c7);
+            for (long i = vectorEnd; i < width; i++)
+            {
+                float x = v[i];
+                s0 += x * w0[i]; s1 += x * w1[i]; s2 += x * w2[i]; s3 += x * w3[i];
+                s4 += x * w4[i]; s5 += x * w5[i]; s6 += x * w6[i]; s7 += x * w7[i];
+            }
+            dst[j] = s0; dst[j + 1] = s1; dst[j + 2] = s2; dst[j + 3] = s3;
+            dst[j + 4] = s4; dst[j + 5] = s5; dst[j + 6] = s6; dst[j + 7] = s7;
+        }
+        for (; j < rows; j++)
+        {
+            float* wj = w + j * width;
+            Vector256<float> c = Vector256<float>.Zero;
+            for (long i = 0; i < vectorEnd; i += 8) c = Vector256.FusedMultiplyAdd(Vector256.Load(v + i), Vector256.Load(wj + i), c);
+            float sum = Vector256.Sum(c);
+            for (long i = vectorEnd; i < width; i++) sum += v[i] * wj[i];
+            dst[j] = sum;
+        }
+    }
+
+    /// <summary><c>dst[i] = x[i] keep[i] scale</c> over one row (bool keep bytes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MaskRow(float* x, byte* keep, float scale, long width, float* dst)
+    {
+        long i = 0;
+        for (; i + 8 <= width; i += 8) Vector256.Store(Vector256.Load(x + i) * Mask(keep + i, scale), dst + i);
+        for (; i < width; i++) dst[i] = keep[i] != 0 ? x[i] * scale : 0f;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,7 +1,9 @@
+using System;
 using MoeDsl.Runtime.Lora;
 using MoeDsl.Runtime.Routing;
 using MoeDsl.Runtime.Tests.Routing;
 using System.Collections.Generic;
+using System.Linq;
 using Xunit;
 using static TorchSharp.torch;
 using MoeDsl.Runtime.Experts;
@@ -65,25 +67,34 @@ public sealed class ExpertExecutionTests
     /// other devices take): given keep-masks, its output and the gradients of x, every stacked
     /// adapter and the routing weights equal a per-(token, slot) autograd reference that applies the same masks
     /// (x~g = x m_g / (1-p) into the gate LoRA and x~u = x m_u / (1-p) into the up LoRA, each pair its own, h~ = h m_h / (1-p)
-    /// into the down LoRA).</summary>
+    /// into the down LoRA). Widths and ranks reach every loop of the kernels: 45 = 32 + 8 + 5 columns, rank 9 = one
+    /// block of eight rank rows and one row alone (2r = 18: two blocks and two rows); without dropout (no masks given,
+    /// none drawn) the reference keeps every element.</summary>
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void FusedWithDropoutMasksEqualsPerPairReference(bool cpuKernels)
+    [InlineData(true, 6, 2, true)]
+    [InlineData(false, 6, 2, true)]
+    [InlineData(true, 45, 9, true)]
+    [InlineData(true, 45, 9, false)]
+    [InlineData(false, 45, 9, false)]
+    public void FusedWithDropoutMasksEqualsPerPairReference(bool cpuKernels, int d, int r, bool dropout)
     {
         using var scope = NewDisposeScope();
         using var g = new Generator(33);
-        const int t = 7, d = 6, inter = 45, e = 3, r = 2, k = 2;   // 45 = 32 + 8 + 5: every column loop of the kernels
-        const double p = 0.3, s = 1.5;
-        Tensor Leaf(params long[] shape) => (randn(shape, generator: g) * 0.5).requires_grad_(true);
-        Tensor x = Leaf(t, d);
-        Tensor wg = randn(new long[] { inter, d }, generator: g) * 0.4, wu = randn(new long[] { inter, d }, generator: g) * 0.4, wd = randn(new long[] { d, inter }, generator: g) * 0.4;
-        Tensor gateUpA = Leaf(e * 2 * r, d), gateBt = Leaf(e * r, inter), upBt = Leaf(e * r, inter), downA = Leaf(e * r, inter), downB = Leaf(d, e * r);
+        const int t = 7, inter = 45, e = 3, k = 2;
+        double p = dropout ? 0.3 : 0, s = 1.5;
+        // Weights that sum over d or r inputs shrink with them (as an initialisation would), so values stay O(1) and the
+        // fp32 tolerance means the same at every width; d = 6, r = 2 keep the original scales.
+        double perD = Math.Sqrt(6.0 / d), perR = Math.Sqrt(2.0 / r);
+        Tensor Leaf(double scale, params long[] shape) => (randn(shape, generator: g) * scale).requires_grad_(true);
+        Tensor x = Leaf(0.5, t, d);
+        Tensor wg = randn(new long[] { inter, d }, generator: g) * (0.4 * perD), wu = randn(new long[] { inter, d }, generator: g) * (0.4 * perD), wd = randn(new long[] { d, inter }, generator: g) * 0.4;
+        Tensor gateUpA = Leaf(0.5 * perD, e * 2 * r, d), gateBt = Leaf(0.5 * perR, e * r, inter), upBt = Leaf(0.5 * perR, e * r, inter), downA = Leaf(0.5, e * r, inter), downB = Leaf(0.5 * perR, d, e * r);
         Tensor weights = rand(new long[] { t, k }, generator: g).requires_grad_(true);
         // Expert 2 chosen by no token: its gradients must be exactly zero.
         Tensor experts = tensor(new long[] { 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1 }).reshape(t, k);
         Tensor maskX = rand(new long[] { t * k, 2, d }, generator: g).ge(p);
         Tensor maskH = rand(new long[] { t * k, inter }, generator: g).ge(p);
+        Tensor? givenX = dropout ? maskX : null, givenH = dropout ? maskH : null;
         var settings = new FusedExpertSettings(e, r, s, p, Training: true, CpuKernels: cpuKernels);
 
         Tensor Reference()
@@ -112,11 +123,11 @@ public sealed class ExpertExecutionTests
 
         var leaves = new List<(string, Tensor)> { ("x", x), ("gateUpA", gateUpA), ("gateBt", gateBt), ("upBt", upBt), ("downA", downA), ("downB", downB), ("weights", weights) };
         Numerics.AssertSameValueAndGradients(
-            () => FusedExpertFeedForward.Apply(x, wg, wu, wd, gateUpA, gateBt, upBt, downA, downB, weights, experts, settings, maskX, maskH),
+            () => FusedExpertFeedForward.Apply(x, wg, wu, wd, gateUpA, gateBt, upBt, downA, downB, weights, experts, settings, givenX, givenH),
             Reference, leaves, seed: 3);
 
         // The unused expert's blocks get zero gradients (not garbage from uninitialised memory).
-        Tensor y = FusedExpertFeedForward.Apply(x, wg, wu, wd, gateUpA, gateBt, upBt, downA, downB, weights, experts, settings, maskX, maskH);
+        Tensor y = FusedExpertFeedForward.Apply(x, wg, wu, wd, gateUpA, gateBt, upBt, downA, downB, weights, experts, settings, givenX, givenH);
         foreach (var (_, leaf) in leaves) leaf.grad?.zero_();
         y.sum().backward();
         Assert.Equal(0f, gateBt.grad![TensorIndex.Slice(2 * r, 3 * r)].abs().max().item<float>());
@@ -124,5 +135,28 @@ public sealed class ExpertExecutionTests
         Assert.Equal(0f, upBt.grad![TensorIndex.Slice(2 * r, 3 * r)].abs().max().item<float>());
         Assert.Equal(0f, gateUpA.grad![TensorIndex.Slice(2 * 2 * r, 3 * 2 * r)].abs().max().item<float>());
         Assert.True(gateBt.grad!.abs().max().item<float>() > 0);
+    }
+
+    /// <summary>The pairs' sort by expert: the host counting sort (CPU) and the tensor-op sort (other devices) give the
+    /// same stable order, tokens, rows, positions and segment sizes as a plain stable sort written here.</summary>
+    [Fact]
+    public void PairSortOnHostEqualsTheTensorSortAndAStableSort()
+    {
+        const int t = 9, k = 3, e = 5;
+        using Tensor experts = tensor(new long[] { 4, 0, 2, 1, 4, 0, 0, 2, 3, 2, 1, 4, 4, 3, 0, 1, 0, 2, 0, 1, 2, 2, 4, 1, 3, 0, 4 }).reshape(t, k);
+        long[] ids = experts.reshape(-1).data<long>().ToArray();
+        long[] expectedOrder = Enumerable.Range(0, ids.Length).Select(i => (long)i).OrderBy(i => ids[i]).ToArray();   // OrderBy is stable
+        var host = FusedExpertFeedForward.SortPairsOnHost(experts, e);
+        var ops = FusedExpertFeedForward.SortPairs(experts, e);
+        foreach (var (order, token, row, at, counts) in new[] { host, ops })
+        {
+            Assert.Equal(expectedOrder, order.data<long>().ToArray());
+            Assert.Equal(expectedOrder.Select(q => q / k).ToArray(), token.data<long>().ToArray());
+            Assert.Equal(expectedOrder.Select(q => q / k * e + ids[q]).ToArray(), row.data<long>().ToArray());
+            long[] position = at.data<long>().ToArray();
+            for (int p = 0; p < expectedOrder.Length; p++) Assert.Equal(p, position[expectedOrder[p]]);
+            Assert.Equal(Enumerable.Range(0, e).Select(x => (long)ids.Count(id => id == x)).ToArray(), counts);
+        }
+        Assert.Throws<ArgumentException>(() => FusedExpertFeedForward.SortPairsOnHost(experts, 4));
     }
 }

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using MoeDsl.Runtime.Kernels;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Experts.Execution;
@@ -31,7 +32,11 @@ public sealed record FusedExpertSettings(int Experts, int Rank, double Scaling, 
 /// the dropout mask and output); this function keeps the two frozen [T, I] outputs, the rank-wide pair activations
 /// and the dropout masks as booleans, and recomputes gate, up and h from them in backward (two rank-r GEMMs and two
 /// gathers, small next to the frozen GEMMs). Gradients: x, every expert's A and B, and the routing weights; the frozen
-/// weights get none. Runs on any device; reads the E segment sizes on the host once per forward.</summary>
+/// weights get none. Runs on any device; reads the E segment sizes on the host once per forward. With the CPU kernels
+/// (<see cref="ExpertKernels"/>) every per-pair product whose output is rank-wide or a pair's own row (A x~, A_d h~ and
+/// their gradients, d gate B_g, d up B_u) runs inside the element-wise passes, and the experts' weight gradients (sums
+/// of outer products over a segment's pairs) in one call each (<see cref="ExpertKernels.SegmentOuterSums"/>): no
+/// per-expert op calls on that path.</summary>
 public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<FusedExpertFeedForward>
 {
     /// <inheritdoc />
@@ -81,42 +86,39 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         Tensor? tokenMajorInputMask = givenInputMask ?? drawn?.GateUp, tokenMajorHiddenMask = givenHiddenMask ?? drawn?.Hidden;
         Tensor xf = x.to(ScalarType.Float32);
 
-        // Pairs p = token * k + slot, sorted (stably) by expert.
-        var (sortedExpert, order) = experts.reshape(-1).sort(dim: 0, descending: false, stable: true);
-        Tensor pairToken = order.div(k, rounding_mode: RoundingMode.floor);
-        Tensor pairRow = pairToken * e + sortedExpert;                                   // row (token, expert) of a [T*E, .] view
+        // Pairs p = token * k + slot, sorted (stably) by expert; pairAt: the sorted position of pair (token, slot), each
+        // token's k rows for the race-free gather-sums (kernels only).
+        bool kernels = settings.CpuKernels && ExpertKernels.Supports(x) && ExpertKernels.Supports(gateBt);
+        var (order, pairToken, pairRow, sortedAt, counts) = x.device_type == DeviceType.CPU ? SortPairsOnHost(experts, e) : SortPairs(experts, e);
+        Tensor? pairAt = kernels ? sortedAt : null;
         Tensor slotWeight = weights.reshape(-1).to(ScalarType.Float32).contiguous();    // [T*k], token-major
         Tensor pairWeight = slotWeight.index_select(0, order);
-        long[] counts = sortedExpert.bincount(null, e).cpu().data<long>().ToArray();     // the one host read
-        bool kernels = settings.CpuKernels && ExpertKernels.Supports(x) && ExpertKernels.Supports(gateBt);
-        // Sorted position of pair (token, slot): each token's k rows for the race-free gather-sums.
-        Tensor? pairAt = kernels ? empty_like(order).index_copy_(0, order, arange(order.shape[0], dtype: ScalarType.Int64, device: x.device)) : null;
 
-        // Each pair's gate and up A activations on its expert's segment: P d 2r multiply-adds (one [T, E*2r] GEMM over
-        // all tokens would do E/k times that, the unchosen experts' blocks included).
+        // Each pair's gate and up A activations on its expert (P d 2r multiply-adds: one [T, E*2r] GEMM over all tokens
+        // would do E/k times that, the unchosen experts' blocks included, and could not apply each pair's own dropout).
         Tensor? pairMask = tokenMajorInputMask?.index_select(0, order);                   // [P, 2, d], sorted like the pairs
-        Tensor pairA = PairActivations(xf, pairToken, gateUpA, counts, r, pairMask, settings.Dropout).mul_(s); // [P, 2r]
         Tensor? hiddenMask = tokenMajorHiddenMask?.index_select(0, order);               // [P, I]
-
-        Tensor h;                                                                        // [P, I]
+        float keepScale = (float)(1.0 / (1.0 - settings.Dropout));
+        Tensor pairA, h, pairDownA;                                                     // [P, 2r] (scaled), [P, I], A_d[e_p] h~_p [P, r]
         if (kernels)
         {
+            pairA = empty(order.shape[0], 2 * r, device: x.device);
+            ExpertKernels.PairInputActivations(xf.contiguous(), pairToken, pairRow, e, pairMask, keepScale, gateUpA, r, (float)s, pairA);
             h = empty(pairA.shape[0], inter, device: x.device);
-            ExpertKernels.SwiGluFromFrozen(g0, u0, pairToken, pairRow, e, pairA, gateBt, upBt, r, h);
+            pairDownA = empty(pairA.shape[0], r, device: x.device);
+            ExpertKernels.SwiGluFromFrozen(g0, u0, pairToken, pairRow, e, pairA, gateBt, upBt, r, h, downA, hiddenMask, keepScale, pairDownA);
         }
         else
         {
+            pairA = PairActivations(xf, pairToken, gateUpA, counts, r, pairMask, settings.Dropout).mul_(s);
             var (gate, up) = PreActivations(g0, u0, pairA, gateBt, upBt, pairToken, counts, r);
             h = nn.functional.silu(gate, inplace: true).mul_(up);                        // in gate's buffer
             up.Dispose();
+            pairDownA = empty(pairA.shape[0], r, device: x.device);
+            Tensor hd = hiddenMask is null ? h : MixLoraDropout.Apply(h, hiddenMask, settings.Dropout);
+            ForEachSegment(counts, (i, o, c) => pairDownA.narrow(0, o, c).addmm_(hd.narrow(0, o, c), downA.narrow(0, i * r, r).t(), beta: 0));
+            if (!ReferenceEquals(hd, h)) hd.Dispose();
         }
-
-        Tensor pairDownA = empty(pairA.shape[0], r, device: x.device);                   // A_d[e_p] h~_p  [P, r]
-        float keepScale = (float)(1.0 / (1.0 - settings.Dropout));
-        Tensor hd = hiddenMask is null ? h
-            : kernels ? Fill(empty_like(h), o => ExpertKernels.MaskScale(h, hiddenMask, keepScale, o)) : MixLoraDropout.Apply(h, hiddenMask, settings.Dropout);
-        ForEachSegment(counts, (i, o, c) => pairDownA.narrow(0, o, c).addmm_(hd.narrow(0, o, c), downA.narrow(0, i * r, r).t(), beta: 0));
-        if (!ReferenceEquals(hd, h)) hd.Dispose();
 
         // Frozen W_d once, on sum_p w_p h_p; the experts' down LoRA as one GEMM on their weighted r-blocks.
         Tensor mixed = kernels
@@ -131,13 +133,13 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         var saved = new List<Tensor>
         {
             x, gateWeight, upWeight, downWeight, gateUpA, gateBt, upBt, downA, downB, weights,
-            g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, pairMask!, hiddenMask!, pairAt!,
+            g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, pairMask!, hiddenMask!, pairAt!, blocks,
         };
         ctx.save_for_backward(saved);
         ctx.save_data("counts", counts);
         ctx.save_data("settings", settings);
         // The saved intermediates must outlive this scope until apply has registered them with the graph.
-        foreach (Tensor? keep in new[] { g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, pairMask, hiddenMask, pairAt })
+        foreach (Tensor? keep in new[] { g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, pairMask, hiddenMask, pairAt, blocks })
             keep?.MoveToOuterDisposeScope();
         return y.to(x.dtype).MoveToOuterDisposeScope();
     }
@@ -151,6 +153,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         Tensor downA = sv[7], downB = sv[8], weights = sv[9];
         Tensor g0 = sv[10], u0 = sv[11], pairA = sv[12], pairDownA = sv[13], pairToken = sv[14], pairRow = sv[15], pairWeight = sv[16], order = sv[17];
         Tensor? pairMask = sv[18], hiddenMask = sv[19], pairAt = sv[20];
+        Tensor blocks = sv[21];
         var counts = (long[])ctx.get_data("counts");
         var settings = (FusedExpertSettings)ctx.get_data("settings");
         long t = x.shape[0], k = weights.shape[1], p = pairA.shape[0], inter = g0.shape[1];
@@ -160,68 +163,79 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         Tensor dy = grad_output.to(ScalarType.Float32);                                   // [T, d]
         bool kernels = pairAt is not null;                                               // the forward's choice (pairAt exists only then)
 
-        // Down LoRA: y += blocks B_d^T with blocks = index_add(s w_p A_d[e_p] h~_p).
+        // Down LoRA: y += blocks B_d^T with blocks = index_add(s w_p A_d[e_p] h~_p) ([T, E*r], kept from the forward).
         Tensor pairDy = dy.mm(downB).view(t * e, r).index_select(0, pairRow);           // dy_t B_d[e_p]  [P, r]
         Tensor weightS = (pairWeight * s).unsqueeze(1);
-        Tensor blocks = zeros(t * e, r, device: dy.device).index_add_(0, pairRow, pairDownA * weightS, 1.0).view(t, e * r);
         Tensor gradDownB = dy.t().mm(blocks);                                            // [d, E*r]
         Tensor gradPairDownA = pairDy * weightS;                                         // dL/d(A_d h~)  [P, r]
         Tensor gradWeight = (pairDownA * pairDy).sum(1).mul_(s);                         // [P], the down-LoRA part
 
-        var (gradGate, gradUp, gradDownA, gradX) = kernels
+        var (gradGate, gradUp, gradDownA, gradX, kernelGradPairA) = kernels
             ? SwiGluBackwardKernels(dy, downWeight, gateWeight, upWeight, g0, u0, pairA, gateBt, upBt, downA, pairToken, pairRow, pairWeight, pairAt!, hiddenMask, gradPairDownA, gradWeight, counts, e, r, (int)k, (float)keepScale)
             : SwiGluBackwardOps(dy, downWeight, gateWeight, upWeight, g0, u0, pairA, gateBt, upBt, downA, pairToken, pairWeight, hiddenMask, gradPairDownA, gradWeight, counts, e, r, keepScale);
 
-        // Experts' gate and up B, and the gradient of the pairs' rank-wide A activations.
-        Tensor gradPairA = empty(p, 2 * r, device: dy.device);
+        // Experts' gate and up B, and the gradient of the pairs' rank-wide A activations (the kernels computed that one).
+        Tensor gradPairA = kernelGradPairA ?? empty(p, 2 * r, device: dy.device);
         Tensor gradGateBt = empty(e * r, inter, device: dy.device), gradUpBt = empty(e * r, inter, device: dy.device);
-        ForEachSegment(counts, (i, o, c) =>
+        if (kernels)
         {
-            Tensor gg = gradGate.narrow(0, o, c), gu = gradUp.narrow(0, o, c);
-            Tensor pa = pairA.narrow(0, o, c), ga = gradPairA.narrow(0, o, c);
-            ga.narrow(1, 0, r).addmm_(gg, gateBt.narrow(0, i * r, r).t(), beta: 0);
-            ga.narrow(1, r, r).addmm_(gu, upBt.narrow(0, i * r, r).t(), beta: 0);
-            gradGateBt.narrow(0, i * r, r).addmm_(pa.narrow(1, 0, r).t(), gg, beta: 0);
-            gradUpBt.narrow(0, i * r, r).addmm_(pa.narrow(1, r, r).t(), gu, beta: 0);
-        }, (i) => { gradGateBt.narrow(0, i * r, r).zero_(); gradUpBt.narrow(0, i * r, r).zero_(); });
+            ExpertKernels.SegmentOuterSums(pairA, 0, r, gradGate, counts, gradGateBt, r, 0);
+            ExpertKernels.SegmentOuterSums(pairA, r, r, gradUp, counts, gradUpBt, r, 0);
+        }
+        else
+            ForEachSegment(counts, (i, o, c) =>
+            {
+                Tensor gg = gradGate.narrow(0, o, c), gu = gradUp.narrow(0, o, c);
+                Tensor pa = pairA.narrow(0, o, c), ga = gradPairA.narrow(0, o, c);
+                ga.narrow(1, 0, r).addmm_(gg, gateBt.narrow(0, i * r, r).t(), beta: 0);
+                ga.narrow(1, r, r).addmm_(gu, upBt.narrow(0, i * r, r).t(), beta: 0);
+                gradGateBt.narrow(0, i * r, r).addmm_(pa.narrow(1, 0, r).t(), gg, beta: 0);
+                gradUpBt.narrow(0, i * r, r).addmm_(pa.narrow(1, r, r).t(), gu, beta: 0);
+            }, (i) => { gradGateBt.narrow(0, i * r, r).zero_(); gradUpBt.narrow(0, i * r, r).zero_(); });
         gradGate.Dispose();
         gradUp.Dispose();
 
-        // Back through the per-segment A GEMMs on the gathered x~ rows, and the gather itself (a per-token sum).
+        // Back through the pairs' A activations: the experts' A gradients, one GEMM per expert segment on the pairs' inputs
+        // (masked: each pair's own gate and up dropout), and the input gradient, a sum over each token's pairs.
         gradPairA.mul_(s);
-        Tensor pairX = x.to(ScalarType.Float32).index_select(0, pairToken);             // [P, d], recomputed
         long d = x.shape[1];
-        Tensor gradGateUpA = empty(e * 2 * r, d, device: dy.device), gradPairX = empty(p, d, device: dy.device);
-        if (pairMask is null)
-            ForEachSegment(counts, (i, o, c) =>
-            {
-                Tensor ga = gradPairA.narrow(0, o, c);
-                gradGateUpA.narrow(0, i * 2 * r, 2 * r).addmm_(ga.t(), pairX.narrow(0, o, c), beta: 0);
-                gradPairX.narrow(0, o, c).addmm_(ga, gateUpA.narrow(0, i * 2 * r, 2 * r), beta: 0);
-            }, (i) => gradGateUpA.narrow(0, i * 2 * r, 2 * r).zero_());
-        else
+        Tensor xf = x.to(ScalarType.Float32).contiguous();
+        Tensor gateX, upX;                                                               // [P, d], the same tensor without dropout
+        if (pairMask is null) gateX = upX = xf.index_select(0, pairToken);
+        else if (kernels)
         {
-            // Each pair's gate and up input have their own masks: x~g = x m_g / (1-p), x~u = x m_u / (1-p).
-            Tensor gateX = MixLoraDropout.Apply(pairX, pairMask.select(1, 0), settings.Dropout), upX = MixLoraDropout.Apply(pairX, pairMask.select(1, 1), settings.Dropout);
-            Tensor gradUpX = empty(p, d, device: dy.device);
-            ForEachSegment(counts, (i, o, c) =>
+            gateX = empty(p, d, device: dy.device);
+            upX = empty(p, d, device: dy.device);
+            ExpertKernels.PairInputs(xf, pairToken, pairMask, (float)keepScale, gateX, upX);
+        }
+        else
+            using (Tensor pairX = xf.index_select(0, pairToken))
             {
-                Tensor ga = gradPairA.narrow(0, o, c);
+                gateX = MixLoraDropout.Apply(pairX, pairMask.select(1, 0), settings.Dropout);
+                upX = MixLoraDropout.Apply(pairX, pairMask.select(1, 1), settings.Dropout);
+            }
+        Tensor gradGateUpA = empty(e * 2 * r, d, device: dy.device);
+        if (kernels && pairMask is null) ExpertKernels.SegmentOuterSums(gradPairA, 0, 2 * r, gateX, counts, gradGateUpA, 2 * r, 0);
+        else if (kernels)
+        {
+            ExpertKernels.SegmentOuterSums(gradPairA, 0, r, gateX, counts, gradGateUpA, 2 * r, 0);
+            ExpertKernels.SegmentOuterSums(gradPairA, r, r, upX, counts, gradGateUpA, 2 * r, r);
+        }
+        else ForEachSegment(counts, (i, o, c) =>
+        {
+            Tensor ga = gradPairA.narrow(0, o, c);
+            if (pairMask is null)
+                gradGateUpA.narrow(0, i * 2 * r, 2 * r).addmm_(ga.t(), gateX.narrow(0, o, c), beta: 0);
+            else
+            {
                 gradGateUpA.narrow(0, i * 2 * r, r).addmm_(ga.narrow(1, 0, r).t(), gateX.narrow(0, o, c), beta: 0);
                 gradGateUpA.narrow(0, i * 2 * r + r, r).addmm_(ga.narrow(1, r, r).t(), upX.narrow(0, o, c), beta: 0);
-                gradPairX.narrow(0, o, c).addmm_(ga.narrow(1, 0, r), gateUpA.narrow(0, i * 2 * r, r), beta: 0);
-                gradUpX.narrow(0, o, c).addmm_(ga.narrow(1, r, r), gateUpA.narrow(0, i * 2 * r + r, r), beta: 0);
-            }, (i) => gradGateUpA.narrow(0, i * 2 * r, 2 * r).zero_());
-            gateX.Dispose();
-            upX.Dispose();
-            gradPairX.mul_(pairMask.select(1, 0)).add_(gradUpX.mul_(pairMask.select(1, 1))).mul_(keepScale);
-            gradUpX.Dispose();
-        }
-        pairX.Dispose();
-        Tensor gradXd = kernels
-            ? Fill(empty(t, d, device: dy.device), o => ExpertKernels.GatherSum(gradPairX, pairAt!, null, (int)k, o))
-            : zeros(t, d, device: dy.device).index_add_(0, pairToken, gradPairX, 1.0);
-        gradX.add_(gradXd);
+            }
+        }, (i) => gradGateUpA.narrow(0, i * 2 * r, 2 * r).zero_());
+        gateX.Dispose();
+        if (!ReferenceEquals(upX, gateX)) upX.Dispose();
+        if (kernels) ExpertKernels.PairInputGradient(gradPairA, pairAt!, pairRow, e, gateUpA, r, pairMask, (float)keepScale, (int)k, gradX);
+        else gradX.add_(PairInputGradientOps(gradPairA, pairToken, gateUpA, counts, r, t, d, pairMask, keepScale));
 
         // Routing weights, back to the [T, k] layout.
         Tensor gradWeights = zeros(t * k, device: dy.device).index_copy_(0, order, gradWeight).view(t, k).to(weights.dtype);
@@ -234,10 +248,50 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         return grads;
     }
 
+    /// <summary>The (token, slot) pairs of <paramref name="experts"/> [T, k] sorted stably by expert: the token-major pair
+    /// index of each sorted position (order), its token, its row <c>token E + expert</c> of a [T*E, .] view, the sorted
+    /// position of each token-major pair, and the E segment sizes (the one host read).</summary>
+    internal static (Tensor Order, Tensor Token, Tensor Row, Tensor At, long[] Counts) SortPairs(Tensor experts, int e)
+    {
+        long k = experts.shape[1];
+        var (sortedExpert, order) = experts.reshape(-1).sort(dim: 0, descending: false, stable: true);
+        Tensor token = order.div(k, rounding_mode: RoundingMode.floor);
+        Tensor row = token * e + sortedExpert;
+        long[] counts = sortedExpert.bincount(null, e).cpu().data<long>().ToArray();
+        Tensor at = empty_like(order).index_copy_(0, order, arange(order.shape[0], dtype: ScalarType.Int64, device: experts.device));
+        return (order, token, row, at, counts);
+    }
+
+    /// <summary><see cref="SortPairs"/> for CPU tensors as a counting sort on the host (stable by construction): the same
+    /// five results from one read of the P expert ids instead of about ten small tensor ops.</summary>
+    internal static (Tensor Order, Tensor Token, Tensor Row, Tensor At, long[] Counts) SortPairsOnHost(Tensor experts, int e)
+    {
+        long k = experts.shape[1];
+        long[] ids = experts.reshape(-1).contiguous().data<long>().ToArray();
+        var counts = new long[e];
+        foreach (long id in ids)
+        {
+            if (id < 0 || id >= e) throw new ArgumentException($"FusedExpertFeedForward: expert id {id} is outside [0, {e}); the router and the layer disagree on the expert count");
+            counts[id]++;
+        }
+        var next = new long[e];
+        for (int i = 1; i < e; i++) next[i] = next[i - 1] + counts[i - 1];
+        long[] order = new long[ids.Length], token = new long[ids.Length], row = new long[ids.Length], at = new long[ids.Length];
+        for (long q = 0; q < ids.Length; q++)
+        {
+            long id = ids[q], position = next[id]++;
+            order[position] = q;
+            token[position] = q / k;
+            row[position] = q / k * e + id;
+            at[q] = position;
+        }
+        return (tensor(order), tensor(token), tensor(row), tensor(at), counts);
+    }
+
     /// <summary>Recomputes gate, up and h and runs the SwiGLU, down-LoRA-input and frozen gate/up backward with
     /// TorchSharp ops. Returns d gate, d up [P, I], the experts' down A gradient [E*r, I] and the input gradient through
     /// the frozen gate/up [T, d]; adds the routing weights' W_d part to <paramref name="gradWeight"/>.</summary>
-    private static (Tensor GradGate, Tensor GradUp, Tensor GradDownA, Tensor GradX) SwiGluBackwardOps(Tensor dy, Tensor downWeight, Tensor gateWeight, Tensor upWeight,
+    private static (Tensor GradGate, Tensor GradUp, Tensor GradDownA, Tensor GradX, Tensor? GradPairA) SwiGluBackwardOps(Tensor dy, Tensor downWeight, Tensor gateWeight, Tensor upWeight,
         Tensor g0, Tensor u0, Tensor pairA, Tensor gateBt, Tensor upBt, Tensor downA, Tensor pairToken, Tensor pairWeight, Tensor? hiddenMask,
         Tensor gradPairDownA, Tensor gradWeight, long[] counts, int e, int r, double keepScale)
     {
@@ -281,12 +335,12 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         using (Tensor gradU0 = zeros(t, inter, device: dy.device).index_add_(0, pairToken, gradUp, 1.0))
             gradX.add_(FrozenInputGradient(gradU0, upWeight));
 
-        return (gradGate, gradUp, gradDownA, gradX);
+        return (gradGate, gradUp, gradDownA, gradX, null);
     }
 
     /// <summary><see cref="SwiGluBackwardOps"/> with <see cref="ExpertKernels"/>: the pre-activations recomputed inside one
     /// fused pass for the SwiGLU backward, race-free gather-sums instead of the index_add scatters.</summary>
-    private static (Tensor GradGate, Tensor GradUp, Tensor GradDownA, Tensor GradX) SwiGluBackwardKernels(Tensor dy, Tensor downWeight, Tensor gateWeight, Tensor upWeight,
+    private static (Tensor GradGate, Tensor GradUp, Tensor GradDownA, Tensor GradX, Tensor? GradPairA) SwiGluBackwardKernels(Tensor dy, Tensor downWeight, Tensor gateWeight, Tensor upWeight,
         Tensor g0, Tensor u0, Tensor pairA, Tensor gateBt, Tensor upBt, Tensor downA, Tensor pairToken, Tensor pairRow, Tensor pairWeight, Tensor pairAt, Tensor? hiddenMask,
         Tensor gradPairDownA, Tensor gradWeight, long[] counts, int e, int r, int k, float keepScale)
     {
@@ -296,11 +350,12 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         using (Tensor hidden = empty(p, inter, device: dy.device))                       // h~
         using (Tensor weightViaMixed = empty(p, device: dy.device))
         {
+            Tensor gradPairA = empty(p, 2 * r, device: dy.device);
             ExpertKernels.SwiGluBackwardFromFrozen(g0, u0, pairToken, pairRow, e, pairA, gateBt, upBt, r, dMixed, pairWeight, gradPairDownA, downA,
-                hiddenMask, keepScale, gradGate, gradUp, hidden, weightViaMixed);
+                hiddenMask, keepScale, gradGate, gradUp, hidden, weightViaMixed, gradPairA);
             gradWeight.add_(weightViaMixed);
             Tensor gradDownA = empty(e * r, inter, device: dy.device);
-            ForEachSegment(counts, (i, o, c) => gradDownA.narrow(0, i * r, r).addmm_(gradPairDownA.narrow(0, o, c).t(), hidden.narrow(0, o, c), beta: 0), (i) => gradDownA.narrow(0, i * r, r).zero_());
+            ExpertKernels.SegmentOuterSums(gradPairDownA, 0, r, hidden, counts, gradDownA, r, 0);
             Tensor gradX;
             using (Tensor gradG0 = empty(t, inter, device: dy.device))
             {
@@ -309,8 +364,31 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
                 ExpertKernels.GatherSum(gradUp, pairAt, null, k, gradG0);
                 gradX.add_(FrozenInputGradient(gradG0, upWeight));
             }
-            return (gradGate, gradUp, gradDownA, gradX);
+            return (gradGate, gradUp, gradDownA, gradX, gradPairA);
         }
+    }
+
+    /// <summary>The input gradient through the pairs' A activations with TorchSharp ops: each pair's
+    /// <c>gradPairA A[e_p]</c> (per expert segment; the gate and up halves masked by the pair's own dropout), summed per
+    /// token by index_add. Returns [T, d].</summary>
+    private static Tensor PairInputGradientOps(Tensor gradPairA, Tensor pairToken, Tensor gateUpA, long[] counts, int r, long t, long d, Tensor? pairMask, double keepScale)
+    {
+        long p = gradPairA.shape[0];
+        using Tensor gradPairX = empty(p, d, device: gradPairA.device);
+        if (pairMask is null)
+            ForEachSegment(counts, (i, o, c) => gradPairX.narrow(0, o, c).addmm_(gradPairA.narrow(0, o, c), gateUpA.narrow(0, i * 2 * r, 2 * r), beta: 0));
+        else
+        {
+            using Tensor gradUpX = empty(p, d, device: gradPairA.device);
+            ForEachSegment(counts, (i, o, c) =>
+            {
+                Tensor ga = gradPairA.narrow(0, o, c);
+                gradPairX.narrow(0, o, c).addmm_(ga.narrow(1, 0, r), gateUpA.narrow(0, i * 2 * r, r), beta: 0);
+                gradUpX.narrow(0, o, c).addmm_(ga.narrow(1, r, r), gateUpA.narrow(0, i * 2 * r + r, r), beta: 0);
+            });
+            gradPairX.mul_(pairMask.select(1, 0)).add_(gradUpX.mul_(pairMask.select(1, 1))).mul_(keepScale);
+        }
+        return zeros(t, d, device: gradPairA.device).index_add_(0, pairToken, gradPairX, 1.0);
     }
 
     private static Tensor Fill(Tensor output, Action<Tensor> kernel)
