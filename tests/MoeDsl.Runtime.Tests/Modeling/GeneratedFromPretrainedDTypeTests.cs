@@ -2,21 +2,21 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using MoeDsl.Runtime.Modeling;
-using MoeDsl.Tests;
-using MyProject;
+using MoeDsl.Runtime.IO;
+using MoeDsl.Runtime.Tests.IO;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Tests.Modeling;
 
-/// <summary>The generated <c>X.FromPretrained(dir, device, baseDType)</c> (and the registry's <c>DeclaredModel.FromPretrained</c>,
+/// <summary>The generated <c>X.FromPretrained(dir, device, baseDType)</c> (StoriesMixLora on a random stories-shaped checkpoint) (and the registry's <c>DeclaredModel.FromPretrained</c>,
 /// which calls it) loads the frozen base in the dtype asked for, as the run-time declaration path
 /// <c>SpecModel.FromPretrained(dir, X.Spec, device, baseDType)</c> does; without it the CPU default stays fp32.</summary>
 [Collection(nameof(SerialTests))]   // torch's global generator
 public sealed class GeneratedFromPretrainedDTypeTests(ITestOutputHelper output)
 {
-    private static readonly long[] Prompt = Enumerable.Range(0, 20).Select(i => (long)(3 + i * 17 % 60)).ToArray();
+    private static readonly long[] Prompt = Enumerable.Range(0, 20).Select(i => (long)(3 + i * 37 % 500)).ToArray();
 
     private static Tensor Logits(MoeCausalLM model)
     {
@@ -42,16 +42,32 @@ public sealed class GeneratedFromPretrainedDTypeTests(ITestOutputHelper output)
         foreach (Tensor t in values.Values) t.Dispose();
     }
 
+    /// <summary>A random stories-shaped checkpoint (fp32 file) in <paramref name="folder"/>.</summary>
+    private static string StoriesShapedCheckpoint(TempFolder folder)
+    {
+        random.manual_seed(9);
+        using (var model = PlainCausalLM.Create(TestModels.StoriesShape))
+            SafeTensorsWriter.Save(folder.File("model.safetensors"), model.BaseParameters().Select(p => new KeyValuePair<string, Tensor>(p.Name, p.Parameter)));
+        folder.Write("config.json", TestModels.StoriesShape.ToJson());
+        return folder.Path;
+    }
+
+    /// <summary>The generated class as its runtime base. (Through object: dotnet format's workspace does not see the
+    /// generated base class of a declaration, and reports a direct conversion as an error.)</summary>
+    private static MoeCausalLM AsModel(object model) => (MoeCausalLM)model;
+
     [Fact]
     public void The_generated_FromPretrained_loads_a_bf16_base_as_the_run_time_declaration_does_and_defaults_to_fp32()
     {
-        string dir = TinyBase.Directory;
-        using MyMixLora generated = MyMixLora.FromPretrained(dir, baseDType: ScalarType.BFloat16);
-        using SpecModel independent = SpecModel.FromPretrained(dir, MyMixLora.Spec, baseDType: ScalarType.BFloat16);
-        DeclaredModel entry = MoeDsl.Generated.DeclaredModels.All.Single(m => m.Type == typeof(MyMixLora));
+        using var folder = new TempFolder();
+        string dir = StoriesShapedCheckpoint(folder);
+        using MoeCausalLM generated = AsModel(StoriesMixLora.FromPretrained(dir, baseDType: ScalarType.BFloat16));
+        using SpecModel independent = SpecModel.FromPretrained(dir, StoriesMixLora.Spec, baseDType: ScalarType.BFloat16);
+        DeclaredModel entry = MoeDsl.Generated.DeclaredModels.All.Single(m => m.Type == typeof(StoriesMixLora));
         using MoeCausalLM registry = entry.FromPretrained(dir, device: null, ScalarType.BFloat16);
-        using MyMixLora fp32 = MyMixLora.FromPretrained(dir);
-        Assert.IsType<MyMixLora>(registry);
+        using MoeCausalLM fp32 = AsModel(StoriesMixLora.FromPretrained(dir));
+        Assert.IsType<StoriesMixLora>(generated);
+        Assert.IsType<StoriesMixLora>(registry);
 
         foreach (MoeCausalLM model in new MoeCausalLM[] { generated, registry })
         {
@@ -75,11 +91,11 @@ public sealed class GeneratedFromPretrainedDTypeTests(ITestOutputHelper output)
         using Tensor a = Logits(generated), b = Logits(independent), c = Logits(registry), d = Logits(fp32);
         Assert.True(a.bytes.SequenceEqual(b.bytes), "the generated model's bf16 logits differ from SpecModel.FromPretrained's");
         Assert.True(a.bytes.SequenceEqual(c.bytes), "the registry's bf16 logits differ from the generated model's");
-        // The default is fp32: its logits are not the bf16 ones, and within the documented bf16 drift bound of them.
+        // The default is fp32: its logits are not the bf16 ones. (No drift bound here: random weights and random non-zero
+        // adapters are not what docs/precision.md's bound is measured on; FrozenBaseDTypeTests checks that.)
         using Tensor drift = (a - d).abs();
         double relative = drift.max().item<float>() / d.abs().max().item<float>();
         output.WriteLine($"bf16 vs fp32 base (same adapters): max |d| / max |fp32| = {relative:E2}");
         Assert.True(relative > 0, "the default load gave the bf16 logits: it did not stay fp32");
-        Assert.True(relative < 0.05, $"bf16 vs fp32 relative drift {relative:E2} exceeds docs/precision.md's 0.05");
     }
 }
