@@ -317,7 +317,7 @@ public class DiagnosticTests
         string member = name switch
         {
             "ExpertsInLayer" => "internal static int [|ExpertsInLayer|](int layer) => layer;",
-            "FromPretrained" => "internal static M [|FromPretrained|](string directory, TorchSharp.torch.Device? device) => throw new System.NotSupportedException();",
+            "FromPretrained" => "internal static M [|FromPretrained|](string directory, TorchSharp.torch.Device? device, TorchSharp.torch.ScalarType? baseDType) => throw new System.NotSupportedException();",
             "Create" => "internal static M [|Create|](MoeDsl.Runtime.IO.LlamaConfig config) => throw new System.NotSupportedException();",
             ".ctor" => "private [|M|](MoeDsl.Runtime.IO.LlamaConfig config) { System.GC.KeepAlive(config); }",
             "Spec" => "internal static string [|Spec|] { get; } = \"mine\";",
@@ -351,6 +351,7 @@ public class DiagnosticTests
                     internal static int ExpertsInLayer(string name) => name.Length;
                     internal static M Create(int seed) => throw new System.NotSupportedException(seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
                     internal static M FromPretrained(string directory) => FromPretrained(directory, null);
+                    internal static M FromPretrained(string directory, TorchSharp.torch.Device? device) => FromPretrained(directory, device, null);
                     internal static T Create<T>(MoeDsl.Runtime.IO.LlamaConfig config) where T : class => throw new System.NotSupportedException(config.ToString());
                     internal int LayerCount => Layers;
                 }

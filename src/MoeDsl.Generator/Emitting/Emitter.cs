@@ -65,7 +65,7 @@ namespace MoeDsl.Generator.Emitting
             foreach (GeneratedModel m in models.OrderBy(x => x.ClassName, StringComparer.Ordinal).ThenBy(FullTypeName, StringComparer.Ordinal))
             {
                 string type = FullTypeName(m);
-                w.Line($"new {Modeling}.DeclaredModel(typeof({type}), {type}.{GeneratedMembers.Spec}, static (directory, device) => {type}.{GeneratedMembers.FromPretrained}(directory, device), static config => {type}.{GeneratedMembers.Create}(config)),");
+                w.Line($"new {Modeling}.DeclaredModel(typeof({type}), {type}.{GeneratedMembers.Spec}, static (directory, device, baseDType) => {type}.{GeneratedMembers.FromPretrained}(directory, device, baseDType), static config => {type}.{GeneratedMembers.Create}(config)),");
             }
             w.Unindent();
             w.Line("};");
@@ -218,9 +218,10 @@ namespace MoeDsl.Generator.Emitting
             w.Line("}");
             w.Line();
             w.Line("/// <summary>Builds the model on a Hugging Face checkpoint folder: checks its config.json against the declaration,");
-            w.Line("/// loads the frozen base weights, moves the model to <paramref name=\"device\"/> and puts it in eval mode.</summary>");
-            w.Line($"public static {cls} {GeneratedMembers.FromPretrained}(string directory, {GeneratedMembers.DeviceType}? device = null)");
-            w.Line($"    => LoadPretrained(new {cls}(ConfigFor(directory, {GeneratedMembers.Spec})), directory, device);");
+            w.Line("/// loads the frozen base weights in <paramref name=\"baseDType\"/> (fp32 or bf16; null: bf16 on CUDA, fp32 on the CPU),");
+            w.Line("/// moves the model to <paramref name=\"device\"/> and puts it in eval mode. Adapters and routers are fp32.</summary>");
+            w.Line($"public static {cls} {GeneratedMembers.FromPretrained}(string directory, {GeneratedMembers.DeviceType}? device = null, {GeneratedMembers.ScalarTypeType}? baseDType = null)");
+            w.Line($"    => LoadPretrained(new {cls}(ConfigFor(directory, {GeneratedMembers.Spec})), directory, device, baseDType);");
             w.Line();
             w.Line("/// <summary>Builds the model with a randomly initialised frozen base of <paramref name=\"config\"/>'s shape,");
             w.Line("/// which must match the declaration.</summary>");

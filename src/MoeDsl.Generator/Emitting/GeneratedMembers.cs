@@ -42,6 +42,7 @@ namespace MoeDsl.Runtime.Declarations.Emitting
         /// <summary>Parameter types as written in the generated code and in signatures (fully qualified, no nullability).</summary>
         public const string LlamaConfigType = "global::MoeDsl.Runtime.IO.LlamaConfig";
         public const string DeviceType = "global::TorchSharp.torch.Device";
+        public const string ScalarTypeType = "global::TorchSharp.torch.ScalarType";
 
         public static readonly GeneratedMember[] All =
         {
@@ -55,7 +56,7 @@ namespace MoeDsl.Runtime.Declarations.Emitting
             new GeneratedMember(TrainableParameters, null, "the constant TrainableParameters"),
             new GeneratedMember(ExpertsInLayer, new[] { "int" }, "the method ExpertsInLayer(int)"),
             new GeneratedMember(Spec, null, "the property Spec"),
-            new GeneratedMember(FromPretrained, new[] { "string", DeviceType }, "the method FromPretrained(string, Device?)"),
+            new GeneratedMember(FromPretrained, new[] { "string", DeviceType, ScalarTypeType + "?" }, "the method FromPretrained(string, Device?, ScalarType?)"),
             new GeneratedMember(Create, new[] { LlamaConfigType }, "the method Create(LlamaConfig)"),
             new GeneratedMember(Constructor, new[] { LlamaConfigType }, "the private constructor taking a LlamaConfig"),
             new GeneratedMember(TrainingOptions, null, "the nested record TrainingOptions"),

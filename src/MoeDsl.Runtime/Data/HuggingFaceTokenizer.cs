@@ -37,10 +37,11 @@ public sealed class HuggingFaceTokenizer : ITokenizer, IDisposable
     private readonly HashSet<int> specialIds;
     private readonly Dictionary<string, int> tokenIds;
 
-    private HuggingFaceTokenizer(RustTokenizer inner, string description, int vocabSize, bool[] known, Dictionary<string, int> tokenIds,
+    private HuggingFaceTokenizer(RustTokenizer inner, string file, string description, int vocabSize, bool[] known, Dictionary<string, int> tokenIds,
         IReadOnlyList<string> specialTokens, IReadOnlyList<int> prefix, IReadOnlyList<int> suffix, int? bos, int? eos, int? pad)
     {
         this.inner = inner;
+        SourceFile = file;
         Description = description;
         VocabSize = vocabSize;
         this.known = known;
@@ -55,6 +56,9 @@ public sealed class HuggingFaceTokenizer : ITokenizer, IDisposable
         PadId = pad;
     }
 
+    /// <summary>The tokenizer.json it was read from (as given to <see cref="Load"/> or <see cref="Parse"/>); errors
+    /// about its folder's other files (tokenizer_config.json) name them beside it.</summary>
+    public string SourceFile { get; }
     /// <inheritdoc />
     public string Description { get; }
     /// <inheritdoc />
@@ -78,7 +82,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer, IDisposable
     {
         foreach (var (name, id) in new[] { ("bos", bos), ("eos", eos), ("pad", pad) })
             if (id is int v && (v < 0 || v >= VocabSize)) throw new ModelFormatException(file, name + "_token_id", $"is {v}, outside the tokenizer's {VocabSize} ids");
-        return new HuggingFaceTokenizer(inner, Description, VocabSize, known, tokenIds, SpecialTokens, PostProcessorPrefix, PostProcessorSuffix, bos, eos, pad) { Chat = chat };
+        return new HuggingFaceTokenizer(inner, SourceFile, Description, VocabSize, known, tokenIds, SpecialTokens, PostProcessorPrefix, PostProcessorSuffix, bos, eos, pad) { Chat = chat };
     }
 
     /// <summary>The checkpoint's chat template (tokenizer_config.json), when it has one; conversations need it.</summary>
@@ -181,7 +185,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer, IDisposable
         var (prefix, suffix) = PostProcessorTemplate(root, file);
         string description = byteLevel ? "tokenizer.json BPE (byte-level)" : byteFallback ? "tokenizer.json BPE (SentencePiece, byte fallback)" : "tokenizer.json BPE";
         var specials = added.Where(a => a.Special).Select(a => a.Content).Distinct().ToArray();
-        return new HuggingFaceTokenizer(Build(root, file), description, vocabSize, known, tokenIds, specials, prefix, suffix, bosId, eosId, padId);
+        return new HuggingFaceTokenizer(Build(root, file), file, description, vocabSize, known, tokenIds, specials, prefix, suffix, bosId, eosId, padId);
     }
 
     /// <summary>Loads the library on a copy of the file without post-processor, truncation and padding.</summary>

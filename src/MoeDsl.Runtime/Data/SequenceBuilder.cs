@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
 
 namespace MoeDsl.Runtime.Data;
@@ -63,13 +64,17 @@ public static class SequenceBuilder
         var sequences = new List<TrainingSequence>(data.Examples.Count);
         var errors = new List<DataFormatException>();
         int truncated = 0, skipped = 0;
+        // A model without a chat template refuses the whole file at once (not line by line, even with SkipBadLines).
+        ChatFormat? chat = null;
+        if (data.Examples.FirstOrDefault(e => e is ConversationExample) is { } conversation)
+            chat = (tokenizer as HuggingFaceTokenizer)?.Chat ?? throw NoChatTemplate(tokenizer, data.File, conversation.Line);
         foreach (DataExample example in data.Examples)
         {
             try
             {
                 if (example is TokenIdsExample or ConversationExample)
                 {
-                    var (input, labels) = example is TokenIdsExample ti ? FromIds(ti, tokenizer, data.File, options) : FromConversation((ConversationExample)example, tokenizer, data.File, options);
+                    var (input, labels) = example is TokenIdsExample ti ? FromIds(ti, tokenizer, data.File, options) : FromConversation((ConversationExample)example, chat!, tokenizer, data.File, options);
                     if (input.Length > options.MaxTokens)
                     {
                         if (options.OverLength == LengthPolicy.Refuse)
@@ -115,15 +120,25 @@ public static class SequenceBuilder
         return ((long[])ex.InputIds.Clone(), labels);
     }
 
+    /// <summary>The refusal of conversations on a model without a chat template: names the data file with the line of its
+    /// first conversation, the tokenizer_config.json that lacks one (or is absent), and the two fixes.</summary>
+    private static DataFormatException NoChatTemplate(ITokenizer tokenizer, string file, int line)
+    {
+        const string Fix = "give the checkpoint's chat_template (its tokenizer_config.json from the model's repository), or write the data as text, prompt/completion or input_ids";
+        if (tokenizer is not HuggingFaceTokenizer hf)
+            return new DataFormatException(file, line, null, $"is a conversation, but the model's tokenizer ({tokenizer.Description}) has no chat template; conversations need tokenizer.json with a tokenizer_config.json holding a chat_template: {Fix}");
+        string config = Path.Combine(Path.GetDirectoryName(hf.SourceFile) ?? "", TokenizerConfig.FileName);
+        string state = File.Exists(config) ? "has no chat_template" : "does not exist";
+        return new DataFormatException(file, line, null, $"is a conversation, but {config} {state}: {Fix}");
+    }
+
     /// <summary>A conversation through the model's chat template (<see cref="ChatFormat"/>): the rendered text is encoded
     /// without added special tokens (the template writes BOS where the model wants it, as transformers'
     /// apply_chat_template); with <see cref="SequenceOptions.MaskPrompt"/> only the assistant spans are learned. The text
     /// is encoded piecewise at the span boundaries and the pieces must give exactly the ids of the whole text, so a mask
     /// never falls inside a token.</summary>
-    private static (long[] Input, long[] Labels) FromConversation(ConversationExample ex, ITokenizer tokenizer, string file, SequenceOptions options)
+    private static (long[] Input, long[] Labels) FromConversation(ConversationExample ex, ChatFormat chat, ITokenizer tokenizer, string file, SequenceOptions options)
     {
-        ChatFormat chat = (tokenizer as HuggingFaceTokenizer)?.Chat
-            ?? throw new DataFormatException(file, ex.Line, null, $"is a conversation, but the model's tokenizer ({tokenizer.Description}) has no chat template; conversations need tokenizer_config.json with a chat_template beside tokenizer.json");
         string text;
         IReadOnlyList<(int Start, int End)> spans;
         try { (text, spans) = chat.RenderWithAssistantSpans(ex.Messages); }

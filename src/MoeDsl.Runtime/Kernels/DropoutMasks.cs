@@ -51,37 +51,72 @@ public static unsafe class DropoutMasks
     internal static void Fill(Tensor mask, double p, float? keepValue, ulong seed)
     {
         uint threshold = (uint)Math.Min(uint.MaxValue, Math.Round(p * 4294967296.0));
+        if (keepValue is float value) Fill<float, ScaledFloats>(mask, new ScaledFloats(value), threshold, seed);
+        else Fill<byte, BoolBytes>(mask, default, threshold, seed);
+    }
+
+    /// <summary>The one fill loop: element i of <paramref name="mask"/> is the writer's kept or dropped value as
+    /// <c>Draw(seed, i) &gt;= threshold</c>, a vector of <see cref="IMaskElements{T}.Lanes"/> elements at a time where
+    /// Vector256 is in hardware (the same draws, <see cref="Kept8"/>), one by one for the rest. Chunks of 4096 elements
+    /// go to the kernels' thread team; the result does not depend on how they are split.</summary>
+    private static void Fill<T, TWriter>(Tensor mask, TWriter writer, uint threshold, ulong seed)
+        where T : unmanaged where TWriter : struct, IMaskElements<T>
+    {
         long n = mask.numel();
         const long Chunk = 4096;
         long chunks = (n + Chunk - 1) / Chunk;
-        if (keepValue is float value)
+        T* data = ExpertKernels.Data<T>(mask);
+        ExpertKernels.ForRowRanges(chunks, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
         {
-            float* data = ExpertKernels.Data<float>(mask);
-            ExpertKernels.ForRowRanges(chunks, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
-            {
-                long i = start * Chunk, stop = Math.Min(n, end * Chunk);
-                Vector256<uint> bits = Vector256.Create(BitConverter.SingleToUInt32Bits(value));
-                for (; Vector256.IsHardwareAccelerated && i + 8 <= stop; i += 8)
-                    Vector256.Store(Vector256.AsSingle(Kept8(seed, i, threshold) & bits), data + i);
-                for (; i < stop; i++) data[i] = Draw(seed, i) >= threshold ? value : 0f;
-            });
-        }
-        else
+            long i = start * Chunk, stop = Math.Min(n, end * Chunk);
+            for (; Vector256.IsHardwareAccelerated && i + writer.Lanes <= stop; i += writer.Lanes) writer.Store(seed, i, threshold, data + i);
+            for (; i < stop; i++) data[i] = writer.Value(Draw(seed, i) >= threshold);
+        });
+    }
+
+    /// <summary>How one mask element type is written: <see cref="Lanes"/> elements from <see cref="Kept8"/> draws at
+    /// once, or one element from one draw. A struct type parameter, so each fill loop is compiled for its type.</summary>
+    private interface IMaskElements<T> where T : unmanaged
+    {
+        /// <summary>Elements written by one <see cref="Store"/>.</summary>
+        int Lanes { get; }
+
+        /// <summary>Writes elements index..index+Lanes-1 to <paramref name="destination"/>.</summary>
+        void Store(ulong seed, long index, uint threshold, T* destination);
+
+        /// <summary>The element for a kept or dropped draw.</summary>
+        T Value(bool kept);
+    }
+
+    /// <summary>Float elements: the keep value (1 / (1 - p)) or 0, 8 per vector (the kept lanes' all-ones bits select it).</summary>
+    private readonly struct ScaledFloats(float keepValue) : IMaskElements<float>
+    {
+        private readonly Vector256<uint> bits = Vector256.Create(BitConverter.SingleToUInt32Bits(keepValue));
+
+        public int Lanes => 8;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store(ulong seed, long index, uint threshold, float* destination)
+            => Vector256.Store(Vector256.AsSingle(Kept8(seed, index, threshold) & bits), destination);
+
+        public float Value(bool kept) => kept ? keepValue : 0f;
+    }
+
+    /// <summary>Bool elements (one byte, 1 or 0), 32 per vector: four 8-lane draws narrowed twice.</summary>
+    private readonly struct BoolBytes : IMaskElements<byte>
+    {
+        public int Lanes => 32;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store(ulong seed, long index, uint threshold, byte* destination)
         {
-            byte* data = ExpertKernels.Data<byte>(mask);
-            ExpertKernels.ForRowRanges(chunks, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
-            {
-                long i = start * Chunk, stop = Math.Min(n, end * Chunk);
-                Vector256<ushort> one = Vector256.Create((ushort)1);
-                for (; Vector256.IsHardwareAccelerated && i + 32 <= stop; i += 32)
-                {
-                    Vector256<ushort> lo = Vector256.Narrow(Kept8(seed, i, threshold), Kept8(seed, i + 8, threshold)) & one;
-                    Vector256<ushort> hi = Vector256.Narrow(Kept8(seed, i + 16, threshold), Kept8(seed, i + 24, threshold)) & one;
-                    Vector256.Store(Vector256.Narrow(lo, hi), data + i);
-                }
-                for (; i < stop; i++) data[i] = Draw(seed, i) >= threshold ? (byte)1 : (byte)0;
-            });
+            Vector256<ushort> one = Vector256.Create((ushort)1);
+            Vector256<ushort> lo = Vector256.Narrow(Kept8(seed, index, threshold), Kept8(seed, index + 8, threshold)) & one;
+            Vector256<ushort> hi = Vector256.Narrow(Kept8(seed, index + 16, threshold), Kept8(seed, index + 24, threshold)) & one;
+            Vector256.Store(Vector256.Narrow(lo, hi), destination);
         }
+
+        public byte Value(bool kept) => kept ? (byte)1 : (byte)0;
     }
 
     /// <summary><see cref="Draw"/> for elements index..index+7 at once: all-ones lanes where the element is kept.</summary>

@@ -11,11 +11,11 @@ namespace MoeDsl.Runtime.Modeling;
 /// (<c>MoeDsl.Generated.DeclaredModels.All</c>): the declaration and the class's typed factories, without reflection.</summary>
 public sealed class DeclaredModel
 {
-    private readonly Func<string, Device?, MoeCausalLM> fromPretrained;
+    private readonly Func<string, Device?, ScalarType?, MoeCausalLM> fromPretrained;
     private readonly Func<LlamaConfig, MoeCausalLM> create;
 
     /// <summary>Lists a generated class: its type, <c>Spec</c>, <c>FromPretrained</c> and <c>Create</c>.</summary>
-    public DeclaredModel(Type type, ModelSpec spec, Func<string, Device?, MoeCausalLM> fromPretrained, Func<LlamaConfig, MoeCausalLM> create)
+    public DeclaredModel(Type type, ModelSpec spec, Func<string, Device?, ScalarType?, MoeCausalLM> fromPretrained, Func<LlamaConfig, MoeCausalLM> create)
     {
         Type = type ?? throw new ArgumentNullException(nameof(type));
         Spec = spec ?? throw new ArgumentNullException(nameof(spec));
@@ -28,7 +28,7 @@ public sealed class DeclaredModel
     {
         Type = typeof(SpecModel);
         Spec = spec;
-        fromPretrained = (directory, device) => SpecModel.FromPretrained(directory, spec, device);
+        fromPretrained = (directory, device, baseDType) => SpecModel.FromPretrained(directory, spec, device, baseDType);
         create = config => SpecModel.Create(config, spec);
         Name = name;
     }
@@ -50,8 +50,9 @@ public sealed class DeclaredModel
     /// <summary>The declaration as data.</summary>
     public ModelSpec Spec { get; }
 
-    /// <summary>The generated <c>FromPretrained</c>: the folder must have the declared shape.</summary>
-    public MoeCausalLM FromPretrained(string directory, Device? device = null) => fromPretrained(directory, device);
+    /// <summary>The generated <c>FromPretrained</c>: the folder must have the declared shape; the frozen base in
+    /// <paramref name="baseDType"/> (fp32 or bf16; null: bf16 on CUDA, fp32 on the CPU; docs/precision.md).</summary>
+    public MoeCausalLM FromPretrained(string directory, Device? device = null, ScalarType? baseDType = null) => fromPretrained(directory, device, baseDType);
 
     /// <summary>The generated <c>Create</c>: a random base of the declared shape.</summary>
     public MoeCausalLM Create(LlamaConfig config) => create(config);

@@ -10,8 +10,8 @@ namespace MoeDsl.Generated
         /// <summary>Every declared model, sorted by class name.</summary>
         public static global::System.Collections.Generic.IReadOnlyList<global::MoeDsl.Runtime.Modeling.DeclaredModel> All { get; } = new global::MoeDsl.Runtime.Modeling.DeclaredModel[]
         {
-            new global::MoeDsl.Runtime.Modeling.DeclaredModel(typeof(global::A.Outer.Alpha), global::A.Outer.Alpha.Spec, static (directory, device) => global::A.Outer.Alpha.FromPretrained(directory, device), static config => global::A.Outer.Alpha.Create(config)),
-            new global::MoeDsl.Runtime.Modeling.DeclaredModel(typeof(global::B.Zeta), global::B.Zeta.Spec, static (directory, device) => global::B.Zeta.FromPretrained(directory, device), static config => global::B.Zeta.Create(config)),
+            new global::MoeDsl.Runtime.Modeling.DeclaredModel(typeof(global::A.Outer.Alpha), global::A.Outer.Alpha.Spec, static (directory, device, baseDType) => global::A.Outer.Alpha.FromPretrained(directory, device, baseDType), static config => global::A.Outer.Alpha.Create(config)),
+            new global::MoeDsl.Runtime.Modeling.DeclaredModel(typeof(global::B.Zeta), global::B.Zeta.Spec, static (directory, device, baseDType) => global::B.Zeta.FromPretrained(directory, device, baseDType), static config => global::B.Zeta.Create(config)),
         };
     }
 }

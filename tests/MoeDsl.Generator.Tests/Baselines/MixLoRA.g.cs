@@ -62,9 +62,10 @@ namespace Examples
         }
 
         /// <summary>Builds the model on a Hugging Face checkpoint folder: checks its config.json against the declaration,
-        /// loads the frozen base weights, moves the model to <paramref name="device"/> and puts it in eval mode.</summary>
-        public static MixLoRA FromPretrained(string directory, global::TorchSharp.torch.Device? device = null)
-            => LoadPretrained(new MixLoRA(ConfigFor(directory, Spec)), directory, device);
+        /// loads the frozen base weights in <paramref name="baseDType"/> (fp32 or bf16; null: bf16 on CUDA, fp32 on the CPU),
+        /// moves the model to <paramref name="device"/> and puts it in eval mode. Adapters and routers are fp32.</summary>
+        public static MixLoRA FromPretrained(string directory, global::TorchSharp.torch.Device? device = null, global::TorchSharp.torch.ScalarType? baseDType = null)
+            => LoadPretrained(new MixLoRA(ConfigFor(directory, Spec)), directory, device, baseDType);
 
         /// <summary>Builds the model with a randomly initialised frozen base of <paramref name="config"/>'s shape,
         /// which must match the declaration.</summary>
