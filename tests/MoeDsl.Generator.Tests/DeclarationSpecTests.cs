@@ -15,6 +15,7 @@ namespace MoeDsl.Generator.Tests;
 /// get the same ids and the same messages from the runtime's <see cref="DeclarationSpec"/> (the generator's validator,
 /// compiled into the runtime), each on the JSON field of the argument; valid specs build the same modules as the
 /// generated classes.</summary>
+[Collection(nameof(SerialTests))]
 public sealed class DeclarationSpecTests : IDisposable
 {
     private const string Base = "\"BaseModel\": { \"Layers\": 4, \"Hidden\": 64, \"Intermediate\": 172, \"Heads\": 8, \"KvHeads\": 4, \"Vocab\": 512 }";
