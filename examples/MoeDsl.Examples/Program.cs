@@ -7,6 +7,7 @@ using System.Text.Json;
 using MoeDsl.Runtime.IO;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Routing;
+using MoeDsl.Runtime.Training;
 using MoeDsl.Samples.Comparison;
 using MoeDsl.Samples.Embedded;
 
@@ -105,20 +106,40 @@ internal static class Program
         string[] taskNames = tasks.Names.ToArray();
         Console.WriteLine($"{o.Steps} steps x {run.BatchSize} sequences; seeds {string.Join(",", Enumerable.Range(1, o.Seeds))}; torch threads {o.Threads}");
         var results = new List<ComparisonResult>();
+        // A run whose training diverges (NonFiniteTrainingException) is recorded and the job goes on: the method's other
+        // seeds are skipped and it is left out of the tables and pairs (a pair needs every seed of both sides), and
+        // results.json is rewritten after every run, so nothing finished is lost.
+        var diverged = new Dictionary<string, string>(StringComparer.Ordinal);
+        string json = Path.Combine(outDir, "results.json");
+        string divergedJson = Path.Combine(outDir, "diverged.json");
         foreach (DeclaredModel m in selected)
         {
             for (int seed = 1; seed <= o.Seeds; seed++)
             {
                 Func<string, MoeCausalLM> create = d => m.Build(d, device: null, out _);
                 string adapterDir = Path.Combine(outDir, "adapters", $"{m.Name}-seed{seed}");
-                ComparisonResult r = ComparisonRun.Run(m.Name, create, baseDir, tasks, run with { Seed = seed, AdapterDirectory = adapterDir });
+                ComparisonResult r;
+                try
+                {
+                    r = ComparisonRun.Run(m.Name, create, baseDir, tasks, run with { Seed = seed, AdapterDirectory = adapterDir });
+                }
+                catch (NonFiniteTrainingException e)
+                {
+                    diverged[m.Name] = $"seed {seed}: {e.Message}";
+                    Console.WriteLine($"  {m.Name,-10} seed {seed}: DIVERGED: {e.Message} Its other seeds are skipped and it is left out of the tables (see {divergedJson}).");
+                    File.WriteAllText(divergedJson, JsonSerializer.Serialize(diverged, ResultsJson));
+                    break;
+                }
                 results.Add(r);
+                File.WriteAllText(json, JsonSerializer.Serialize(results, ResultsJson));
                 Console.WriteLine($"  {m.Name,-10} seed {seed}: loss {r.FirstLoss:F3} -> {r.FinalLoss:F3}, held-out loss {r.HeldOutLossBefore:F3} -> {r.HeldOutLossAfter:F3}, " +
                                   $"accuracy {string.Join(" ", r.Accuracy.Select(a => $"{a.Key} {a.Value:P0}"))} ({r.Seconds:F0}s)");
             }
         }
 
-        string[] names = selected.Select(m => m.Name).ToArray();
+        results.RemoveAll(r => diverged.ContainsKey(r.Method));
+        string[] names = selected.Select(m => m.Name).Where(n => !diverged.ContainsKey(n)).ToArray();
+        foreach (var (name, what) in diverged) Console.WriteLine($"left out of the tables: {name} diverged ({what})");
         PrintSummary(results, names, taskNames, o.Data is null ? "held-out exact match" : "held-out label-token accuracy");
         List<PairedComparison> differences = Pairs(names)
             .Select(p => PairedComparison.Of(results, p.Method, p.Baseline, p.Kind, taskNames)).ToList();
@@ -126,7 +147,6 @@ internal static class Program
         foreach (string png in ComparisonPlots.Write(outDir, results, names, taskNames,
                      name => selected.First(m => m.Name == name).Spec.ExpertsPerLayer, differences))
             Console.WriteLine($"plot: {png}");
-        string json = Path.Combine(outDir, "results.json");
         File.WriteAllText(json, JsonSerializer.Serialize(results, ResultsJson));
         Console.WriteLine($"results: {json}");
         string differencesJson = Path.Combine(outDir, "differences.json");
