@@ -238,33 +238,36 @@ public sealed class SafeTensorsFile : IDisposable
     public Tensor Read(string name, ScalarType dtype)
     {
         SafeTensorEntry e = Entry(name);
-        ScalarType stored = ToScalarType(e.DType);
-        if (stored == dtype) return Read(name);
+        if (ToScalarType(e.DType) == dtype) return Read(name);
         Tensor result = torch.empty(e.Shape, dtype);
-        try
-        {
-            long rows = e.Shape.Length == 0 ? 1 : e.Shape[0];
-            long rowBytes = rows == 0 ? 0 : (e.End - e.Begin) / rows;
-            long rowsPerChunk = Math.Max(1, Math.Min(rows, ConversionChunkBytes / Math.Max(1, rowBytes)));
-            long rowElements = rows == 0 ? 0 : e.ElementCount / rows;
-            Tensor buffer = ConversionBuffer(stored, rowsPerChunk * rowElements);
-            using Tensor flatResult = result.view(rows, rowElements);
-            for (long row = 0; row < rows; row += rowsPerChunk)
-            {
-                long count = Math.Min(rowsPerChunk, rows - row);
-                using Tensor piece = buffer.narrow(0, 0, count * rowElements);
-                ReadBytes(e, piece, row * rowBytes, count * rowBytes);
-                using Tensor target = flatResult.narrow(0, row, count);
-                using Tensor source = piece.view(count, rowElements);
-                using (torch.no_grad()) target.copy_(source);
-            }
-        }
+        try { ReadConverted(e, result); }
         catch
         {
             result.Dispose();
             throw;
         }
         return result;
+    }
+
+    /// <summary>Reads the entry into <paramref name="destination"/> (a contiguous CPU tensor of its shape, another dtype)
+    /// piece by piece through the kept <see cref="ConversionBuffer"/>: whole rows of the first dimension per piece.</summary>
+    private void ReadConverted(SafeTensorEntry e, Tensor destination)
+    {
+        long rows = e.Shape.Length == 0 ? 1 : e.Shape[0];
+        long rowBytes = rows == 0 ? 0 : (e.End - e.Begin) / rows;
+        long rowsPerChunk = Math.Max(1, Math.Min(rows, ConversionChunkBytes / Math.Max(1, rowBytes)));
+        long rowElements = rows == 0 ? 0 : e.ElementCount / rows;
+        Tensor buffer = ConversionBuffer(ToScalarType(e.DType), rowsPerChunk * rowElements);
+        using Tensor flatDestination = destination.view(rows, rowElements);
+        for (long row = 0; row < rows; row += rowsPerChunk)
+        {
+            long count = Math.Min(rowsPerChunk, rows - row);
+            using Tensor piece = buffer.narrow(0, 0, count * rowElements);
+            ReadBytes(e, piece, row * rowBytes, count * rowBytes);
+            using Tensor target = flatDestination.narrow(0, row, count);
+            using Tensor source = piece.view(count, rowElements);
+            using (torch.no_grad()) target.copy_(source);
+        }
     }
 
     // One conversion buffer per stored dtype, kept for the file's lifetime: a buffer allocated afresh per tensor lands at
@@ -284,17 +287,19 @@ public sealed class SafeTensorsFile : IDisposable
     }
 
     /// <summary>Reads a tensor into <paramref name="destination"/>, which must have its shape: straight from the file into
-    /// its memory when it is a contiguous CPU tensor of the stored dtype, otherwise through a temporary tensor of the stored
-    /// dtype converted by <c>copy_</c>.</summary>
+    /// its memory when it is a contiguous CPU tensor of the stored dtype; converted piece by piece through the kept buffer
+    /// when it is a contiguous CPU tensor of another dtype (as <see cref="Read(string, ScalarType)"/>); otherwise through a
+    /// temporary tensor of the stored dtype copied by <c>copy_</c>.</summary>
     public void ReadInto(string name, Tensor destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
         SafeTensorEntry e = Entry(name);
         if (!e.Shape.SequenceEqual(destination.shape))
             throw new ModelFormatException(Path, name, $"has shape [{string.Join(", ", e.Shape)}] but the destination is [{string.Join(", ", destination.shape)}]");
-        if (destination.device_type == DeviceType.CPU && destination.dtype == ToScalarType(e.DType) && destination.is_contiguous())
+        if (destination.device_type == DeviceType.CPU && destination.is_contiguous())
         {
-            ReadBytes(e, destination);
+            if (destination.dtype == ToScalarType(e.DType)) ReadBytes(e, destination);
+            else ReadConverted(e, destination);
             return;
         }
         using Tensor t = Read(name);

@@ -65,8 +65,8 @@ public sealed class SafeTensorsMappingTests
     }
 }
 
-/// <summary><c>SafeTensorsFile.Read(name, dtype)</c>: converting through the bounded buffer gives exactly
-/// what converting the whole tensor gives, across chunk boundaries, for 2-D, 1-D and 0-D tensors.</summary>
+/// <summary><c>SafeTensorsFile.Read(name, dtype)</c> and <c>ReadInto</c> a tensor of another dtype: converting through
+/// the bounded buffer gives exactly what converting the whole tensor gives, across chunk boundaries, for 2-D, 1-D and 0-D tensors.</summary>
 public sealed class SafeTensorsConversionTests
 {
     [Fact]
@@ -88,6 +88,9 @@ public sealed class SafeTensorsConversionTests
             Assert.Equal(TorchSharp.torch.ScalarType.BFloat16, converted.dtype);
             Assert.Equal(expected.shape, converted.shape);
             Assert.True(converted.eq(expected).all().item<bool>(), $"{name} differs");
+            using var into = TorchSharp.torch.empty(source.shape, TorchSharp.torch.ScalarType.BFloat16); // ReadInto converts the same way
+            f.ReadInto(name, into);
+            Assert.True(into.eq(expected).all().item<bool>(), $"{name} read into a bf16 tensor differs");
         }
         using var same = f.Read("line", TorchSharp.torch.ScalarType.Float32); // the stored dtype: a plain read
         Assert.True(same.eq(line).all().item<bool>());
