@@ -127,11 +127,11 @@ public abstract partial class MoeCausalLM : nn.Module
     /// <c>lm_head.weight</c> and rotary <c>inv_freq</c> buffers, which HF may write and which carry nothing). Tensor by
     /// tensor, straight from the file: a CPU parameter whose asked dtype the file stores becomes a view of the file mapped
     /// copy-on-write (<see cref="SafeTensorsFile.Map"/>: no copy, pages shared with the page cache; read into its own
-    /// memory where the entry cannot be mapped or <c>MOEDSL_MMAP=0</c>); a parameter already in <paramref name="baseDType"/>
-    /// on another device is read into its own memory; one stored in another dtype is converted through a bounded buffer
-    /// (<see cref="SafeTensorsFile.Read(string, ScalarType)"/>); one
-    /// of another dtype is replaced by the tensor read (converted when the file's dtype differs), so no second full copy of
-    /// the base exists at any time. A family's fused tensors (Phi-3's <c>qkv_proj</c>, <c>gate_up_proj</c>:
+    /// memory where the entry cannot be mapped or <c>MOEDSL_MMAP=0</c>); any other parameter already in
+    /// <paramref name="baseDType"/> is read into its own memory (<see cref="SafeTensorsFile.ReadInto"/>, converting through
+    /// a bounded buffer when the file stores another dtype); one
+    /// of another dtype is replaced by the tensor read (<see cref="SafeTensorsFile.Read(string, ScalarType)"/>, through the
+    /// same buffer), so no second full copy of the base exists at any time. A family's fused tensors (Phi-3's <c>qkv_proj</c>, <c>gate_up_proj</c>:
     /// <see cref="FusedTensor"/>) are read once each and split into the model's projections.</summary>
     public void LoadBase(string directory, ScalarType baseDType)
     {
