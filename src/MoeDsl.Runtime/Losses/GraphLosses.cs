@@ -30,23 +30,43 @@ public static class GraphLosses
         return (p / p.sum()).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Smallest sigma the Normal target uses: sigma is clamped to it where used (its gradient is 0 below). The
+    /// reference holds sigma learnable and unbounded; at lr 5e-3 it drifts from E/2 toward 0 (the main job's --full:
+    /// 4 to 0.38 in 900 steps) and the reference's float32 target <c>exp(log_prob)</c> underflows to 0 once
+    /// (E/2)^2 / (2 sigma^2) > 104, which makes its loss NaN (0 * log 0) well before sigma reaches 0, where torch's
+    /// <c>Normal</c> refuses the scale. 0.05 is below that point for every E >= 2 (E = 2 underflows below 0.069), so the
+    /// clamp changes no value the reference computes finitely.</summary>
+    public const double NormalSigmaFloor = 0.05;
+
     /// <summary>Target [E]: the Normal(E/2, sigma) pdf at i = 0..E-1 normalised to sum 1, sorted descending.</summary>
     public static Tensor NormalTarget(Tensor sigma, int experts)
     {
         using var scope = NewDisposeScope();
-        Tensor q = NormalPdf(sigma, experts);
-        return (q / q.sum()).sort(-1, descending: true).Values.MoveToOuterDisposeScope();
+        Tensor logPdf = NormalLogPdf(sigma, experts);
+        return (logPdf - logPdf.logsumexp(0, keepdim: true)).exp().sort(-1, descending: true).Values.MoveToOuterDisposeScope();
     }
 
-    /// <summary>The Normal(E/2, sigma) pdf at i = 0..E-1 [E], unnormalised (fp32).</summary>
-    private static Tensor NormalPdf(Tensor sigma, int experts)
+    /// <summary>The log of the Normal(E/2, sigma) pdf at i = 0..E-1 [E] (fp32, sigma clamped to
+    /// <see cref="NormalSigmaFloor"/>). The target is normalised in log space: the same values as the reference's
+    /// <c>exp(log_prob)</c> then divide wherever that is finite, and finite (0, not NaN) where its exp underflows.</summary>
+    private static Tensor NormalLogPdf(Tensor sigma, int experts)
     {
         using var scope = NewDisposeScope();
-        Tensor scale = sigma.to(ScalarType.Float32);
+        Tensor scale = sigma.to(ScalarType.Float32).clamp_min(NormalSigmaFloor);
         double mu = experts / 2.0;
         Tensor i = arange(0, experts, dtype: ScalarType.Float32, device: sigma.device);
         Tensor logPdf = -(i - mu).pow(2) / (2 * scale.pow(2)) - scale.log() - Math.Log(Math.Sqrt(2 * Math.PI));
-        return logPdf.exp().MoveToOuterDisposeScope();
+        return logPdf.MoveToOuterDisposeScope();
+    }
+
+    /// <summary><see cref="Divergence"/> with the target given by its log [.., E] (already normalised): the target's
+    /// entries that are 0 in float32 contribute 0 instead of 0 * log 0.</summary>
+    private static Tensor DivergenceOfLogTarget(Tensor logTarget, Tensor actual, double eps, GraphLossForm form)
+    {
+        using var scope = NewDisposeScope();
+        Tensor log = logTarget - (actual + eps).log();
+        if (form == GraphLossForm.AbsLog) log = log.abs();
+        return (logTarget.exp() * log).sum(-1).MoveToOuterDisposeScope();
     }
 
     /// <summary><c>sum_i target_i * |log(target_i / (actual_i + eps))|</c> (AbsLog) or without the absolute value (KL),
@@ -78,9 +98,10 @@ public static class GraphLosses
     public static Tensor NormalBalance(Tensor load, Tensor sigma, GraphLossForm form)
     {
         using var scope = NewDisposeScope();
-        Tensor target = NormalTarget(sigma, (int)load.shape[0]);
+        Tensor logPdf = NormalLogPdf(sigma, (int)load.shape[0]);
+        Tensor logTarget = (logPdf - logPdf.logsumexp(0, keepdim: true)).sort(-1, descending: true).Values;
         Tensor sorted = load.sort(-1, descending: true).Values;
-        return Divergence(target, sorted / sorted.sum(), NormalEpsilon, form).MoveToOuterDisposeScope();
+        return DivergenceOfLogTarget(logTarget, sorted / sorted.sum(), NormalEpsilon, form).MoveToOuterDisposeScope();
     }
 
     /// <summary>Normal balance of all routed layers as the reference code computes it (<c>_GoE_count_loss_func</c> on the
@@ -92,13 +113,13 @@ public static class GraphLosses
         if (loads.Count == 0 || loads.Count != sigmas.Count)
             throw new ArgumentException($"one sigma per layer's load is needed, got {loads.Count} loads and {sigmas.Count} sigmas");
         using var scope = NewDisposeScope();
-        Tensor[] pdfs = loads.Select((load, l) => NormalPdf(sigmas[l], (int)load.shape[0])).ToArray();
-        Tensor total = pdfs.Select(p => p.sum()).Aggregate((a, b) => a + b);
+        Tensor[] logPdfs = loads.Select((load, l) => NormalLogPdf(sigmas[l], (int)load.shape[0])).ToArray();
+        Tensor logTotal = cat(logPdfs, 0).logsumexp(0);
         Tensor sum = loads.Select((load, l) =>
         {
-            Tensor target = (pdfs[l] / total).sort(-1, descending: true).Values;
+            Tensor logTarget = (logPdfs[l] - logTotal).sort(-1, descending: true).Values;
             Tensor sorted = load.sort(-1, descending: true).Values;
-            return Divergence(target, sorted / sorted.sum(), NormalEpsilon, form);
+            return DivergenceOfLogTarget(logTarget, sorted / sorted.sum(), NormalEpsilon, form);
         }).Aggregate((a, b) => a + b);
         return (sum / loads.Count).MoveToOuterDisposeScope();
     }

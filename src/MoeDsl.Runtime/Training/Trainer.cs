@@ -161,7 +161,7 @@ public sealed class Trainer : IDisposable
         double lmSum = 0;
         var auxSums = new Dictionary<string, double>(StringComparer.Ordinal);
         long tokens = 0;
-        bool finite = true;
+        var nonFinite = new List<string>();   // what was not finite this step, named for the exception's message
         for (int micro = 0; micro < options.GradientAccumulation; micro++)
         {
             using TokenBatch batch = source.Next();
@@ -170,19 +170,20 @@ public sealed class Trainer : IDisposable
             Tensor total = output.AuxLoss is null ? lm : lm + output.AuxLoss;
             (total / options.GradientAccumulation).backward();
             double lmValue = lm.item<float>();
-            finite &= double.IsFinite(lmValue);
+            if (!double.IsFinite(lmValue)) nonFinite.Add($"the language-model loss ({lmValue})");
             lmSum += lmValue;
             foreach (var (name, value) in output.AuxParts)
             {
                 double v = value.item<float>();
-                finite &= double.IsFinite(v);
+                if (!double.IsFinite(v)) nonFinite.Add($"the {name} loss ({v})");
                 auxSums[name] = auxSums.GetValueOrDefault(name) + v;
             }
             tokens += batch.Tokens;
         }
 
         double gradNorm = nn.utils.clip_grad_norm_(trainable, options.MaxGradNorm > 0 ? options.MaxGradNorm : double.MaxValue);
-        finite &= double.IsFinite(gradNorm);
+        if (!double.IsFinite(gradNorm)) nonFinite.Add($"the gradient norm ({gradNorm})");
+        bool finite = nonFinite.Count == 0;
         if (finite)
         {
             FusedAdamW.Step(optimizer);
@@ -196,7 +197,7 @@ public sealed class Trainer : IDisposable
         optimizer.zero_grad();
         if (consecutiveNonFinite >= options.MaxConsecutiveNonFinite)
             throw new NonFiniteTrainingException(
-                $"{consecutiveNonFinite} consecutive steps had a non-finite loss or gradient (last at step {step}); the adapter was not updated by them. " +
+                $"{consecutiveNonFinite} consecutive steps had a non-finite loss or gradient (last at step {step}: {string.Join(", ", nonFinite.Distinct())}); the adapter was not updated by them. " +
                 "Lower the learning rate, check the data, or raise the limit.");
 
         int n = options.GradientAccumulation;

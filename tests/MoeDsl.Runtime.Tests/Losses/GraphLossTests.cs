@@ -302,6 +302,63 @@ public sealed class GraphLossTests
         Assert.Equal(1.628, GraphLosses.NormalBalance(dominant, sigma, GraphLossForm.AbsLog).item<float>(), 3);
     }
 
+    /// <summary>The reference's Normal loss on the layers stacked (as <see cref="NaiveNormalStacked"/>) in double precision
+    /// on the host, where exp(-200) is 1e-87 and not 0.</summary>
+    private static double HostNormalStacked(double[][] loads, double[] sigmas)
+    {
+        double[][] pdf = loads.Select((load, l) => Enumerable.Range(0, load.Length)
+            .Select(i => Math.Exp(-(i - load.Length / 2.0) * (i - load.Length / 2.0) / (2 * sigmas[l] * sigmas[l])) / (sigmas[l] * Math.Sqrt(2 * Math.PI))).ToArray()).ToArray();
+        double all = pdf.Sum(p => p.Sum());
+        double sum = 0;
+        for (int l = 0; l < loads.Length; l++)
+        {
+            double[] q = pdf[l].Select(p => p / all).OrderByDescending(v => v).ToArray();
+            double[] c = loads[l].Select(v => v / loads[l].Sum()).OrderByDescending(v => v).ToArray();
+            sum += q.Zip(c, (qi, ci) => qi * Math.Abs(Math.Log(qi / (ci + 1e-8)))).Sum();
+        }
+        return sum / loads.Length;
+    }
+
+    [Fact]
+    public void TheNormalLossStaysFiniteWhereTheReferencesFloat32TargetUnderflows()
+    {
+        using var scope = NewDisposeScope();
+        // E = 8, sigma 0.2 in one layer: exp(-(4^2) / (2 * 0.04)) = exp(-200) is 0 in float32, so the reference's
+        // exp(log_prob) target has a 0 entry and its loss is 0 * log 0 = NaN (the main job's --full diverged there, sigma
+        // having drifted from 4 to below 0.3). The log-space target gives the double-precision value, with a finite gradient.
+        double[][] hostLoads = { new[] { 5.0, 1, 0.5, 2, 7, 0.25, 3, 1 }, new[] { 1.0, 2, 3, 4, 5, 6, 7, 8 } };
+        double[] hostSigmas = { 0.2, 3.5 };
+        Tensor[] loads = hostLoads.Select(l => tensor(l.Select(v => (float)v).ToArray())).ToArray();
+        Tensor[] sigmas = hostSigmas.Select(v => tensor((float)v).requires_grad_(true)).ToArray();
+        Assert.True(float.IsNaN(NaiveNormalStacked(loads, sigmas, GraphLossForm.AbsLog).item<float>()), "the float32 transcription of the reference is NaN here");
+        Tensor loss = GraphLosses.NormalBalanceAcrossLayers(loads, sigmas, GraphLossForm.AbsLog);
+        Assert.Equal(HostNormalStacked(hostLoads, hostSigmas), loss.item<float>(), 4);
+        var grads = autograd.grad(new[] { loss }, sigmas);
+        Assert.All(grads, g => Assert.True(float.IsFinite(g.item<float>())));
+        // Per layer: the target at sigma 0.2 puts 1 - 2e-5 on i = 4 (neighbours e^-12.5 each): loss = -log(7 / 19.75), the load summing to 19.75.
+        Assert.Equal(-Math.Log(7 / 19.75), GraphLosses.NormalBalance(loads[0], tensor(0.2f), GraphLossForm.AbsLog).item<float>(), 3);
+    }
+
+    [Fact]
+    public void SigmaIsClampedAtTheFloorWhereUsed()
+    {
+        using var scope = NewDisposeScope();
+        Tensor load = tensor(new[] { 5f, 1f, 0.5f, 2f, 7f, 0.25f, 3f, 1f });
+        float AtFloor() => GraphLosses.NormalBalance(load, tensor((float)GraphLosses.NormalSigmaFloor), GraphLossForm.AbsLog).item<float>();
+        foreach (float below in new[] { 0.01f, 0f, -1f })
+        {
+            Tensor sigma = tensor(below).requires_grad_(true);
+            Tensor loss = GraphLosses.NormalBalanceAcrossLayers(new[] { load, load }, new[] { sigma, sigma }, GraphLossForm.AbsLog);
+            Assert.Equal(AtFloor(), GraphLosses.NormalBalance(load, sigma, GraphLossForm.AbsLog).item<float>(), 6);
+            Assert.True(float.IsFinite(loss.item<float>()));
+            Assert.Equal(0f, autograd.grad(new[] { loss }, new[] { sigma })[0].item<float>());
+        }
+        // Above the floor sigma moves the loss: a finite, non-zero gradient.
+        Tensor above = tensor(0.5f).requires_grad_(true);
+        float grad = autograd.grad(new[] { GraphLosses.NormalBalance(load, above, GraphLossForm.AbsLog) }, new[] { above })[0].item<float>();
+        Assert.True(float.IsFinite(grad) && grad != 0, $"gradient at sigma 0.5: {grad}");
+    }
+
     [Fact]
     public void TheDefaultIsTheReferenceAndTheVariantIsDeclared()
     {
