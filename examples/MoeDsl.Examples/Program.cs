@@ -64,7 +64,7 @@ internal static class Program
         var o = Options.Parse(args);
         if (o.Help)
         {
-            Console.WriteLine("usage: dotnet run -c Release --project examples/MoeDsl.Examples -- [--full (1500 steps, 5 seeds)] [--seeds N] [--steps N] [--methods a,b] [--model DIR [--data F1,F2 --task T1,T2]] [--out DIR] [--threads N]");
+            Console.WriteLine("usage: dotnet run -c Release --project examples/MoeDsl.Examples -- [--full (1500 steps, 5 seeds)] [--seeds N] [--first-seed N (default 1: seeds N..N+seeds-1, to add seeds to an earlier run)] [--steps N] [--methods a,b] [--model DIR [--data F1,F2 --task T1,T2]] [--out DIR] [--threads N]");
             Console.WriteLine("methods: " + string.Join(", ", Methods.Select(m => m.Name)));
             return 0;
         }
@@ -104,7 +104,7 @@ internal static class Program
             tasks = files;
         }
         string[] taskNames = tasks.Names.ToArray();
-        Console.WriteLine($"{o.Steps} steps x {run.BatchSize} sequences; seeds {string.Join(",", Enumerable.Range(1, o.Seeds))}; torch threads {o.Threads}");
+        Console.WriteLine($"{o.Steps} steps x {run.BatchSize} sequences; seeds {string.Join(",", Enumerable.Range(o.FirstSeed, o.Seeds))}; torch threads {o.Threads}");
         var results = new List<ComparisonResult>();
         // A run whose training diverges (NonFiniteTrainingException) is recorded and the job goes on: the method's other
         // seeds are skipped and it is left out of the tables and pairs (a pair needs every seed of both sides), and
@@ -114,7 +114,7 @@ internal static class Program
         string divergedJson = Path.Combine(outDir, "diverged.json");
         foreach (DeclaredModel m in selected)
         {
-            for (int seed = 1; seed <= o.Seeds; seed++)
+            for (int seed = o.FirstSeed; seed < o.FirstSeed + o.Seeds; seed++)
             {
                 Func<string, MoeCausalLM> create = d => m.Build(d, device: null, out _);
                 string adapterDir = Path.Combine(outDir, "adapters", $"{m.Name}-seed{seed}");
@@ -228,7 +228,7 @@ internal static class Program
     /// <summary>Steps of the quick default: 7 methods x 3 seeds stay under 10 minutes on 2 idle cores.</summary>
     private const int QuickSteps = 200;
 
-    private sealed record Options(bool Help, int Steps, int Seeds, string[]? Methods, string? Model, string Out, int Threads, string[]? Data, string[]? Tasks)
+    private sealed record Options(bool Help, int Steps, int Seeds, string[]? Methods, string? Model, string Out, int Threads, string[]? Data, string[]? Tasks, int FirstSeed = 1)
     {
         public static Options Parse(string[] args)
         {
@@ -246,6 +246,7 @@ internal static class Program
                     "--full" => o with { Steps = 1500, Seeds = seedsGiven ? o.Seeds : 5 },
                     "--steps" => o with { Steps = Int("--steps", 1) },
                     "--seeds" => o with { Seeds = Int("--seeds", 1) },
+                    "--first-seed" => o with { FirstSeed = Int("--first-seed", 1) },
                     "--methods" => o with { Methods = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
                     "--model" => o with { Model = Value() },
                     "--out" => o with { Out = Value() },
