@@ -64,10 +64,11 @@ internal static class Program
         var o = Options.Parse(args);
         if (o.Help)
         {
-            Console.WriteLine("usage: dotnet run -c Release --project examples/MoeDsl.Examples -- [--full (1500 steps, 5 seeds)] [--seeds N] [--first-seed N (default 1: seeds N..N+seeds-1, to add seeds to an earlier run)] [--steps N] [--methods a,b] [--model DIR [--data F1,F2 --task T1,T2]] [--out DIR] [--threads N]");
+            Console.WriteLine("usage: dotnet run -c Release --project examples/MoeDsl.Examples -- [--full (1500 steps, 5 seeds)] [--seeds N] [--first-seed N (default 1: seeds N..N+seeds-1, to add seeds to an earlier run)] [--report DIR1,DIR2 (no training: the tables, pairs and plots of earlier runs' results.json joined by method and seed, written to --out)] [--steps N] [--methods a,b] [--model DIR [--data F1,F2 --task T1,T2]] [--out DIR] [--threads N]");
             Console.WriteLine("methods: " + string.Join(", ", Methods.Select(m => m.Name)));
             return 0;
         }
+        if (o.Report is not null) return Report(o.Report, Path.GetFullPath(o.Out));
         TorchSharp.torch.set_num_threads(o.Threads);
         var selected = o.Methods is null ? Methods : o.Methods.Select(n => Methods.FirstOrDefault(m => m.Name == n) ?? throw new ArgumentException($"unknown method '{n}'; methods: {string.Join(", ", Methods.Select(m => m.Name))}")).ToArray();
         string outDir = Path.GetFullPath(o.Out);
@@ -140,19 +141,68 @@ internal static class Program
         results.RemoveAll(r => diverged.ContainsKey(r.Method));
         string[] names = selected.Select(m => m.Name).Where(n => !diverged.ContainsKey(n)).ToArray();
         foreach (var (name, what) in diverged) Console.WriteLine($"left out of the tables: {name} diverged ({what})");
-        PrintSummary(results, names, taskNames, o.Data is null ? "held-out exact match" : "held-out label-token accuracy");
+        Summarise(outDir, results, names, taskNames, o.Data is null ? "held-out exact match" : "held-out label-token accuracy");
+        Console.WriteLine($"adapters: {Path.Combine(outDir, "adapters")} (adapter_model.safetensors + adapter_config.json per method and seed)");
+        return 0;
+    }
+
+    /// <summary>The tables, paired differences and plots of <paramref name="results"/>, and results.json / differences.json
+    /// in <paramref name="outDir"/>: what a run prints at its end, and all <c>--report</c> does.</summary>
+    private static void Summarise(string outDir, List<ComparisonResult> results, string[] names, string[] taskNames, string metric)
+    {
+        PrintSummary(results, names, taskNames, metric);
         List<PairedComparison> differences = Pairs(names)
             .Select(p => PairedComparison.Of(results, p.Method, p.Baseline, p.Kind, taskNames)).ToList();
         PrintDifferences(differences, taskNames);
         foreach (string png in ComparisonPlots.Write(outDir, results, names, taskNames,
-                     name => selected.First(m => m.Name == name).Spec.ExpertsPerLayer, differences))
+                     name => Methods.First(m => m.Name == name).Spec.ExpertsPerLayer, differences))
             Console.WriteLine($"plot: {png}");
+        string json = Path.Combine(outDir, "results.json");
         File.WriteAllText(json, JsonSerializer.Serialize(results, ResultsJson));
         Console.WriteLine($"results: {json}");
         string differencesJson = Path.Combine(outDir, "differences.json");
         File.WriteAllText(differencesJson, JsonSerializer.Serialize(differences, ResultsJson));
         Console.WriteLine($"paired differences: {differencesJson}");
-        Console.WriteLine($"adapters: {Path.Combine(outDir, "adapters")} (adapter_model.safetensors + adapter_config.json per method and seed)");
+    }
+
+    /// <summary><c>--report</c>: joins earlier runs' results.json files by method and seed (a run found in two files must
+    /// agree: same accuracies and final loss, as re-runs of one seed do) and summarises them without training — how seeds
+    /// added with <c>--first-seed</c>, or methods run in separate processes, make one table.</summary>
+    private static int Report(string[] directories, string outDir)
+    {
+        var joined = new Dictionary<(string Method, int Seed), ComparisonResult>();
+        foreach (string dir in directories)
+        {
+            string file = Path.Combine(Path.GetFullPath(dir), "results.json");
+            if (!File.Exists(file)) throw new ArgumentException($"--report {dir}: no results.json there (a main-job --out folder has one after its first run)");
+            List<ComparisonResult> runs;
+            try
+            {
+                runs = JsonSerializer.Deserialize<List<ComparisonResult>>(File.ReadAllText(file), ResultsJson) ?? new List<ComparisonResult>();
+            }
+            catch (JsonException e)
+            {
+                throw new ArgumentException($"--report {file}: not a main-job results.json ({e.Message})");
+            }
+            foreach (ComparisonResult r in runs)
+            {
+                if (!Methods.Any(m => m.Name == r.Method)) throw new ArgumentException($"--report {file}: method '{r.Method}' is not declared here; methods: {string.Join(", ", Methods.Select(m => m.Name))}");
+                if (joined.TryGetValue((r.Method, r.Seed), out ComparisonResult? seen)
+                    && (seen.FinalLoss != r.FinalLoss || !seen.Accuracy.OrderBy(a => a.Key).SequenceEqual(r.Accuracy.OrderBy(a => a.Key))))
+                    throw new ArgumentException($"--report {file}: {r.Method} seed {r.Seed} differs from the same run in an earlier folder; join runs of one code version only");
+                joined[(r.Method, r.Seed)] = r;
+            }
+        }
+        if (joined.Count == 0) throw new ArgumentException("--report: the results.json files hold no runs");
+        List<ComparisonResult> results = joined.Values.OrderBy(r => Array.FindIndex(Methods, m => m.Name == r.Method)).ThenBy(r => r.Seed).ToList();
+        string[] taskNames = results[0].Accuracy.Keys.ToArray();
+        if (results.Any(r => !r.Accuracy.Keys.OrderBy(k => k).SequenceEqual(taskNames.OrderBy(k => k))))
+            throw new ArgumentException("--report: the runs were scored on different tasks");
+        string[] names = Methods.Select(m => m.Name).Where(n => results.Any(r => r.Method == n)).ToArray();
+        Directory.CreateDirectory(outDir);
+        Console.WriteLine($"report of {directories.Length} folder(s): {results.Count} runs, " +
+                          string.Join("; ", names.Select(n => $"{n} seeds {string.Join(",", results.Where(r => r.Method == n).Select(r => r.Seed))}")));
+        Summarise(outDir, results, names, taskNames, "held-out accuracy");
         return 0;
     }
 
@@ -228,7 +278,7 @@ internal static class Program
     /// <summary>Steps of the quick default: 7 methods x 3 seeds stay under 10 minutes on 2 idle cores.</summary>
     private const int QuickSteps = 200;
 
-    private sealed record Options(bool Help, int Steps, int Seeds, string[]? Methods, string? Model, string Out, int Threads, string[]? Data, string[]? Tasks, int FirstSeed = 1)
+    private sealed record Options(bool Help, int Steps, int Seeds, string[]? Methods, string? Model, string Out, int Threads, string[]? Data, string[]? Tasks, int FirstSeed = 1, string[]? Report = null)
     {
         public static Options Parse(string[] args)
         {
@@ -247,6 +297,7 @@ internal static class Program
                     "--steps" => o with { Steps = Int("--steps", 1) },
                     "--seeds" => o with { Seeds = Int("--seeds", 1) },
                     "--first-seed" => o with { FirstSeed = Int("--first-seed", 1) },
+                    "--report" => o with { Report = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
                     "--methods" => o with { Methods = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
                     "--model" => o with { Model = Value() },
                     "--out" => o with { Out = Value() },
