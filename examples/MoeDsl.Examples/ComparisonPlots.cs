@@ -49,7 +49,7 @@ internal static class ComparisonPlots
             string[] columns = tasks.Append("mean").ToArray();
             var series = differences.Select(d => Points($"{d.Method} - {d.Baseline} ({d.Kind})",
                                                         columns.Select(c => c == "mean" ? d.Mean : d.PerTask[c]).ToList())).ToList();
-            written.Add(Save(MoeDsl.Cli.Plots.GroupedBarsPlot("paired difference to the baseline (points), error bars: 95% paired-t interval over seeds",
+            written.Add(Save(MoeDsl.Cli.Plots.GroupedBarsPlot("paired difference to the baseline (points), 95% paired-t intervals",
                                                               "points", columns, series), Path.Combine(directory, "differences.png"), 1000, 550));
         }
 
