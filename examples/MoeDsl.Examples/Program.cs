@@ -34,12 +34,6 @@ internal static class Program
     /// <summary>Training and held-out examples per task of the embedded mix.</summary>
     private const int TrainPerTask = 1000, HeldOutPerTask = 600;
 
-    /// <summary>How results.json is written: indented, NaN allowed (a metric not measured).</summary>
-    private static readonly JsonSerializerOptions ResultsJson = new()
-    {
-        WriteIndented = true,
-        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
 
     private static int Main(string[] args)
     {
@@ -128,11 +122,11 @@ internal static class Program
                 {
                     diverged[m.Name] = $"seed {seed}: {e.Message}";
                     Console.WriteLine($"  {m.Name,-10} seed {seed}: DIVERGED: {e.Message} Its other seeds are skipped and it is left out of the tables (see {divergedJson}).");
-                    File.WriteAllText(divergedJson, JsonSerializer.Serialize(diverged, ResultsJson));
+                    File.WriteAllText(divergedJson, JsonSerializer.Serialize(diverged, ComparisonResultFiles.Json));
                     break;
                 }
                 results.Add(r);
-                File.WriteAllText(json, JsonSerializer.Serialize(results, ResultsJson));
+                File.WriteAllText(json, JsonSerializer.Serialize(results, ComparisonResultFiles.Json));
                 Console.WriteLine($"  {m.Name,-10} seed {seed}: loss {r.FirstLoss:F3} -> {r.FinalLoss:F3}, held-out loss {r.HeldOutLossBefore:F3} -> {r.HeldOutLossAfter:F3}, " +
                                   $"accuracy {string.Join(" ", r.Accuracy.Select(a => $"{a.Key} {a.Value:P0}"))} ({r.Seconds:F0}s)");
             }
@@ -158,10 +152,10 @@ internal static class Program
                      name => Methods.First(m => m.Name == name).Spec.ExpertsPerLayer, differences))
             Console.WriteLine($"plot: {png}");
         string json = Path.Combine(outDir, "results.json");
-        File.WriteAllText(json, JsonSerializer.Serialize(results, ResultsJson));
+        File.WriteAllText(json, JsonSerializer.Serialize(results, ComparisonResultFiles.Json));
         Console.WriteLine($"results: {json}");
         string differencesJson = Path.Combine(outDir, "differences.json");
-        File.WriteAllText(differencesJson, JsonSerializer.Serialize(differences, ResultsJson));
+        File.WriteAllText(differencesJson, JsonSerializer.Serialize(differences, ComparisonResultFiles.Json));
         Console.WriteLine($"paired differences: {differencesJson}");
     }
 
@@ -170,34 +164,10 @@ internal static class Program
     /// added with <c>--first-seed</c>, or methods run in separate processes, make one table.</summary>
     private static int Report(string[] directories, string outDir)
     {
-        var joined = new Dictionary<(string Method, int Seed), ComparisonResult>();
-        foreach (string dir in directories)
-        {
-            string file = Path.Combine(Path.GetFullPath(dir), "results.json");
-            if (!File.Exists(file)) throw new ArgumentException($"--report {dir}: no results.json there (a main-job --out folder has one after its first run)");
-            List<ComparisonResult> runs;
-            try
-            {
-                runs = JsonSerializer.Deserialize<List<ComparisonResult>>(File.ReadAllText(file), ResultsJson) ?? new List<ComparisonResult>();
-            }
-            catch (JsonException e)
-            {
-                throw new ArgumentException($"--report {file}: not a main-job results.json ({e.Message})");
-            }
-            foreach (ComparisonResult r in runs)
-            {
-                if (!Methods.Any(m => m.Name == r.Method)) throw new ArgumentException($"--report {file}: method '{r.Method}' is not declared here; methods: {string.Join(", ", Methods.Select(m => m.Name))}");
-                if (joined.TryGetValue((r.Method, r.Seed), out ComparisonResult? seen)
-                    && (seen.FinalLoss != r.FinalLoss || !seen.Accuracy.OrderBy(a => a.Key).SequenceEqual(r.Accuracy.OrderBy(a => a.Key))))
-                    throw new ArgumentException($"--report {file}: {r.Method} seed {r.Seed} differs from the same run in an earlier folder; join runs of one code version only");
-                joined[(r.Method, r.Seed)] = r;
-            }
-        }
-        if (joined.Count == 0) throw new ArgumentException("--report: the results.json files hold no runs");
-        List<ComparisonResult> results = joined.Values.OrderBy(r => Array.FindIndex(Methods, m => m.Name == r.Method)).ThenBy(r => r.Seed).ToList();
+        List<ComparisonResult> results = ComparisonResultFiles.Join(
+            directories.Select(d => (d, (IReadOnlyList<ComparisonResult>)ComparisonResultFiles.Read(d))), Methods.Select(m => m.Name).ToArray());
+        if (results.Count == 0) throw new ArgumentException("--report: the results.json files hold no runs");
         string[] taskNames = results[0].Accuracy.Keys.ToArray();
-        if (results.Any(r => !r.Accuracy.Keys.OrderBy(k => k).SequenceEqual(taskNames.OrderBy(k => k))))
-            throw new ArgumentException("--report: the runs were scored on different tasks");
         string[] names = Methods.Select(m => m.Name).Where(n => results.Any(r => r.Method == n)).ToArray();
         Directory.CreateDirectory(outDir);
         Console.WriteLine($"report of {directories.Length} folder(s): {results.Count} runs, " +
