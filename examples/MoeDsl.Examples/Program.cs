@@ -34,7 +34,6 @@ internal static class Program
     /// <summary>Training and held-out examples per task of the embedded mix.</summary>
     private const int TrainPerTask = 1000, HeldOutPerTask = 600;
 
-
     private static int Main(string[] args)
     {
         try

@@ -50,7 +50,8 @@ public static class ComparisonResultFiles
                     throw new ArgumentException($"{source}: {r.Method} seed {r.Seed} differs from the same run in an earlier set; join runs of one code version only");
                 joined[(r.Method, r.Seed)] = r;
             }
-        List<ComparisonResult> result = joined.Values.OrderBy(r => methodOrder.ToList().IndexOf(r.Method)).ThenBy(r => r.Seed).ToList();
+        var position = methodOrder.Select((m, i) => (m, i)).ToDictionary(p => p.m, p => p.i, StringComparer.Ordinal);
+        List<ComparisonResult> result = joined.Values.OrderBy(r => position[r.Method]).ThenBy(r => r.Seed).ToList();
         if (result.Count > 0)
         {
             string[] tasks = result[0].Accuracy.Keys.OrderBy(k => k, StringComparer.Ordinal).ToArray();

@@ -42,8 +42,15 @@ public static class GraphLosses
     public static Tensor NormalTarget(Tensor sigma, int experts)
     {
         using var scope = NewDisposeScope();
+        return SortedLogTarget(sigma, experts).exp().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The log of <see cref="NormalTarget"/> [E]: the log pdf normalised to sum 1 in log space, sorted descending.</summary>
+    private static Tensor SortedLogTarget(Tensor sigma, int experts)
+    {
+        using var scope = NewDisposeScope();
         Tensor logPdf = NormalLogPdf(sigma, experts);
-        return (logPdf - logPdf.logsumexp(0, keepdim: true)).exp().sort(-1, descending: true).Values.MoveToOuterDisposeScope();
+        return (logPdf - logPdf.logsumexp(0, keepdim: true)).sort(-1, descending: true).Values.MoveToOuterDisposeScope();
     }
 
     /// <summary>The log of the Normal(E/2, sigma) pdf at i = 0..E-1 [E] (fp32, sigma clamped to
@@ -98,8 +105,7 @@ public static class GraphLosses
     public static Tensor NormalBalance(Tensor load, Tensor sigma, GraphLossForm form)
     {
         using var scope = NewDisposeScope();
-        Tensor logPdf = NormalLogPdf(sigma, (int)load.shape[0]);
-        Tensor logTarget = (logPdf - logPdf.logsumexp(0, keepdim: true)).sort(-1, descending: true).Values;
+        Tensor logTarget = SortedLogTarget(sigma, (int)load.shape[0]);
         Tensor sorted = load.sort(-1, descending: true).Values;
         return DivergenceOfLogTarget(logTarget, sorted / sorted.sum(), NormalEpsilon, form).MoveToOuterDisposeScope();
     }
