@@ -16,8 +16,8 @@ namespace MoeDsl.Runtime.Kernels;
 /// weights are widened to fp32 in registers (exact), products accumulate in fp32 and the bf16 output is rounded to
 /// nearest-even, as libtorch's bf16 linear does; the summation order differs from MKL's, so results agree to fp32
 /// rounding, not bit for bit. <see cref="Linear"/> is the one entry point: every frozen projection and the head go
-/// through it, and anything it does not cover (more rows, a gradient to record, another device or dtype, a CPU without
-/// AVX2+FMA) is <c>nn.functional.linear</c>.</summary>
+/// through it; more rows of an fp32 projection on an AVX-512 CPU go to <see cref="FrozenGemm"/>, and anything else
+/// (another device or dtype, a CPU without AVX2+FMA) is <c>nn.functional.linear</c>.</summary>
 public static unsafe class FrozenMatVec
 {
     /// <summary>Rows of x up to which the kernel runs (a prompt of up to this many tokens, or a batch of decoding rows);
@@ -29,9 +29,18 @@ public static unsafe class FrozenMatVec
     // Longest weight row widened into stack scratch (128 KiB of fp32); longer rows widen inside each dot.
     private const long MaxWidenedRow = 32768;
 
-    /// <summary><c>x W^T + b</c>: the kernel when <see cref="Covers"/> says so, else <c>nn.functional.linear</c>.</summary>
+    /// <summary><c>x W^T + b</c>: the kernel when <see cref="Covers"/> says so; more rows of a frozen fp32 projection on an
+    /// AVX-512 CPU through <see cref="FrozenGemm"/> (an autograd node when x needs a gradient:
+    /// <see cref="FrozenLinearFunction"/>); else <c>nn.functional.linear</c>.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
-        => Covers(x, weight, bias) ? Apply(x, weight, bias) : nn.functional.linear(x, weight, bias);
+    {
+        if (Covers(x, weight, bias)) return Apply(x, weight, bias);
+        if (!FrozenGemm.Covers(x, weight) || weight.requires_grad || (bias is not null && (bias.requires_grad || bias.dtype != ScalarType.Float32 || bias.device_type != DeviceType.CPU)))
+            return nn.functional.linear(x, weight, bias);
+        if (is_grad_enabled() && x.requires_grad) return FrozenLinearFunction.Apply(x, weight, bias);
+        Tensor y = FrozenGemm.Linear(x, weight);
+        return bias is null ? y : y.add_(bias);
+    }
 
     /// <summary>Whether the kernel computes <c>x W^T + b</c>: CPU with AVX2+FMA, W a contiguous [out, in] fp32 or bf16
     /// tensor without gradient, x of W's dtype with at most <see cref="MaxRows"/> rows of <c>in</c> features, and no

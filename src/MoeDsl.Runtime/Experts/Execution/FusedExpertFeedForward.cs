@@ -405,11 +405,14 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         return output;
     }
 
-    /// <summary>The frozen projection's output in fp32: <c>x W^T</c> in W's dtype (bf16 on CUDA).</summary>
-    private static Tensor Frozen(Tensor x, Tensor weight) => nn.functional.linear(x.to(weight.dtype), weight).to(ScalarType.Float32);
+    /// <summary>The frozen projection's output in fp32: <c>x W^T</c> in W's dtype (bf16 on CUDA); fp32 on an AVX-512 CPU
+    /// through <see cref="FrozenGemm"/>.</summary>
+    private static Tensor Frozen(Tensor x, Tensor weight)
+        => FrozenGemm.Covers(x, weight) ? FrozenGemm.Linear(x, weight) : nn.functional.linear(x.to(weight.dtype), weight).to(ScalarType.Float32);
 
     /// <summary>Input gradient of a frozen projection: <c>dy W</c> in W's dtype, returned in fp32.</summary>
-    private static Tensor FrozenInputGradient(Tensor dy, Tensor weight) => dy.to(weight.dtype).mm(weight).to(ScalarType.Float32);
+    private static Tensor FrozenInputGradient(Tensor dy, Tensor weight)
+        => FrozenGemm.Covers(dy, weight) ? FrozenGemm.InputGradient(dy, weight) : dy.to(weight.dtype).mm(weight).to(ScalarType.Float32);
 
     /// <summary>[P, 2r]: row p is <c>A_gate[e_p] x~g_p</c> then <c>A_up[e_p] x~u_p</c> (unscaled), one GEMM per expert segment
     /// on the gathered input rows (both halves in one GEMM when there is no dropout, <paramref name="pairMask"/> null).</summary>

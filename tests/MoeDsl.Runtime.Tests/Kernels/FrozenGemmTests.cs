@@ -1,0 +1,86 @@
+using System;
+using MoeDsl.Runtime.Kernels;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace MoeDsl.Runtime.Tests.Kernels;
+
+/// <summary><see cref="FrozenGemm"/> against naive loops in double precision — shapes with edge tiles (rows not a
+/// multiple of 6, columns not a multiple of 64), depths over one packed panel and not a multiple of the vector width — and
+/// <see cref="FrozenLinearFunction"/> (through <see cref="FrozenMatVec.Linear"/>) giving the input gradient and nothing
+/// to the frozen weight.</summary>
+[Collection(nameof(SerialTests))]
+public sealed class FrozenGemmTests
+{
+    /// <summary>y[r, o] = sum_i x[r, i] w[o, i] (transposeW) or sum_i x[r, i] w[i, o].</summary>
+    private static double[] Naive(float[] x, float[] w, int m, int n, int k, bool transposeW)
+    {
+        var y = new double[m * n];
+        for (int r = 0; r < m; r++)
+            for (int o = 0; o < n; o++)
+            {
+                double sum = 0;
+                for (int i = 0; i < k; i++) sum += (double)x[r * k + i] * (transposeW ? w[o * k + i] : w[i * n + o]);
+                y[r * n + o] = sum;
+            }
+        return y;
+    }
+
+    private static void AssertClose(double[] expected, Tensor got, int k)
+    {
+        float[] values = got.data<float>().ToArray();
+        Assert.Equal(expected.Length, values.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(values[i] - expected[i]) <= 1e-5 * (1 + Math.Sqrt(k)), $"element {i}: {values[i]} vs {expected[i]}");
+    }
+
+    [SkippableTheory]
+    [InlineData(6, 64, 256)]      // one full tile, one full panel
+    [InlineData(13, 70, 300)]     // edge rows and columns, a second panel of 44
+    [InlineData(7, 130, 33)]      // depth not a multiple of 16
+    [InlineData(64, 200, 520)]
+    [InlineData(1, 5, 3)]
+    public void Linear_and_input_gradient_equal_naive_loops(int m, int n, int k)
+    {
+        Skip.IfNot(FrozenGemm.Available, "no AVX-512 (or MOEDSL_FROZEN_GEMM=torch): the GEMM is not used here");
+        manual_seed(21);
+        using Tensor x = randn(2, m, k), w = randn(n, k), dy = randn(2, m, n);
+        using Tensor y = FrozenGemm.Linear(x, w);
+        Assert.Equal(new long[] { 2, m, n }, y.shape);
+        AssertClose(Naive(x.data<float>().ToArray(), w.data<float>().ToArray(), 2 * m, n, k, transposeW: true), y, k);
+        using Tensor dx = FrozenGemm.InputGradient(dy, w);
+        Assert.Equal(new long[] { 2, m, k }, dx.shape);
+        AssertClose(Naive(dy.data<float>().ToArray(), w.data<float>().ToArray(), 2 * m, k, n, transposeW: false), dx, n);
+    }
+
+    [SkippableFact]
+    public void Frozen_projection_records_the_input_gradient_only()
+    {
+        Skip.IfNot(FrozenGemm.Available, "no AVX-512 (or MOEDSL_FROZEN_GEMM=torch): the GEMM is not used here");
+        manual_seed(22);
+        const int m = 70, k = 256, n = 260;
+        using Tensor w = randn(n, k), b = randn(n), x = randn(m, k).requires_grad_(true), upstream = randn(m, n);
+        Assert.True(FrozenGemm.Covers(x, w));
+        using Tensor y = FrozenMatVec.Linear(x, w, b);
+        Assert.True(y.requires_grad);
+        double[] expected = Naive(x.detach().data<float>().ToArray(), w.data<float>().ToArray(), m, n, k, transposeW: true);
+        float[] bias = b.data<float>().ToArray();
+        for (int i = 0; i < expected.Length; i++) expected[i] += bias[i % n];
+        AssertClose(expected, y.detach(), k);
+        (y * upstream).sum().backward();
+        AssertClose(Naive(upstream.data<float>().ToArray(), w.data<float>().ToArray(), m, k, n, transposeW: false), x.grad!, n);
+        Assert.Null(w.grad);
+    }
+
+    [Fact]
+    public void Small_products_and_other_dtypes_stay_with_libtorch()
+    {
+        using Tensor w = randn(64, 64), x = randn(16, 64);
+        Assert.False(FrozenGemm.Covers(x, w));                                      // 65K multiply-adds
+        using Tensor big = randn(512, 512), bigW = randn(512, 512), bigBf16 = big.to(ScalarType.BFloat16), bigWBf16 = bigW.to(ScalarType.BFloat16);
+        Assert.False(FrozenGemm.Covers(bigBf16, bigWBf16));
+        Assert.Equal(FrozenGemm.Available, FrozenGemm.Covers(big, bigW));
+        using Tensor fewRows = randn(5, 512), head = randn(4096, 512);
+        Assert.False(FrozenGemm.Covers(fewRows, head));                              // fewer rows than a tile
+    }
+}
