@@ -15,7 +15,7 @@ internal sealed class Options
           --quick      scaled-down LLaMA-like shape (default; a few minutes on 2 cores)
           --full       the issue's shape: hidden 1024, intermediate 2816, 16 heads, 4 layers, vocab 32000, 2,048 tokens
           --threads N  torch.set_num_threads (default: all cores)
-          --reps N     timed repetitions per figure (default 5), after 1 warm-up repetition
+          --reps N     timed repetitions per figure (default 5), after 3 warm-up repetitions
           --libtorch D load libtorch from D (a PyTorch install's torch/lib; needs a -p:TorchBackend=external build); also MOEDSL_LIBTORCH
           --only G     run one group: train, ffn, graph, mola, mem, flat, pack, bf16; or real (only when named: the real-shape
                        checkpoints, see bench/README.md)
@@ -31,7 +31,7 @@ internal sealed class Options
     public bool IsFull { get; private set; }
     public int Threads { get; private set; } = Environment.ProcessorCount;
     public int Reps { get; private set; } = 5;
-    public int Warmup { get; private set; } = 1;
+    public int Warmup { get; private set; } = 3;
     public int FlatSteps { get; private set; } = 200;
     public string? MemoryChild { get; private set; }
     public string? LibTorch { get; private set; }

@@ -42,33 +42,25 @@ public static unsafe class FrozenGemm
     private const long MinMultiplyAdds = 1L << 22;
 
     /// <summary><c>x W^T</c> for x [..., in] and W [out, in]: returns [..., out] (no autograd: the caller records it).</summary>
-    public static Tensor Linear(Tensor x, Tensor weight)
+    public static Tensor Linear(Tensor x, Tensor weight) => Product(x, weight, transposeWeight: true);
+
+    /// <summary><c>dy W</c> for dy [..., out] and W [out, in]: returns [..., in], the input gradient of <c>x W^T</c>.</summary>
+    public static Tensor InputGradient(Tensor dy, Tensor weight) => Product(dy, weight, transposeWeight: false);
+
+    /// <summary>x [..., K] times W^T (W [N, K]) or W (W [K, N]), as [..., N].</summary>
+    private static Tensor Product(Tensor x, Tensor weight, bool transposeWeight)
     {
-        long n = weight.shape[0], k = weight.shape[1];
-        if (x.shape[^1] != k) throw new ArgumentException($"FrozenGemm.Linear: x has {x.shape[^1]} features, the weight [{n}, {k}] takes {k}");
+        long k = weight.shape[transposeWeight ? 1 : 0], n = weight.shape[transposeWeight ? 0 : 1];
+        if (x.shape[^1] != k)
+            throw new ArgumentException($"FrozenGemm.{(transposeWeight ? "Linear" : "InputGradient")}: the input has {x.shape[^1]} features, the weight [{weight.shape[0]}, {weight.shape[1]}] needs {k}");
         using Tensor a = x.reshape(-1, k).contiguous();
         long m = a.shape[0];
         long[] shape = (long[])x.shape.Clone();
         shape[^1] = n;
         Tensor y = empty(shape, dtype: ScalarType.Float32);
-        Run(ExpertKernels.Data<float>(a), k, ExpertKernels.Data<float>(weight), k, true, ExpertKernels.Data<float>(y), n, m, n, k);
+        Run(ExpertKernels.Data<float>(a), k, ExpertKernels.Data<float>(weight), transposeWeight ? k : n, transposeWeight, ExpertKernels.Data<float>(y), n, m, n, k);
         GC.KeepAlive(weight);
         return y;
-    }
-
-    /// <summary><c>dy W</c> for dy [..., out] and W [out, in]: returns [..., in], the input gradient of <c>x W^T</c>.</summary>
-    public static Tensor InputGradient(Tensor dy, Tensor weight)
-    {
-        long n = weight.shape[1], k = weight.shape[0];
-        if (dy.shape[^1] != k) throw new ArgumentException($"FrozenGemm.InputGradient: dy has {dy.shape[^1]} features, the weight [{k}, {n}] gives {k}");
-        using Tensor a = dy.reshape(-1, k).contiguous();
-        long m = a.shape[0];
-        long[] shape = (long[])dy.shape.Clone();
-        shape[^1] = n;
-        Tensor dx = empty(shape, dtype: ScalarType.Float32);
-        Run(ExpertKernels.Data<float>(a), k, ExpertKernels.Data<float>(weight), n, false, ExpertKernels.Data<float>(dx), n, m, n, k);
-        GC.KeepAlive(weight);
-        return dx;
     }
 
     /// <summary>C [M, N] = A [M, K] B, where B [K, N] is <paramref name="b"/> row-major (ldb its row stride) or, with
