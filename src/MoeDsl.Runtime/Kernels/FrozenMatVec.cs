@@ -16,7 +16,7 @@ namespace MoeDsl.Runtime.Kernels;
 /// weights are widened to fp32 in registers (exact), products accumulate in fp32 and the bf16 output is rounded to
 /// nearest-even, as libtorch's bf16 linear does; the summation order differs from MKL's, so results agree to fp32
 /// rounding, not bit for bit. <see cref="Linear"/> is the one entry point: every frozen projection and the head go
-/// through it; more rows of an fp32 projection on an AVX-512 CPU go to <see cref="FrozenGemm"/>, and anything else
+/// through it; more rows of an fp32 projection on an AVX-512 CPU go to <see cref="WideGemm"/>, and anything else
 /// (another device or dtype, a CPU without AVX2+FMA) is <c>nn.functional.linear</c>.</summary>
 public static unsafe class FrozenMatVec
 {
@@ -30,16 +30,13 @@ public static unsafe class FrozenMatVec
     private const long MaxWidenedRow = 32768;
 
     /// <summary><c>x W^T + b</c>: the kernel when <see cref="Covers"/> says so; more rows of a frozen fp32 projection on an
-    /// AVX-512 CPU through <see cref="FrozenGemm"/> (an autograd node when x needs a gradient:
-    /// <see cref="FrozenLinearFunction"/>); else <c>nn.functional.linear</c>.</summary>
+    /// AVX-512 CPU through <see cref="WideGemm"/> (<see cref="WideLinear"/>, an autograd node when x needs a gradient);
+    /// else <c>nn.functional.linear</c>.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
     {
         if (Covers(x, weight, bias)) return Apply(x, weight, bias);
-        if (!FrozenGemm.Covers(x, weight) || weight.requires_grad || (bias is not null && (bias.requires_grad || bias.dtype != ScalarType.Float32 || bias.device_type != DeviceType.CPU)))
-            return nn.functional.linear(x, weight, bias);
-        if (is_grad_enabled() && x.requires_grad) return FrozenLinearFunction.Apply(x, weight, bias);
-        Tensor y = FrozenGemm.Linear(x, weight);
-        return bias is null ? y : y.add_(bias);
+        bool frozen = !weight.requires_grad && (bias is null || (!bias.requires_grad && bias.dtype == ScalarType.Float32 && bias.device_type == DeviceType.CPU));
+        return frozen && WideGemm.Covers(x, weight) && x.shape[^1] == weight.shape[1] ? WideLinear.Apply(x, weight, bias) : nn.functional.linear(x, weight, bias);
     }
 
     /// <summary>Whether the kernel computes <c>x W^T + b</c>: CPU with AVX2+FMA, W a contiguous [out, in] fp32 or bf16

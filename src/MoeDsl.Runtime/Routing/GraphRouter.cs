@@ -1,5 +1,5 @@
 using System;
-using System.Linq;
+using MoeDsl.Runtime.Kernels;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -112,7 +112,7 @@ public sealed class GraphRouter : Router
         using var scope = NewDisposeScope();
         Tensor tokens = RouterInput(x);                                                             // [T, d]
         long t = tokens.shape[0];
-        Tensor tokenNode = nn.functional.silu(nn.functional.linear(tokens, token_proj.weight!));    // [T, g]
+        Tensor tokenNode = nn.functional.silu(WideLinear.Linear(tokens, token_proj.weight!));      // [T, g]
         Tensor expertNodes = nn.functional.silu(nn.functional.linear(expert_features, expert_proj.weight!)); // [E, g]
         // Node-major [E+1, T, g], so that the adjacency product of every token's graph is one 2-D GEMM
         // [E+1, E+1] x [E+1, T*g] rather than T batched [E+1, E+1] x [E+1, g] products.
@@ -123,14 +123,21 @@ public sealed class GraphRouter : Router
         else
         {
             // The first layer's input has the same E expert rows for every token: their transform and their share of the
-            // adjacency product are computed once ([E+1, g]); only the token node's column varies per token.
+            // adjacency product are computed once ([rows, g]); only the token node's column varies per token. The last
+            // layer keeps only the E expert rows (the token node's row is never scored).
             Linear first = gcn[0];
-            Tensor shared = adjacency.narrow(1, 0, Experts).matmul(nn.functional.linear(expertNodes, first.weight!));  // [E+1, g]
-            Tensor tokenColumn = adjacency.narrow(1, Experts, 1).unsqueeze(-1);                                         // [E+1, 1, 1]
-            h = nn.functional.silu(shared.unsqueeze(1) + tokenColumn * nn.functional.linear(tokenNode, first.weight!).unsqueeze(0)); // [E+1, T, g]
+            Tensor rowsOfFirst = adjacency.narrow(0, 0, gcn.Count == 1 ? Experts : n);
+            Tensor shared = rowsOfFirst.narrow(1, 0, Experts).matmul(nn.functional.linear(expertNodes, first.weight!));   // [rows, g]
+            Tensor tokenColumn = rowsOfFirst.narrow(1, Experts, 1).unsqueeze(-1);                                          // [rows, 1, 1]
+            h = nn.functional.silu(addcmul(shared.unsqueeze(1), tokenColumn, WideLinear.Linear(tokenNode, first.weight!).unsqueeze(0), 1)); // [rows, T, g]
         }
-        foreach (Linear layer in gcn.Skip(1))
-            h = nn.functional.silu(adjacency.matmul(nn.functional.linear(h, layer.weight!).view(n, t * GraphHidden)).view(n, t, GraphHidden));
+        for (int l = 1; l < gcn.Count; l++)
+        {
+            // A (h W^T) = (A h) W^T: the node mixing first, so that the last layer transforms only the E rows it keeps.
+            long rows = l == gcn.Count - 1 ? Experts : n;
+            Tensor mixed = adjacency.narrow(0, 0, rows).matmul(h.view(n, t * GraphHidden)).view(rows, t, GraphHidden);
+            h = nn.functional.silu(WideLinear.Linear(mixed, gcn[l].weight!));
+        }
         Tensor logits = nn.functional.linear(h.narrow(0, 0, Experts), score.weight!).squeeze(-1).t(); // [T, E]
         Tensor probs = logits.softmax(-1);
         var (experts, weights) = TopKRenormalised(probs, TopK);

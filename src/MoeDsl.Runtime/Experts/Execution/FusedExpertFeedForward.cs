@@ -128,7 +128,8 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         Tensor y = Frozen(mixed, downWeight);
         mixed.Dispose();
         Tensor blocks = zeros(t * e, r, device: x.device).index_add_(0, pairRow, pairDownA * (pairWeight * s).unsqueeze(1), 1.0).view(t, e * r);
-        y.addmm_(blocks, downB.t());
+        if (WideGemm.Covers(blocks, downB)) y.add_(WideGemm.Linear(blocks, downB));
+        else y.addmm_(blocks, downB.t());
 
         var saved = new List<Tensor>
         {
@@ -164,9 +165,10 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         bool kernels = pairAt is not null;                                               // the forward's choice (pairAt exists only then)
 
         // Down LoRA: y += blocks B_d^T with blocks = index_add(s w_p A_d[e_p] h~_p) ([T, E*r], kept from the forward).
-        Tensor pairDy = dy.mm(downB).view(t * e, r).index_select(0, pairRow);           // dy_t B_d[e_p]  [P, r]
+        bool wide = WideGemm.Covers(dy, downB);
+        Tensor pairDy = (wide ? WideGemm.InputGradient(dy, downB) : dy.mm(downB)).view(t * e, r).index_select(0, pairRow); // dy_t B_d[e_p]  [P, r]
         Tensor weightS = (pairWeight * s).unsqueeze(1);
-        Tensor gradDownB = dy.t().mm(blocks);                                            // [d, E*r]
+        Tensor gradDownB = wide ? WideGemm.WeightGradient(dy, blocks) : dy.t().mm(blocks); // [d, E*r]
         Tensor gradPairDownA = pairDy * weightS;                                         // dL/d(A_d h~)  [P, r]
         Tensor gradWeight = (pairDownA * pairDy).sum(1).mul_(s);                         // [P], the down-LoRA part
 
@@ -406,13 +408,13 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
     }
 
     /// <summary>The frozen projection's output in fp32: <c>x W^T</c> in W's dtype (bf16 on CUDA); fp32 on an AVX-512 CPU
-    /// through <see cref="FrozenGemm"/>.</summary>
+    /// through <see cref="WideGemm"/>.</summary>
     private static Tensor Frozen(Tensor x, Tensor weight)
-        => FrozenGemm.Covers(x, weight) ? FrozenGemm.Linear(x, weight) : nn.functional.linear(x.to(weight.dtype), weight).to(ScalarType.Float32);
+        => WideGemm.Covers(x, weight) ? WideGemm.Linear(x, weight) : nn.functional.linear(x.to(weight.dtype), weight).to(ScalarType.Float32);
 
     /// <summary>Input gradient of a frozen projection: <c>dy W</c> in W's dtype, returned in fp32.</summary>
     private static Tensor FrozenInputGradient(Tensor dy, Tensor weight)
-        => FrozenGemm.Covers(dy, weight) ? FrozenGemm.InputGradient(dy, weight) : dy.to(weight.dtype).mm(weight).to(ScalarType.Float32);
+        => WideGemm.Covers(dy, weight) ? WideGemm.InputGradient(dy, weight) : dy.to(weight.dtype).mm(weight).to(ScalarType.Float32);
 
     /// <summary>[P, 2r]: row p is <c>A_gate[e_p] x~g_p</c> then <c>A_up[e_p] x~u_p</c> (unscaled), one GEMM per expert segment
     /// on the gathered input rows (both halves in one GEMM when there is no dropout, <paramref name="pairMask"/> null).</summary>

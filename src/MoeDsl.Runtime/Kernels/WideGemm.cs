@@ -7,17 +7,18 @@ using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Kernels;
 
-/// <summary>The two GEMMs of a frozen projection in fp32 on AVX-512 CPUs: the forward <c>x W^T</c> and the input gradient
-/// <c>dy W</c> (W [out, in] never needs its own gradient). libtorch hands both to MKL, which on AMD CPUs runs its AVX2
-/// kernels: on the 2-core Zen 5 test machine 80-85 GFLOP/s a core, where the core's 512-bit FMAs peak at 211 (measured
-/// 2026-12-02; 256-bit: 106). This is a BLIS-style GEMM in 512-bit vectors: B is packed per thread into [KC, 64] panels
-/// (for <c>x W^T</c> the panel is W's rows transposed, so no transposed copy of W is ever made), and a 6 x 64 micro-kernel
-/// keeps its 24 accumulators in registers, each k step loading four B vectors and broadcasting six A values into 24 FMAs.
-/// Tasks are panels of 64 output columns over <see cref="ExpertKernels.Workers"/> threads (torch's OpenMP team). The
-/// summation order differs from MKL's (blocks of <see cref="KC"/> along k), so results agree with libtorch's to fp32
-/// rounding, not bit for bit. Callers go through <see cref="FrozenMatVec.Linear"/> (projections and head) or the fused
-/// expert FFN; <see cref="Covers"/> says when this path runs (elsewhere: libtorch).</summary>
-public static unsafe class FrozenGemm
+/// <summary>The GEMMs of a linear layer in fp32 on AVX-512 CPUs: the forward <c>x W^T</c>, the input gradient <c>dy W</c>
+/// and the weight gradient <c>dy^T x</c>. libtorch hands them to MKL, which on AMD CPUs runs its AVX2 kernels: on the
+/// 2-core Zen 5 test machine 80-86 GFLOP/s a core, where the core's 512-bit FMAs peak at 211 (measured 2026-12-02;
+/// 256-bit: 106). This is a BLIS-style GEMM in 512-bit vectors: B is packed per thread into [KC, 64] panels (for
+/// <c>x W^T</c> the panel is W's rows transposed, so no transposed copy of W is ever made), and a 6 x 64 micro-kernel
+/// keeps its 24 accumulators in registers, each k step loading four B vectors and broadcasting six A values into 24 FMAs
+/// (A read in place with any row and column stride, so <c>dy^T</c> needs no copy either). Tasks are panels of 64 output
+/// columns over <see cref="ExpertKernels.Workers"/> threads (torch's OpenMP team). The summation order differs from MKL's
+/// (blocks of <see cref="KC"/> along k), so results agree with libtorch's to fp32 rounding, not bit for bit. Callers:
+/// <see cref="WideLinear"/> (every frozen projection and the head through <see cref="FrozenMatVec.Linear"/>, the Graph
+/// router's layers) and the fused expert FFN; <see cref="Covers"/> says when this path runs (elsewhere: libtorch).</summary>
+public static unsafe class WideGemm
 {
     private const int MR = 6, NR = 64;
 
@@ -25,8 +26,8 @@ public static unsafe class FrozenGemm
     internal const int KC = 256;
 
     /// <summary>Whether this CPU runs 512-bit vectors in hardware (AVX-512F): the only CPUs where this beats MKL.
-    /// <c>MOEDSL_FROZEN_GEMM=torch</c> turns the path off (libtorch's GEMM everywhere), for comparison.</summary>
-    public static bool Available { get; } = ExpertKernels.Wide && Environment.GetEnvironmentVariable("MOEDSL_FROZEN_GEMM") != "torch";
+    /// <c>MOEDSL_WIDE_GEMM=torch</c> turns the path off (libtorch's GEMM everywhere), for comparison.</summary>
+    public static bool Available { get; } = ExpertKernels.Wide && Environment.GetEnvironmentVariable("MOEDSL_WIDE_GEMM") != "torch";
 
     /// <summary>Whether <c>x W^T</c> / <c>dy W</c> run here: <see cref="Available"/>, both fp32, CPU, W a contiguous 2-D
     /// tensor whose one side matches x's last dimension, at least <see cref="MR"/> rows (fewer rows are a matrix-vector
@@ -47,25 +48,39 @@ public static unsafe class FrozenGemm
     /// <summary><c>dy W</c> for dy [..., out] and W [out, in]: returns [..., in], the input gradient of <c>x W^T</c>.</summary>
     public static Tensor InputGradient(Tensor dy, Tensor weight) => Product(dy, weight, transposeWeight: false);
 
+    /// <summary><c>dy^T x</c> summed over every leading position, for dy [..., out] and x [..., in]: returns [out, in], the
+    /// weight gradient of <c>x W^T</c>.</summary>
+    public static Tensor WeightGradient(Tensor dy, Tensor x)
+    {
+        long n = x.shape[^1], m = dy.shape[^1];
+        using Tensor a = dy.reshape(-1, m).contiguous(), b = x.reshape(-1, n).contiguous();
+        long k = a.shape[0];
+        if (b.shape[0] != k) throw new ArgumentException($"WideGemm.WeightGradient: dy has {k} rows of {m}, x {b.shape[0]} rows of {n}");
+        Tensor dw = empty(m, n, dtype: ScalarType.Float32);
+        Run(ExpertKernels.Data<float>(a), 1, m, ExpertKernels.Data<float>(b), n, false, ExpertKernels.Data<float>(dw), n, m, n, k);
+        return dw;
+    }
+
     /// <summary>x [..., K] times W^T (W [N, K]) or W (W [K, N]), as [..., N].</summary>
     private static Tensor Product(Tensor x, Tensor weight, bool transposeWeight)
     {
         long k = weight.shape[transposeWeight ? 1 : 0], n = weight.shape[transposeWeight ? 0 : 1];
         if (x.shape[^1] != k)
-            throw new ArgumentException($"FrozenGemm.{(transposeWeight ? "Linear" : "InputGradient")}: the input has {x.shape[^1]} features, the weight [{weight.shape[0]}, {weight.shape[1]}] needs {k}");
+            throw new ArgumentException($"WideGemm.{(transposeWeight ? "Linear" : "InputGradient")}: the input has {x.shape[^1]} features, the weight [{weight.shape[0]}, {weight.shape[1]}] needs {k}");
         using Tensor a = x.reshape(-1, k).contiguous();
         long m = a.shape[0];
         long[] shape = (long[])x.shape.Clone();
         shape[^1] = n;
         Tensor y = empty(shape, dtype: ScalarType.Float32);
-        Run(ExpertKernels.Data<float>(a), k, ExpertKernels.Data<float>(weight), transposeWeight ? k : n, transposeWeight, ExpertKernels.Data<float>(y), n, m, n, k);
+        Run(ExpertKernels.Data<float>(a), k, 1, ExpertKernels.Data<float>(weight), transposeWeight ? k : n, transposeWeight, ExpertKernels.Data<float>(y), n, m, n, k);
         GC.KeepAlive(weight);
         return y;
     }
 
-    /// <summary>C [M, N] = A [M, K] B, where B [K, N] is <paramref name="b"/> row-major (ldb its row stride) or, with
-    /// <paramref name="bTransposed"/>, the transpose of <paramref name="b"/> [N, K] (ldb = K).</summary>
-    private static void Run(float* a, long lda, float* b, long ldb, bool bTransposed, float* c, long ldc, long m, long n, long k)
+    /// <summary>C [M, N] = A [M, K] B: A's element (i, q) at <c>a[i ars + q acs]</c>; B [K, N] is <paramref name="b"/>
+    /// row-major (ldb its row stride) or, with <paramref name="bTransposed"/>, the transpose of <paramref name="b"/> [N, K]
+    /// (ldb = K).</summary>
+    private static void Run(float* a, long ars, long acs, float* b, long ldb, bool bTransposed, float* c, long ldc, long m, long n, long k)
     {
         long panels = (n + NR - 1) / NR;
         ExpertKernels.ForRowRanges(panels, 1, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
@@ -82,23 +97,25 @@ public static unsafe class FrozenGemm
                     bool first = k0 == 0;
                     long m0 = 0;
                     if (nr == NR)
-                        for (; m0 + MR <= m; m0 += MR) Micro(a + m0 * lda + k0, lda, pack, c + m0 * ldc + n0, ldc, kc, first);
+                        for (; m0 + MR <= m; m0 += MR) Micro(a + m0 * ars + k0 * acs, ars, acs, pack, c + m0 * ldc + n0, ldc, kc, first);
                     for (; m0 < m; m0 += MR)
                     {
                         // An edge tile (fewer than 6 rows or 64 columns): through zero-padded scratch.
                         long mr = Math.Min(MR, m - m0);
-                        float* tileA = a + m0 * lda + k0;
-                        long tileLda = lda;
+                        float* tileA = a + m0 * ars + k0 * acs;
+                        long tileRows = ars, tileColumns = acs;
                         if (mr < MR)
                         {
                             new Span<float>(edgeA, MR * KC).Clear();
-                            for (long i = 0; i < mr; i++) new Span<float>(a + (m0 + i) * lda + k0, (int)kc).CopyTo(new Span<float>(edgeA + i * KC, (int)kc));
+                            for (long i = 0; i < mr; i++)
+                                for (long q = 0; q < kc; q++) edgeA[i * KC + q] = tileA[i * ars + q * acs];
                             tileA = edgeA;
-                            tileLda = KC;
+                            tileRows = KC;
+                            tileColumns = 1;
                         }
                         if (!first)
                             for (long i = 0; i < mr; i++) new Span<float>(c + (m0 + i) * ldc + n0, (int)nr).CopyTo(new Span<float>(edgeC + i * NR, (int)nr));
-                        Micro(tileA, tileLda, pack, edgeC, NR, kc, first);
+                        Micro(tileA, tileRows, tileColumns, pack, edgeC, NR, kc, first);
                         for (long i = 0; i < mr; i++) new Span<float>(edgeC + i * NR, (int)nr).CopyTo(new Span<float>(c + (m0 + i) * ldc + n0, (int)nr));
                     }
                 }
@@ -162,9 +179,10 @@ public static unsafe class FrozenGemm
         }
     }
 
-    /// <summary>C[6, 64] (+)= A[6, kc] pack[kc, 64]: 24 accumulators, per k four B loads and six broadcasts.</summary>
+    /// <summary>C[6, 64] (+)= A[6, kc] pack[kc, 64] (A's element (i, q) at <c>a[i ars + q acs]</c>): 24 accumulators, per k
+    /// four B loads and six broadcasts.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro(float* a, long lda, float* b, float* c, long ldc, long kc, bool overwrite)
+    private static void Micro(float* a, long ars, long acs, float* b, float* c, long ldc, long kc, bool overwrite)
     {
         Vector512<float> c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53;
         if (overwrite)
@@ -179,21 +197,21 @@ public static unsafe class FrozenGemm
             c40 = Vector512.Load(r); c41 = Vector512.Load(r + 16); c42 = Vector512.Load(r + 32); c43 = Vector512.Load(r + 48); r += ldc;
             c50 = Vector512.Load(r); c51 = Vector512.Load(r + 16); c52 = Vector512.Load(r + 32); c53 = Vector512.Load(r + 48);
         }
-        float* a0 = a, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda;
-        for (long q = 0; q < kc; q++, b += NR)
+        float* a0 = a, a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars, a4 = a3 + ars, a5 = a4 + ars;
+        for (long q = 0; q < kc; q++, b += NR, a0 += acs, a1 += acs, a2 += acs, a3 += acs, a4 += acs, a5 += acs)
         {
             Vector512<float> b0 = Vector512.Load(b), b1 = Vector512.Load(b + 16), b2 = Vector512.Load(b + 32), b3 = Vector512.Load(b + 48), x;
-            x = Vector512.Create(a0[q]);
+            x = Vector512.Create(*a0);
             c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01); c02 = Vector512.FusedMultiplyAdd(x, b2, c02); c03 = Vector512.FusedMultiplyAdd(x, b3, c03);
-            x = Vector512.Create(a1[q]);
+            x = Vector512.Create(*a1);
             c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11); c12 = Vector512.FusedMultiplyAdd(x, b2, c12); c13 = Vector512.FusedMultiplyAdd(x, b3, c13);
-            x = Vector512.Create(a2[q]);
+            x = Vector512.Create(*a2);
             c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21); c22 = Vector512.FusedMultiplyAdd(x, b2, c22); c23 = Vector512.FusedMultiplyAdd(x, b3, c23);
-            x = Vector512.Create(a3[q]);
+            x = Vector512.Create(*a3);
             c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31); c32 = Vector512.FusedMultiplyAdd(x, b2, c32); c33 = Vector512.FusedMultiplyAdd(x, b3, c33);
-            x = Vector512.Create(a4[q]);
+            x = Vector512.Create(*a4);
             c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41); c42 = Vector512.FusedMultiplyAdd(x, b2, c42); c43 = Vector512.FusedMultiplyAdd(x, b3, c43);
-            x = Vector512.Create(a5[q]);
+            x = Vector512.Create(*a5);
             c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51); c52 = Vector512.FusedMultiplyAdd(x, b2, c52); c53 = Vector512.FusedMultiplyAdd(x, b3, c53);
         }
         float* o = c;

@@ -5,12 +5,12 @@ using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Tests.Kernels;
 
-/// <summary><see cref="FrozenGemm"/> against naive loops in double precision — shapes with edge tiles (rows not a
+/// <summary><see cref="WideGemm"/> against naive loops in double precision — shapes with edge tiles (rows not a
 /// multiple of 6, columns not a multiple of 64), depths over one packed panel and not a multiple of the vector width — and
-/// <see cref="FrozenLinearFunction"/> (through <see cref="FrozenMatVec.Linear"/>) giving the input gradient and nothing
-/// to the frozen weight.</summary>
+/// <see cref="WideLinear"/>: through <see cref="FrozenMatVec.Linear"/> the input gradient and nothing for the frozen
+/// weight; with a trained weight its gradient as well.</summary>
 [Collection(nameof(SerialTests))]
-public sealed class FrozenGemmTests
+public sealed class WideGemmTests
 {
     /// <summary>y[r, o] = sum_i x[r, i] w[o, i] (transposeW) or sum_i x[r, i] w[i, o].</summary>
     private static double[] Naive(float[] x, float[] w, int m, int n, int k, bool transposeW)
@@ -42,25 +42,63 @@ public sealed class FrozenGemmTests
     [InlineData(1, 5, 3)]
     public void Linear_and_input_gradient_equal_naive_loops(int m, int n, int k)
     {
-        Skip.IfNot(FrozenGemm.Available, "no AVX-512 (or MOEDSL_FROZEN_GEMM=torch): the GEMM is not used here");
+        Skip.IfNot(WideGemm.Available, "no AVX-512 (or MOEDSL_WIDE_GEMM=torch): the GEMM is not used here");
         manual_seed(21);
         using Tensor x = randn(2, m, k), w = randn(n, k), dy = randn(2, m, n);
-        using Tensor y = FrozenGemm.Linear(x, w);
+        using Tensor y = WideGemm.Linear(x, w);
         Assert.Equal(new long[] { 2, m, n }, y.shape);
         AssertClose(Naive(x.data<float>().ToArray(), w.data<float>().ToArray(), 2 * m, n, k, transposeW: true), y, k);
-        using Tensor dx = FrozenGemm.InputGradient(dy, w);
+        using Tensor dx = WideGemm.InputGradient(dy, w);
         Assert.Equal(new long[] { 2, m, k }, dx.shape);
         AssertClose(Naive(dy.data<float>().ToArray(), w.data<float>().ToArray(), 2 * m, k, n, transposeW: false), dx, n);
+    }
+
+    [SkippableTheory]
+    [InlineData(70, 260, 256)]    // tokens x out x in: edge rows (260 = 43 tiles of 6 + 2), four full panels
+    [InlineData(300, 20, 130)]    // more tokens than one panel's depth (256), out and in not multiples of 6 / 64
+    public void Weight_gradient_equals_a_naive_loop(int tokens, int outFeatures, int inFeatures)
+    {
+        Skip.IfNot(WideGemm.Available, "no AVX-512 (or MOEDSL_WIDE_GEMM=torch): the GEMM is not used here");
+        manual_seed(23);
+        using Tensor dy = randn(tokens, outFeatures), x = randn(tokens, inFeatures);
+        using Tensor dw = WideGemm.WeightGradient(dy, x);
+        Assert.Equal(new long[] { outFeatures, inFeatures }, dw.shape);
+        float[] d = dy.data<float>().ToArray(), xs = x.data<float>().ToArray();
+        var expected = new double[outFeatures * inFeatures];
+        for (int o = 0; o < outFeatures; o++)
+            for (int i = 0; i < inFeatures; i++)
+            {
+                double sum = 0;
+                for (int t = 0; t < tokens; t++) sum += (double)d[t * outFeatures + o] * xs[t * inFeatures + i];
+                expected[o * inFeatures + i] = sum;
+            }
+        AssertClose(expected, dw, tokens);
+    }
+
+    [SkippableFact]
+    public void Trained_weight_gets_the_same_gradients_as_libtorch()
+    {
+        Skip.IfNot(WideGemm.Available, "no AVX-512 (or MOEDSL_WIDE_GEMM=torch): the GEMM is not used here");
+        manual_seed(24);
+        using Tensor w = randn(128, 512).requires_grad_(true), x = randn(2, 128, 512).requires_grad_(true), upstream = randn(2, 128, 128);
+        using Tensor wRef = w.detach().clone().requires_grad_(true), xRef = x.detach().clone().requires_grad_(true);
+        Assert.True(WideGemm.Covers(x, w));
+        using Tensor y = WideLinear.Linear(x, w), yRef = nn.functional.linear(xRef, wRef);
+        Assert.True(y.allclose(yRef, rtol: 1e-5, atol: 1e-4));
+        (y * upstream).sum().backward();
+        (yRef * upstream).sum().backward();
+        Assert.True(x.grad!.allclose(xRef.grad!, rtol: 1e-5, atol: 1e-4));
+        Assert.True(w.grad!.allclose(wRef.grad!, rtol: 1e-5, atol: 1e-3));
     }
 
     [SkippableFact]
     public void Frozen_projection_records_the_input_gradient_only()
     {
-        Skip.IfNot(FrozenGemm.Available, "no AVX-512 (or MOEDSL_FROZEN_GEMM=torch): the GEMM is not used here");
+        Skip.IfNot(WideGemm.Available, "no AVX-512 (or MOEDSL_WIDE_GEMM=torch): the GEMM is not used here");
         manual_seed(22);
         const int m = 70, k = 256, n = 260;
         using Tensor w = randn(n, k), b = randn(n), x = randn(m, k).requires_grad_(true), upstream = randn(m, n);
-        Assert.True(FrozenGemm.Covers(x, w));
+        Assert.True(WideGemm.Covers(x, w));
         using Tensor y = FrozenMatVec.Linear(x, w, b);
         Assert.True(y.requires_grad);
         double[] expected = Naive(x.detach().data<float>().ToArray(), w.data<float>().ToArray(), m, n, k, transposeW: true);
@@ -76,11 +114,11 @@ public sealed class FrozenGemmTests
     public void Small_products_and_other_dtypes_stay_with_libtorch()
     {
         using Tensor w = randn(64, 64), x = randn(16, 64);
-        Assert.False(FrozenGemm.Covers(x, w));                                      // 65K multiply-adds
+        Assert.False(WideGemm.Covers(x, w));                                      // 65K multiply-adds
         using Tensor big = randn(512, 512), bigW = randn(512, 512), bigBf16 = big.to(ScalarType.BFloat16), bigWBf16 = bigW.to(ScalarType.BFloat16);
-        Assert.False(FrozenGemm.Covers(bigBf16, bigWBf16));
-        Assert.Equal(FrozenGemm.Available, FrozenGemm.Covers(big, bigW));
+        Assert.False(WideGemm.Covers(bigBf16, bigWBf16));
+        Assert.Equal(WideGemm.Available, WideGemm.Covers(big, bigW));
         using Tensor fewRows = randn(5, 512), head = randn(4096, 512);
-        Assert.False(FrozenGemm.Covers(fewRows, head));                              // fewer rows than a tile
+        Assert.False(WideGemm.Covers(fewRows, head));                              // fewer rows than a tile
     }
 }
