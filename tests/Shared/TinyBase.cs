@@ -26,12 +26,18 @@ internal static class TinyBase
         string dir = Path.Combine(Path.GetTempPath(), "moedsl-tinybase-" + Environment.ProcessId);
         if (System.IO.Directory.Exists(dir)) System.IO.Directory.Delete(dir, true);
         System.IO.Directory.CreateDirectory(dir);
-        using (var g = new Generator(7))
+        // The first use happens inside whatever test touches Directory first, often right after that test seeded the
+        // global generator: the creation's own seed and draws must not leak into it (a test that seeds, then opens the
+        // tiny base, would otherwise train differently when it is the process's first user of the base).
+        using (Tensor callersState = random.get_rng_state())
         {
             random.manual_seed(7);
-            using var model = PlainCausalLM.Create(Config);
-            File.WriteAllText(Path.Combine(dir, "config.json"), Config.ToJson());
-            SafeTensorsWriter.Save(Path.Combine(dir, "model.safetensors"), model.BaseParameters().Select(p => new KeyValuePair<string, Tensor>(p.Name, p.Parameter)));
+            using (var model = PlainCausalLM.Create(Config))
+            {
+                File.WriteAllText(Path.Combine(dir, "config.json"), Config.ToJson());
+                SafeTensorsWriter.Save(Path.Combine(dir, "model.safetensors"), model.BaseParameters().Select(p => new KeyValuePair<string, Tensor>(p.Name, p.Parameter)));
+            }
+            random.set_rng_state(callersState);
         }
         string symbols = EmbeddedVocabulary.Decode(Enumerable.Range(CharTokenizer.FirstSymbolId, EmbeddedVocabulary.Size - CharTokenizer.FirstSymbolId).Select(i => (long)i));
         new CharTokenizer(symbols).Save(dir);

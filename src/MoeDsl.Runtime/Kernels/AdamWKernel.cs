@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -16,6 +17,9 @@ namespace MoeDsl.Runtime.Kernels;
 /// <param name="StepSize">lr / (1 - beta1^step).</param>
 internal readonly record struct AdamWConstants(float Decay, float Beta1, float Beta2, float OneMinusBeta1, float OneMinusBeta2, float SqrtBiasCorrection2, float Eps, float StepSize);
 
+/// <summary>One parameter's AdamW update: its tensor, gradient and moments (fp32, contiguous, N elements each) and constants.</summary>
+internal readonly record struct AdamWTensor(IntPtr P, IntPtr G, IntPtr M, IntPtr V, long N, AdamWConstants Constants);
+
 /// <summary>One memory pass of AdamW over an fp32 parameter, its gradient and its two moments: the eight
 /// TorchSharp ops per tensor of the reference update (mul_, mul_/add_, mul_/addcmul_, sqrt, div, add_, addcdiv_) each
 /// read and write whole tensors and allocate two temporaries; this reads p, g, m, v once and writes p, m, v once.</summary>
@@ -23,16 +27,32 @@ internal static unsafe class AdamWKernel
 {
     private const long ChunkElements = 16 * 1024;
 
-    /// <summary>Updates <paramref name="p"/>, <paramref name="m"/>, <paramref name="v"/> in place (n elements each):
+    /// <summary>Updates every tensor's p, m, v in place (N elements each) in one parallel pass:
     /// <code>
     /// p = p (1 - lr wd);  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
     /// p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-    /// </code></summary>
-    public static void Step(float* p, float* g, float* m, float* v, long n, AdamWConstants c)
+    /// </code>
+    /// The tensors' elements go in chunks of 16K, all chunks of all tensors shared by the kernels' threads: a MixLoRA
+    /// adapter is a few hundred tensors of 8-23K elements, and updated one by one each was one or two chunks on one thread.</summary>
+    public static void StepAll(IReadOnlyList<AdamWTensor> tensors)
     {
-        long chunks = (n + ChunkElements - 1) / ChunkElements;
-        if (chunks == 1) Range(p, g, m, v, 0, n, c);
-        else ExpertKernels.ForRowRanges(chunks, (first, last) => Range(p, g, m, v, first * ChunkElements, Math.Min(n, last * ChunkElements), c));
+        var chunkTensor = new List<int>();
+        var chunkStart = new List<long>();
+        for (int i = 0; i < tensors.Count; i++)
+            for (long start = 0; start < tensors[i].N; start += ChunkElements)
+            {
+                chunkTensor.Add(i);
+                chunkStart.Add(start);
+            }
+        ExpertKernels.ForRowRanges(chunkTensor.Count, 1, (first, last) =>
+        {
+            for (long chunk = first; chunk < last; chunk++)
+            {
+                AdamWTensor t = tensors[chunkTensor[(int)chunk]];
+                long start = chunkStart[(int)chunk];
+                Range((float*)t.P, (float*)t.G, (float*)t.M, (float*)t.V, start, Math.Min(t.N, start + ChunkElements), t.Constants);
+            }
+        });
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -28,6 +28,7 @@ public static class FusedAdamW
             optimizer.step();
             return false;
         }
+        var tensors = new List<AdamWTensor>(work.Count);
         foreach (var (param, grad, state, options) in work)
         {
             double lr = options.LearningRate!.Value, beta1 = options.beta1!.Value, beta2 = options.beta2!.Value;
@@ -43,10 +44,12 @@ public static class FusedAdamW
                 StepSize: (float)(lr / (1 - Math.Pow(beta1, state.step))));
             unsafe
             {
-                AdamWKernel.Step(ExpertKernels.Data<float>(param), ExpertKernels.Data<float>(grad), ExpertKernels.Data<float>(state.exp_avg),
-                    ExpertKernels.Data<float>(state.exp_avg_sq), param.numel(), constants);
+                tensors.Add(new AdamWTensor((IntPtr)ExpertKernels.Data<float>(param), (IntPtr)ExpertKernels.Data<float>(grad),
+                    (IntPtr)ExpertKernels.Data<float>(state.exp_avg), (IntPtr)ExpertKernels.Data<float>(state.exp_avg_sq), param.numel(), constants));
             }
         }
+        AdamWKernel.StepAll(tensors);   // the tensors stay alive: work holds them until here
+        GC.KeepAlive(work);
         return true;
     }
 
