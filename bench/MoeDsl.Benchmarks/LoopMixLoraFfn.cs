@@ -1,6 +1,7 @@
+using MoeDsl.Runtime.Experts;
+using MoeDsl.Runtime.Kernels;
 using MoeDsl.Runtime.Routing;
 using static TorchSharp.torch;
-using MoeDsl.Runtime.Experts;
 
 namespace MoeDsl.Benchmarks;
 
@@ -28,8 +29,8 @@ internal sealed class LoopMixLoraFfn
         long b = x.shape[0], l = x.shape[1], d = x.shape[2];
         Tensor xt = x.reshape(b * l, d);
         RoutingDecision decision = ffn.Router.forward(x);                               // [T, k] experts and weights
-        Tensor commonGate = nn.functional.linear(xt, ffn.GateProj.Weight);
-        Tensor commonUp = nn.functional.linear(xt, ffn.UpProj.Weight);
+        Tensor commonGate = FrozenMatVec.Linear(xt, ffn.GateProj.Weight);        // the frozen projections on MoeDsl's own path,
+        Tensor commonUp = FrozenMatVec.Linear(xt, ffn.UpProj.Weight);            // as in the fused FFN: the figure compares the methods
         Tensor result = zeros_like(xt);
         Tensor expertMask = nn.functional.one_hot(decision.Experts, experts).permute(2, 1, 0); // [E, k, T]
         for (int e = 0; e < experts; e++)
@@ -41,7 +42,7 @@ internal sealed class LoopMixLoraFfn
             Tensor gate = commonGate.index_select(0, tokens) + Lora(current, ffn.GateProj.Experts[e].A, ffn.GateProj.Experts[e].B);
             Tensor up = commonUp.index_select(0, tokens) + Lora(current, ffn.UpProj.Experts[e].A, ffn.UpProj.Experts[e].B);
             Tensor h = nn.functional.silu(gate) * up;
-            Tensor down = nn.functional.linear(h, ffn.DownProj.Weight) + Lora(h, ffn.DownProj.Experts[e].A, ffn.DownProj.Experts[e].B);
+            Tensor down = FrozenMatVec.Linear(h, ffn.DownProj.Weight) + Lora(h, ffn.DownProj.Experts[e].A, ffn.DownProj.Experts[e].B);
             Tensor w = decision.Weights.index(tokens, slot).unsqueeze(-1);
             result = result.index_add(0, tokens, down * w, 1.0);
         }
