@@ -36,7 +36,7 @@ public static unsafe class FrozenMatVec
     {
         if (Covers(x, weight, bias)) return Apply(x, weight, bias);
         bool frozen = !weight.requires_grad && (bias is null || (!bias.requires_grad && bias.dtype == ScalarType.Float32 && bias.device_type == DeviceType.CPU));
-        return frozen && WideGemm.Covers(x, weight) && x.shape[^1] == weight.shape[1] ? WideLinear.Apply(x, weight, bias) : nn.functional.linear(x, weight, bias);
+        return frozen && WideGemm.Covers(x, weight) ? WideLinear.Apply(x, weight, bias) : nn.functional.linear(x, weight, bias);
     }
 
     /// <summary>Whether the kernel computes <c>x W^T + b</c>: CPU with AVX2+FMA, W a contiguous [out, in] fp32 or bf16

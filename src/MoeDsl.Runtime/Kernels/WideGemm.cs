@@ -25,17 +25,24 @@ public static unsafe class WideGemm
     /// <summary>Depth of one packed panel: [256, 64] fp32 = 64 KiB, held in L2 while every row tile of A passes over it.</summary>
     internal const int KC = 256;
 
-    /// <summary>Whether this CPU runs 512-bit vectors in hardware (AVX-512F): the only CPUs where this beats MKL.
+    /// <summary>Whether this CPU runs 512-bit vectors in hardware (AVX-512F, <see cref="ExpertKernels.Wide"/>): the only CPUs
+    /// where this beats MKL.
     /// <c>MOEDSL_WIDE_GEMM=torch</c> turns the path off (libtorch's GEMM everywhere), for comparison.</summary>
     public static bool Available { get; } = ExpertKernels.Wide && Environment.GetEnvironmentVariable("MOEDSL_WIDE_GEMM") != "torch";
 
-    /// <summary>Whether <c>x W^T</c> / <c>dy W</c> run here: <see cref="Available"/>, both fp32, CPU, W a contiguous 2-D
-    /// tensor whose one side matches x's last dimension, at least <see cref="MR"/> rows (fewer rows are a matrix-vector
-    /// product: <see cref="FrozenMatVec"/>) and at least <see cref="MinMultiplyAdds"/> multiply-adds.</summary>
-    public static bool Covers(Tensor x, Tensor weight)
+    /// <summary>Whether <c>x W^T</c> (<see cref="Linear"/>; x [..., in], W [out, in]) runs here: <see cref="Available"/>,
+    /// both fp32, CPU, W a contiguous 2-D tensor, at least <see cref="MR"/> rows (fewer rows are a matrix-vector product:
+    /// <see cref="FrozenMatVec"/>) and at least <see cref="MinMultiplyAdds"/> multiply-adds.</summary>
+    public static bool Covers(Tensor x, Tensor weight) => Fits(x, weight, depthDimension: 1);
+
+    /// <summary><see cref="Covers"/> for <c>dy W</c> (<see cref="InputGradient"/>; dy [..., out], W [out, in]); the same
+    /// product size gates <see cref="WeightGradient"/> of that layer.</summary>
+    public static bool CoversInputGradient(Tensor dy, Tensor weight) => Fits(dy, weight, depthDimension: 0);
+
+    private static bool Fits(Tensor x, Tensor weight, int depthDimension)
         => Available && x.device_type == DeviceType.CPU && weight.device_type == DeviceType.CPU
            && x.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32 && weight.dim() == 2 && weight.is_contiguous()
-           && x.dim() >= 1 && x.numel() > 0 && (x.shape[^1] == weight.shape[0] || x.shape[^1] == weight.shape[1])
+           && x.dim() >= 1 && x.numel() > 0 && x.shape[^1] == weight.shape[depthDimension]
            && x.numel() / x.shape[^1] >= MR && x.numel() * (weight.numel() / x.shape[^1]) >= MinMultiplyAdds;
 
     /// <summary>Smallest product (multiply-adds) sent here: below it libtorch's per-call cost is lower (measured: a

@@ -16,13 +16,18 @@ public sealed class WideLinear : autograd.SingleTensorFunction<WideLinear>
     /// <summary><c>x W^T</c> (fp32; x [..., in], W [out, in]) on the wide GEMM when it covers the product, with whatever
     /// gradients x and W need recorded; else <c>nn.functional.linear</c>.</summary>
     public static Tensor Linear(Tensor x, Tensor weight)
-        => WideGemm.Covers(x, weight) && x.shape[^1] == weight.shape[1] ? Apply(x, weight, null) : nn.functional.linear(x, weight);
+        => WideGemm.Covers(x, weight) ? Apply(x, weight, null) : nn.functional.linear(x, weight);
 
     /// <summary><c>x W^T + b</c> on the wide GEMM (the caller checked <see cref="WideGemm.Covers"/>): an autograd node when
     /// x, W or b needs a gradient, else the product alone.</summary>
     public static Tensor Apply(Tensor x, Tensor weight, Tensor? bias)
     {
         if (is_grad_enabled() && (x.requires_grad || weight.requires_grad || bias is { requires_grad: true })) return apply(x, weight, bias!);
+        return Product(x, weight, bias);
+    }
+
+    private static Tensor Product(Tensor x, Tensor weight, Tensor? bias)
+    {
         Tensor y = WideGemm.Linear(x, weight);
         return bias is null ? y : y.add_(bias);
     }
@@ -34,9 +39,7 @@ public sealed class WideLinear : autograd.SingleTensorFunction<WideLinear>
         Tensor? bias = vars[2] as Tensor;
         ctx.save_for_backward(weight.requires_grad ? new List<Tensor> { weight, x } : new List<Tensor> { weight });
         ctx.save_data("needs", (x.requires_grad, bias is { requires_grad: true }));
-        Tensor y = WideGemm.Linear(x, weight);
-        if (bias is not null) y.add_(bias);
-        return y;
+        return Product(x, weight, bias);
     }
 
     /// <inheritdoc />

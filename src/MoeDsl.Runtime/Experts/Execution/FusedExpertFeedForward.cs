@@ -165,7 +165,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         bool kernels = pairAt is not null;                                               // the forward's choice (pairAt exists only then)
 
         // Down LoRA: y += blocks B_d^T with blocks = index_add(s w_p A_d[e_p] h~_p) ([T, E*r], kept from the forward).
-        bool wide = WideGemm.Covers(dy, downB);
+        bool wide = WideGemm.CoversInputGradient(dy, downB);
         Tensor pairDy = (wide ? WideGemm.InputGradient(dy, downB) : dy.mm(downB)).view(t * e, r).index_select(0, pairRow); // dy_t B_d[e_p]  [P, r]
         Tensor weightS = (pairWeight * s).unsqueeze(1);
         Tensor gradDownB = wide ? WideGemm.WeightGradient(dy, blocks) : dy.t().mm(blocks); // [d, E*r]
@@ -414,7 +414,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
 
     /// <summary>Input gradient of a frozen projection: <c>dy W</c> in W's dtype, returned in fp32.</summary>
     private static Tensor FrozenInputGradient(Tensor dy, Tensor weight)
-        => WideGemm.Covers(dy, weight) ? WideGemm.InputGradient(dy, weight) : dy.to(weight.dtype).mm(weight).to(ScalarType.Float32);
+        => WideGemm.CoversInputGradient(dy, weight) ? WideGemm.InputGradient(dy, weight) : dy.to(weight.dtype).mm(weight).to(ScalarType.Float32);
 
     /// <summary>[P, 2r]: row p is <c>A_gate[e_p] x~g_p</c> then <c>A_up[e_p] x~u_p</c> (unscaled), one GEMM per expert segment
     /// on the gathered input rows (both halves in one GEMM when there is no dropout, <paramref name="pairMask"/> null).</summary>
