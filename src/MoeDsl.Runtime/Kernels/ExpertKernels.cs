@@ -82,27 +82,34 @@ public static unsafe class ExpertKernels
         long* prow = Data<long>(pairRow);
         ForRowRanges(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
         {
-            using var scratch = new Scratch(3, width);
-            float* g = scratch[0], u = scratch[1], hs = scratch[2];
-            for (long r = start; r < end; r++)
+            using var scratch = new Scratch(3 * Tile, width);
+            float** hv = stackalloc float*[Tile], dv = stackalloc float*[Tile];
+            for (long r = start, n; r < end; r += n)
             {
-                f.Row(r, g, u);
-                float* hr = hp + r * width;
-                byte* mr = m is null ? null : m + r * width;
-                long i = 0;
-                for (; i + 8 <= width; i += 8)
+                n = TileRows(prow, experts, r, end);
+                f.Rows(r, (int)n, scratch[0], scratch[Tile]);
+                for (int q = 0; q < n; q++)
                 {
-                    Vector256<float> z = Vector256.Load(g + i);
-                    Vector256<float> hv = z * Sigmoid(z) * Vector256.Load(u + i);
-                    Vector256.Store(hv, hr + i);
-                    if (mr is not null) Vector256.Store(hv * Mask(mr + i, keepScale), hs + i);
+                    float* g = scratch[q], u = scratch[Tile + q], hs = scratch[2 * Tile + q];
+                    float* hr = hp + (r + q) * width;
+                    byte* mr = m is null ? null : m + (r + q) * width;
+                    long i = 0;
+                    for (; i + 8 <= width; i += 8)
+                    {
+                        Vector256<float> z = Vector256.Load(g + i);
+                        Vector256<float> h8 = z * Sigmoid(z) * Vector256.Load(u + i);
+                        Vector256.Store(h8, hr + i);
+                        if (mr is not null) Vector256.Store(h8 * Mask(mr + i, keepScale), hs + i);
+                    }
+                    for (; i < width; i++)
+                    {
+                        hr[i] = g[i] * Sigmoid(g[i]) * u[i];
+                        if (mr is not null) hs[i] = mr[i] != 0 ? hr[i] * keepScale : 0f;
+                    }
+                    hv[q] = mr is null ? hr : hs;
+                    dv[q] = pd + (r + q) * rank;
                 }
-                for (; i < width; i++)
-                {
-                    hr[i] = g[i] * Sigmoid(g[i]) * u[i];
-                    if (mr is not null) hs[i] = mr[i] != 0 ? hr[i] * keepScale : 0f;
-                }
-                RowDots(mr is null ? hr : hs, ad + prow[r] % experts * rank * width, rank, width, pd + r * rank);
+                RowDotsTile(hv, dv, (int)n, ad + prow[r] % experts * rank * width, rank, width);
             }
         });
     }
@@ -127,21 +134,33 @@ public static unsafe class ExpertKernels
         long* tok = Data<long>(token), prow = Data<long>(pairRow);
         ForRowRanges(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
         {
-            using var scratch = new Scratch(2, width);
-            float* xg = scratch[0], xu = scratch[1];
-            for (long r = start; r < end; r++)
+            using var scratch = new Scratch(2 * Tile, width);
+            float** vg = stackalloc float*[Tile], vu = stackalloc float*[Tile], og = stackalloc float*[Tile], ou = stackalloc float*[Tile];
+            for (long r = start, n; r < end; r += n)
             {
-                float* xr = xp + tok[r] * width, a = ap + prow[r] % experts * 2 * rank * width, o = op + r * 2 * rank;
-                if (m is null) RowDots(xr, a, 2 * rank, width, o);
+                n = TileRows(prow, experts, r, end);
+                float* a = ap + prow[r] % experts * 2 * rank * width;
+                for (int q = 0; q < n; q++)
+                {
+                    float* xr = xp + tok[r + q] * width;
+                    og[q] = op + (r + q) * 2 * rank;
+                    ou[q] = og[q] + rank;
+                    if (m is null) vg[q] = xr;
+                    else
+                    {
+                        byte* mg = m + (r + q) * 2 * width;
+                        MaskRow(xr, mg, keepScale, width, vg[q] = scratch[q]);
+                        MaskRow(xr, mg + width, keepScale, width, vu[q] = scratch[Tile + q]);
+                    }
+                }
+                if (m is null) RowDotsTile(vg, og, (int)n, a, 2 * rank, width);
                 else
                 {
-                    byte* mg = m + r * 2 * width;
-                    MaskRow(xr, mg, keepScale, width, xg);
-                    MaskRow(xr, mg + width, keepScale, width, xu);
-                    RowDots(xg, a, rank, width, o);
-                    RowDots(xu, a + rank * width, rank, width, o + rank);
+                    RowDotsTile(vg, og, (int)n, a, rank, width);
+                    RowDotsTile(vu, ou, (int)n, a + rank * width, rank, width);
                 }
-                for (int j = 0; j < 2 * rank; j++) o[j] *= scale;
+                for (int q = 0; q < n; q++)
+                    for (int j = 0; j < 2 * rank; j++) og[q][j] *= scale;
             }
         });
     }
@@ -387,47 +406,57 @@ public static unsafe class ExpertKernels
         long* tok = Data<long>(token), prow = Data<long>(pairRow);
         ForRowRanges(rows, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
         {
-            using var scratch = new Scratch(3, width);
-            float* g = scratch[0], u = scratch[1], v = scratch[2];
+            using var scratch = new Scratch(3 * Tile, width);
+            float** coeff = stackalloc float*[Tile], gv = stackalloc float*[Tile], uv = stackalloc float*[Tile];
+            float** gd = stackalloc float*[Tile], ud = stackalloc float*[Tile];
             var one = Vector256.Create(1f);
-            for (long r = start; r < end; r++)
+            for (long r0 = start, n; r0 < end; r0 += n)
             {
-                f.Row(r, g, u);
-                LowRank(null, qp + r * rank, ad + prow[r] % experts * rank * width, rank, width, v);
-                long o = r * width;
-                float* dr = dm + tok[r] * width, dgr = dgp + o, dur = dup + o, hr = hp + o;
-                byte* mr = m is null ? null : m + o;
-                float wr = w[r];
-                var wv = Vector256.Create(wr);
-                Vector256<float> acc = Vector256<float>.Zero;
-                long i = 0;
-                for (; i + 8 <= width; i += 8)
+                n = TileRows(prow, experts, r0, end);
+                long block = prow[r0] % experts * rank * width;
+                f.Rows(r0, (int)n, scratch[0], scratch[Tile]);
+                for (int c = 0; c < n; c++) coeff[c] = qp + (r0 + c) * rank;
+                LowRankTile(null, coeff, (int)n, ad + block, rank, width, scratch[2 * Tile], width);
+                for (int c = 0; c < n; c++)
                 {
-                    Vector256<float> z = Vector256.Load(g + i), up8 = Vector256.Load(u + i), d = Vector256.Load(dr + i);
-                    Vector256<float> s = Sigmoid(z), silu = z * s, h = silu * up8;
-                    acc += d * h;
-                    Vector256<float> mask = mr is null ? one : Mask(mr + i, scale);
-                    Vector256<float> dh = wv * d + Vector256.Load(v + i) * mask;
-                    Vector256.Store(h * mask, hr + i);
-                    Vector256.Store(dh * silu, dur + i);
-                    Vector256.Store(dh * up8 * s * (one + z - silu), dgr + i);
+                    long r = r0 + c;
+                    float* g = scratch[c], u = scratch[Tile + c], v = scratch[2 * Tile + c];
+                    long o = r * width;
+                    float* dr = dm + tok[r] * width, dgr = dgp + o, dur = dup + o, hr = hp + o;
+                    byte* mr = m is null ? null : m + o;
+                    float wr = w[r];
+                    var wv = Vector256.Create(wr);
+                    Vector256<float> acc = Vector256<float>.Zero;
+                    long i = 0;
+                    for (; i + 8 <= width; i += 8)
+                    {
+                        Vector256<float> z = Vector256.Load(g + i), up8 = Vector256.Load(u + i), d = Vector256.Load(dr + i);
+                        Vector256<float> s = Sigmoid(z), silu = z * s, h = silu * up8;
+                        acc += d * h;
+                        Vector256<float> mask = mr is null ? one : Mask(mr + i, scale);
+                        Vector256<float> dh = wv * d + Vector256.Load(v + i) * mask;
+                        Vector256.Store(h * mask, hr + i);
+                        Vector256.Store(dh * silu, dur + i);
+                        Vector256.Store(dh * up8 * s * (one + z - silu), dgr + i);
+                    }
+                    float sum = Vector256.Sum(acc);
+                    for (; i < width; i++)
+                    {
+                        float z = g[i], up1 = u[i], d = dr[i];
+                        float s = Sigmoid(z), silu = z * s, h = silu * up1;
+                        sum += d * h;
+                        float mask = mr is null ? 1f : (mr[i] != 0 ? scale : 0f);
+                        float dh = wr * d + v[i] * mask;
+                        hr[i] = h * mask;
+                        dur[i] = dh * silu;
+                        dgr[i] = dh * up1 * s * (1f + z - silu);
+                    }
+                    dw[r] = sum;
+                    gv[c] = dgr; uv[c] = dur;
+                    gd[c] = ga + r * 2 * rank; ud[c] = gd[c] + rank;
                 }
-                float sum = Vector256.Sum(acc);
-                for (; i < width; i++)
-                {
-                    float z = g[i], up1 = u[i], d = dr[i];
-                    float s = Sigmoid(z), silu = z * s, h = silu * up1;
-                    sum += d * h;
-                    float mask = mr is null ? 1f : (mr[i] != 0 ? scale : 0f);
-                    float dh = wr * d + v[i] * mask;
-                    hr[i] = h * mask;
-                    dur[i] = dh * silu;
-                    dgr[i] = dh * up1 * s * (1f + z - silu);
-                }
-                dw[r] = sum;
-                long block = prow[r] % experts * rank * width;
-                RowDots(dgr, gb + block, rank, width, ga + r * 2 * rank);
-                RowDots(dur, ub + block, rank, width, ga + r * 2 * rank + rank);
+                RowDotsTile(gv, gd, (int)n, gb + block, rank, width);
+                RowDotsTile(uv, ud, (int)n, ub + block, rank, width);
             }
         });
     }
@@ -472,14 +501,184 @@ public static unsafe class ExpertKernels
             this.experts = experts; this.rank = rank; this.width = width;
         }
 
-        /// <summary>g and u of pair <paramref name="r"/> into the scratch rows.</summary>
+        /// <summary>g and u of the <paramref name="n"/> pairs from <paramref name="r"/> (one tile: one expert) into the
+        /// scratch rows from <paramref name="g"/> and <paramref name="u"/> (row q at <c>q width</c>).</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Row(long r, float* g, float* u)
+        public void Rows(long r, int n, float* g, float* u)
         {
-            long t = token[r], block = pairRow[r] % experts * rank * width;
-            float* a = pa + r * 2 * rank;
-            LowRank(g0 + t * width, a, gateBt + block, rank, width, g);
-            LowRank(u0 + t * width, a + rank, upBt + block, rank, width, u);
+            long block = pairRow[r] % experts * rank * width;
+            float** bases = stackalloc float*[Tile], coeff = stackalloc float*[Tile];
+            for (int q = 0; q < n; q++)
+            {
+                bases[q] = g0 + token[r + q] * width;
+                coeff[q] = pa + (r + q) * 2 * rank;
+            }
+            LowRankTile(bases, coeff, n, gateBt + block, rank, width, g, width);
+            for (int q = 0; q < n; q++)
+            {
+                bases[q] = u0 + token[r + q] * width;
+                coeff[q] += rank;
+            }
+            LowRankTile(bases, coeff, n, upBt + block, rank, width, u, width);
+        }
+    }
+
+    /// <summary>Rows of the rank-r loops processed together: consecutive expert-sorted pairs of one expert, so each load of
+    /// the expert's rank rows (from L2: E*r*I floats per matrix) feeds four pairs' FMAs. Row by row every FMA needed its
+    /// own load and the loops ran at a third of the FMA peak (bench README, session 8).</summary>
+    private const int Tile = 4;
+
+    /// <summary>How many rows from <paramref name="r"/> (at most <see cref="Tile"/>, before <paramref name="end"/>) belong to
+    /// the expert of row r (<c>pairRow mod experts</c>).</summary>
+    private static int TileRows(long* pairRow, int experts, long r, long end)
+    {
+        long e = pairRow[r] % experts;
+        int n = 1;
+        while (n < Tile && r + n < end && pairRow[r + n] % experts == e) n++;
+        return n;
+    }
+
+    /// <summary><see cref="LowRank"/> for the n &lt;= <see cref="Tile"/> rows of one tile, which share b:
+    /// <c>dst[q] = baseRows[q] + sum_j coeff[q][j] b[j]</c> (baseRows null: 0), dst row q at <c>dst + q dstStride</c>. With
+    /// 512-bit vectors four rows x 64 columns of accumulators stay in registers, so each load of b feeds four FMAs; rows
+    /// past n repeat row 0 and are not stored. Elsewhere row by row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void LowRankTile(float** baseRows, float** coeff, int n, float* b, int rank, long width, float* dst, long dstStride)
+    {
+        if (!Wide)
+        {
+            for (int q = 0; q < n; q++) LowRank(baseRows is null ? null : baseRows[q], coeff[q], b, rank, width, dst + q * dstStride);
+            return;
+        }
+        float* a0 = coeff[0], a1 = coeff[n > 1 ? 1 : 0], a2 = coeff[n > 2 ? 2 : 0], a3 = coeff[n > 3 ? 3 : 0];
+        float* z0 = null, z1 = null, z2 = null, z3 = null;
+        if (baseRows is not null)
+        {
+            z0 = baseRows[0]; z1 = baseRows[n > 1 ? 1 : 0]; z2 = baseRows[n > 2 ? 2 : 0]; z3 = baseRows[n > 3 ? 3 : 0];
+        }
+        float* d0 = dst, d1 = dst + dstStride, d2 = d1 + dstStride, d3 = d2 + dstStride;
+        long i = 0;
+        for (; i + 64 <= width; i += 64)
+        {
+            Vector512<float> c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
+            if (z0 is null) c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = Vector512<float>.Zero;
+            else
+            {
+                c00 = Vector512.Load(z0 + i); c01 = Vector512.Load(z0 + i + 16); c02 = Vector512.Load(z0 + i + 32); c03 = Vector512.Load(z0 + i + 48);
+                c10 = Vector512.Load(z1 + i); c11 = Vector512.Load(z1 + i + 16); c12 = Vector512.Load(z1 + i + 32); c13 = Vector512.Load(z1 + i + 48);
+                c20 = Vector512.Load(z2 + i); c21 = Vector512.Load(z2 + i + 16); c22 = Vector512.Load(z2 + i + 32); c23 = Vector512.Load(z2 + i + 48);
+                c30 = Vector512.Load(z3 + i); c31 = Vector512.Load(z3 + i + 16); c32 = Vector512.Load(z3 + i + 32); c33 = Vector512.Load(z3 + i + 48);
+            }
+            float* bj = b + i;
+            for (int j = 0; j < rank; j++, bj += width)
+            {
+                Vector512<float> b0 = Vector512.Load(bj), b1 = Vector512.Load(bj + 16), b2 = Vector512.Load(bj + 32), b3 = Vector512.Load(bj + 48);
+                Vector512<float> s = Vector512.Create(a0[j]);
+                c00 = Vector512.FusedMultiplyAdd(s, b0, c00); c01 = Vector512.FusedMultiplyAdd(s, b1, c01);
+                c02 = Vector512.FusedMultiplyAdd(s, b2, c02); c03 = Vector512.FusedMultiplyAdd(s, b3, c03);
+                s = Vector512.Create(a1[j]);
+                c10 = Vector512.FusedMultiplyAdd(s, b0, c10); c11 = Vector512.FusedMultiplyAdd(s, b1, c11);
+                c12 = Vector512.FusedMultiplyAdd(s, b2, c12); c13 = Vector512.FusedMultiplyAdd(s, b3, c13);
+                s = Vector512.Create(a2[j]);
+                c20 = Vector512.FusedMultiplyAdd(s, b0, c20); c21 = Vector512.FusedMultiplyAdd(s, b1, c21);
+                c22 = Vector512.FusedMultiplyAdd(s, b2, c22); c23 = Vector512.FusedMultiplyAdd(s, b3, c23);
+                s = Vector512.Create(a3[j]);
+                c30 = Vector512.FusedMultiplyAdd(s, b0, c30); c31 = Vector512.FusedMultiplyAdd(s, b1, c31);
+                c32 = Vector512.FusedMultiplyAdd(s, b2, c32); c33 = Vector512.FusedMultiplyAdd(s, b3, c33);
+            }
+            Vector512.Store(c00, d0 + i); Vector512.Store(c01, d0 + i + 16); Vector512.Store(c02, d0 + i + 32); Vector512.Store(c03, d0 + i + 48);
+            if (n > 1) { Vector512.Store(c10, d1 + i); Vector512.Store(c11, d1 + i + 16); Vector512.Store(c12, d1 + i + 32); Vector512.Store(c13, d1 + i + 48); }
+            if (n > 2) { Vector512.Store(c20, d2 + i); Vector512.Store(c21, d2 + i + 16); Vector512.Store(c22, d2 + i + 32); Vector512.Store(c23, d2 + i + 48); }
+            if (n > 3) { Vector512.Store(c30, d3 + i); Vector512.Store(c31, d3 + i + 16); Vector512.Store(c32, d3 + i + 32); Vector512.Store(c33, d3 + i + 48); }
+        }
+        for (; i + 16 <= width; i += 16)
+        {
+            Vector512<float> c0, c1, c2, c3;
+            if (z0 is null) c0 = c1 = c2 = c3 = Vector512<float>.Zero;
+            else
+            {
+                c0 = Vector512.Load(z0 + i); c1 = Vector512.Load(z1 + i); c2 = Vector512.Load(z2 + i); c3 = Vector512.Load(z3 + i);
+            }
+            float* bj = b + i;
+            for (int j = 0; j < rank; j++, bj += width)
+            {
+                Vector512<float> bv = Vector512.Load(bj);
+                c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a0[j]), bv, c0);
+                c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a1[j]), bv, c1);
+                c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a2[j]), bv, c2);
+                c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[j]), bv, c3);
+            }
+            Vector512.Store(c0, d0 + i);
+            if (n > 1) Vector512.Store(c1, d1 + i);
+            if (n > 2) Vector512.Store(c2, d2 + i);
+            if (n > 3) Vector512.Store(c3, d3 + i);
+        }
+        for (int q = 0; q < n; q++)
+            for (long t = i; t < width; t++)
+            {
+                float acc = baseRows is null ? 0f : baseRows[q][t];
+                for (int j = 0; j < rank; j++) acc += coeff[q][j] * b[j * width + t];
+                dst[q * dstStride + t] = acc;
+            }
+    }
+
+    /// <summary><see cref="RowDots"/> for the n &lt;= <see cref="Tile"/> rows of one tile, which share w:
+    /// <c>dst[q][j] = sum_i v[q][i] w[j width + i]</c> for j &lt; rows. With 512-bit vectors (width a multiple of 16) four
+    /// rows of v against four rows of w at a time, 16 accumulators: eight loads feed sixteen FMAs; rows past n repeat row 0
+    /// and are not stored. Elsewhere row by row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowDotsTile(float** v, float** dst, int n, float* w, int rows, long width)
+    {
+        if (!Wide || (width & 15) != 0)
+        {
+            for (int q = 0; q < n; q++) RowDots(v[q], w, rows, width, dst[q]);
+            return;
+        }
+        float* v0 = v[0], v1 = v[n > 1 ? 1 : 0], v2 = v[n > 2 ? 2 : 0], v3 = v[n > 3 ? 3 : 0];
+        int j = 0;
+        for (; j + 4 <= rows; j += 4)
+        {
+            float* w0 = w + j * width, w1 = w0 + width, w2 = w1 + width, w3 = w2 + width;
+            Vector512<float> c00 = Vector512<float>.Zero, c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+            Vector512<float> c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+            for (long i = 0; i < width; i += 16)
+            {
+                Vector512<float> y0 = Vector512.Load(w0 + i), y1 = Vector512.Load(w1 + i), y2 = Vector512.Load(w2 + i), y3 = Vector512.Load(w3 + i);
+                Vector512<float> x = Vector512.Load(v0 + i);
+                c00 = Vector512.FusedMultiplyAdd(x, y0, c00); c01 = Vector512.FusedMultiplyAdd(x, y1, c01);
+                c02 = Vector512.FusedMultiplyAdd(x, y2, c02); c03 = Vector512.FusedMultiplyAdd(x, y3, c03);
+                x = Vector512.Load(v1 + i);
+                c10 = Vector512.FusedMultiplyAdd(x, y0, c10); c11 = Vector512.FusedMultiplyAdd(x, y1, c11);
+                c12 = Vector512.FusedMultiplyAdd(x, y2, c12); c13 = Vector512.FusedMultiplyAdd(x, y3, c13);
+                x = Vector512.Load(v2 + i);
+                c20 = Vector512.FusedMultiplyAdd(x, y0, c20); c21 = Vector512.FusedMultiplyAdd(x, y1, c21);
+                c22 = Vector512.FusedMultiplyAdd(x, y2, c22); c23 = Vector512.FusedMultiplyAdd(x, y3, c23);
+                x = Vector512.Load(v3 + i);
+                c30 = Vector512.FusedMultiplyAdd(x, y0, c30); c31 = Vector512.FusedMultiplyAdd(x, y1, c31);
+                c32 = Vector512.FusedMultiplyAdd(x, y2, c32); c33 = Vector512.FusedMultiplyAdd(x, y3, c33);
+            }
+            float* o = dst[0] + j;
+            o[0] = Vector512.Sum(c00); o[1] = Vector512.Sum(c01); o[2] = Vector512.Sum(c02); o[3] = Vector512.Sum(c03);
+            if (n > 1) { o = dst[1] + j; o[0] = Vector512.Sum(c10); o[1] = Vector512.Sum(c11); o[2] = Vector512.Sum(c12); o[3] = Vector512.Sum(c13); }
+            if (n > 2) { o = dst[2] + j; o[0] = Vector512.Sum(c20); o[1] = Vector512.Sum(c21); o[2] = Vector512.Sum(c22); o[3] = Vector512.Sum(c23); }
+            if (n > 3) { o = dst[3] + j; o[0] = Vector512.Sum(c30); o[1] = Vector512.Sum(c31); o[2] = Vector512.Sum(c32); o[3] = Vector512.Sum(c33); }
+        }
+        for (; j < rows; j++)
+        {
+            float* wj = w + j * width;
+            Vector512<float> c0 = Vector512<float>.Zero, c1 = c0, c2 = c0, c3 = c0;
+            for (long i = 0; i < width; i += 16)
+            {
+                Vector512<float> y = Vector512.Load(wj + i);
+                c0 = Vector512.FusedMultiplyAdd(Vector512.Load(v0 + i), y, c0);
+                c1 = Vector512.FusedMultiplyAdd(Vector512.Load(v1 + i), y, c1);
+                c2 = Vector512.FusedMultiplyAdd(Vector512.Load(v2 + i), y, c2);
+                c3 = Vector512.FusedMultiplyAdd(Vector512.Load(v3 + i), y, c3);
+            }
+            dst[0][j] = Vector512.Sum(c0);
+            if (n > 1) dst[1][j] = Vector512.Sum(c1);
+            if (n > 2) dst[2][j] = Vector512.Sum(c2);
+            if (n > 3) dst[3][j] = Vector512.Sum(c3);
         }
     }
 
@@ -557,11 +756,6 @@ public static unsafe class ExpertKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RowDots(float* v, float* w, int rows, long width, float* dst)
     {
-        if (Wide && (width & 15) == 0)
-        {
-            RowDotsWide(v, w, rows, width, dst);
-            return;
-        }
         long vectorEnd = width & ~7L;
         int j = 0;
         for (; j + 8 <= rows; j += 8)
@@ -600,40 +794,6 @@ public static unsafe class ExpertKernels
             float sum = Vector256.Sum(c);
             for (long i = vectorEnd; i < width; i++) sum += v[i] * wj[i];
             dst[j] = sum;
-        }
-    }
-
-    /// <summary><see cref="RowDots"/> in 512-bit vectors for widths that are a multiple of 16.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowDotsWide(float* v, float* w, int rows, long width, float* dst)
-    {
-        int j = 0;
-        for (; j + 8 <= rows; j += 8)
-        {
-            float* w0 = w + j * width, w1 = w0 + width, w2 = w1 + width, w3 = w2 + width;
-            float* w4 = w3 + width, w5 = w4 + width, w6 = w5 + width, w7 = w6 + width;
-            Vector512<float> c0 = Vector512<float>.Zero, c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
-            for (long i = 0; i < width; i += 16)
-            {
-                Vector512<float> x = Vector512.Load(v + i);
-                c0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(w0 + i), c0);
-                c1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(w1 + i), c1);
-                c2 = Vector512.FusedMultiplyAdd(x, Vector512.Load(w2 + i), c2);
-                c3 = Vector512.FusedMultiplyAdd(x, Vector512.Load(w3 + i), c3);
-                c4 = Vector512.FusedMultiplyAdd(x, Vector512.Load(w4 + i), c4);
-                c5 = Vector512.FusedMultiplyAdd(x, Vector512.Load(w5 + i), c5);
-                c6 = Vector512.FusedMultiplyAdd(x, Vector512.Load(w6 + i), c6);
-                c7 = Vector512.FusedMultiplyAdd(x, Vector512.Load(w7 + i), c7);
-            }
-            dst[j] = Vector512.Sum(c0); dst[j + 1] = Vector512.Sum(c1); dst[j + 2] = Vector512.Sum(c2); dst[j + 3] = Vector512.Sum(c3);
-            dst[j + 4] = Vector512.Sum(c4); dst[j + 5] = Vector512.Sum(c5); dst[j + 6] = Vector512.Sum(c6); dst[j + 7] = Vector512.Sum(c7);
-        }
-        for (; j < rows; j++)
-        {
-            float* wj = w + j * width;
-            Vector512<float> c = Vector512<float>.Zero;
-            for (long i = 0; i < width; i += 16) c = Vector512.FusedMultiplyAdd(Vector512.Load(v + i), Vector512.Load(wj + i), c);
-            dst[j] = Vector512.Sum(c);
         }
     }
 

@@ -79,30 +79,58 @@ public sealed class ExpertExecutionTests
     public void FusedWithDropoutMasksEqualsPerPairReference(bool cpuKernels, int d, int r, bool dropout)
     {
         using var scope = NewDisposeScope();
+        // Expert 2 chosen by no token: its gradients must be exactly zero.
+        Tensor experts = tensor(new long[] { 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1 }).reshape(7, 2);
+        CheckFusedAgainstPerPairReference(cpuKernels, d, inter: 45, r, e: 3, experts, dropout);
+    }
+
+    /// <summary>The CPU kernels' tiled rank-r loops (four pairs of one expert at a time, in 64- and 16-column vector blocks
+    /// and a scalar tail) at widths that take every block, ranks that are not a multiple of the four-row blocks, and
+    /// random top-2 choices of 4 experts over 13 tokens, so tiles of one to four pairs end at segment and task edges.</summary>
+    [Theory]
+    [InlineData(48, 144, 6, true)]
+    [InlineData(32, 93, 5, false)]
+    [InlineData(64, 208, 16, true)]
+    public void FusedKernelsAtWideWidthsEqualPerPairReference(int d, int inter, int r, bool dropout)
+    {
+        using var scope = NewDisposeScope();
+        using var g = new Generator(71);
+        const int t = 13, e = 4;
+        Tensor experts = stack(Enumerable.Range(0, t).Select(_ => randperm(e, generator: g).narrow(0, 0, 2)).ToArray());
+        CheckFusedAgainstPerPairReference(true, d, inter, r, e, experts, dropout);
+    }
+
+    /// <summary>FusedExpertFeedForward on <paramref name="experts"/> [T, 2] against a per-pair loop written here with the
+    /// MixLoRA formula (values and every gradient); experts no token chose get exactly zero gradients.</summary>
+    private static void CheckFusedAgainstPerPairReference(bool cpuKernels, int d, int inter, int r, int e, Tensor experts, bool dropout)
+    {
         using var g = new Generator(33);
-        const int t = 7, inter = 45, e = 3, k = 2;
+        long t = experts.shape[0], k = experts.shape[1];
         double p = dropout ? 0.3 : 0, s = 1.5;
-        // Weights that sum over d or r inputs shrink with them (as an initialisation would), so values stay O(1) and the
-        // fp32 tolerance means the same at every width; d = 6, r = 2 keep the original scales.
-        double perD = Math.Sqrt(6.0 / d), perR = Math.Sqrt(2.0 / r);
+        // Weights that sum over d, r or inter inputs shrink with them (as an initialisation would), so values stay O(1) and
+        // the fp32 tolerance means the same at every width; d = 6, r = 2, inter = 45 keep the original scales. Sums over
+        // wider rows round more: the tolerance grows with the square root of the width past 45.
+        double perD = Math.Sqrt(6.0 / d), perR = Math.Sqrt(2.0 / r), perI = Math.Sqrt(45.0 / inter);
         Tensor Leaf(double scale, params long[] shape) => (randn(shape, generator: g) * scale).requires_grad_(true);
         Tensor x = Leaf(0.5, t, d);
-        Tensor wg = randn(new long[] { inter, d }, generator: g) * (0.4 * perD), wu = randn(new long[] { inter, d }, generator: g) * (0.4 * perD), wd = randn(new long[] { d, inter }, generator: g) * 0.4;
-        Tensor gateUpA = Leaf(0.5 * perD, e * 2 * r, d), gateBt = Leaf(0.5 * perR, e * r, inter), upBt = Leaf(0.5 * perR, e * r, inter), downA = Leaf(0.5, e * r, inter), downB = Leaf(0.5 * perR, d, e * r);
+        Tensor wg = randn(new long[] { inter, d }, generator: g) * (0.4 * perD), wu = randn(new long[] { inter, d }, generator: g) * (0.4 * perD), wd = randn(new long[] { d, inter }, generator: g) * (0.4 * perI);
+        Tensor gateUpA = Leaf(0.5 * perD, e * 2 * r, d), gateBt = Leaf(0.5 * perR, e * r, inter), upBt = Leaf(0.5 * perR, e * r, inter), downA = Leaf(0.5 * perI, e * r, inter), downB = Leaf(0.5 * perR, d, e * r);
         Tensor weights = rand(new long[] { t, k }, generator: g).requires_grad_(true);
-        // Expert 2 chosen by no token: its gradients must be exactly zero.
-        Tensor experts = tensor(new long[] { 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1 }).reshape(t, k);
         Tensor maskX = rand(new long[] { t * k, 2, d }, generator: g).ge(p);
         Tensor maskH = rand(new long[] { t * k, inter }, generator: g).ge(p);
         Tensor? givenX = dropout ? maskX : null, givenH = dropout ? maskH : null;
         var settings = new FusedExpertSettings(e, r, s, p, Training: true, CpuKernels: cpuKernels);
 
-        Tensor Reference()
+        // In double precision (gradients flow back through the casts), so the comparison sees the fused function's own
+        // fp32 rounding only.
+        static Tensor D(Tensor t) => t.to(ScalarType.Float64);
+        Tensor Reference() => ReferenceOf(D(x), D(wg), D(wu), D(wd), D(gateUpA), D(gateBt), D(upBt), D(downA), D(downB), D(weights)).to(ScalarType.Float32);
+        Tensor ReferenceOf(Tensor x, Tensor wg, Tensor wu, Tensor wd, Tensor gateUpA, Tensor gateBt, Tensor upBt, Tensor downA, Tensor downB, Tensor weights)
         {
             var rows = new Tensor[t];
             for (int i = 0; i < t; i++)
             {
-                Tensor y = zeros(d);
+                Tensor y = zeros(d, dtype: ScalarType.Float64);
                 for (int j = 0; j < k; j++)
                 {
                     long ex = experts[i, j].item<long>();
@@ -124,16 +152,20 @@ public sealed class ExpertExecutionTests
         var leaves = new List<(string, Tensor)> { ("x", x), ("gateUpA", gateUpA), ("gateBt", gateBt), ("upBt", upBt), ("downA", downA), ("downB", downB), ("weights", weights) };
         Numerics.AssertSameValueAndGradients(
             () => FusedExpertFeedForward.Apply(x, wg, wu, wd, gateUpA, gateBt, upBt, downA, downB, weights, experts, settings, givenX, givenH),
-            Reference, leaves, seed: 3);
+            Reference, leaves, seed: 3, tolerance: Numerics.Tolerance * Math.Max(1, Math.Sqrt(inter / 45.0)));
 
-        // The unused expert's blocks get zero gradients (not garbage from uninitialised memory).
+        // Unused experts' blocks get zero gradients (not garbage from uninitialised memory).
         Tensor y = FusedExpertFeedForward.Apply(x, wg, wu, wd, gateUpA, gateBt, upBt, downA, downB, weights, experts, settings, givenX, givenH);
         foreach (var (_, leaf) in leaves) leaf.grad?.zero_();
         y.sum().backward();
-        Assert.Equal(0f, gateBt.grad![TensorIndex.Slice(2 * r, 3 * r)].abs().max().item<float>());
-        Assert.Equal(0f, downA.grad![TensorIndex.Slice(2 * r, 3 * r)].abs().max().item<float>());
-        Assert.Equal(0f, upBt.grad![TensorIndex.Slice(2 * r, 3 * r)].abs().max().item<float>());
-        Assert.Equal(0f, gateUpA.grad![TensorIndex.Slice(2 * 2 * r, 3 * 2 * r)].abs().max().item<float>());
+        long[] chosen = experts.reshape(-1).data<long>().ToArray();
+        foreach (int unused in Enumerable.Range(0, e).Where(i => !chosen.Contains(i)))
+        {
+            Assert.Equal(0f, gateBt.grad![TensorIndex.Slice(unused * r, (unused + 1) * r)].abs().max().item<float>());
+            Assert.Equal(0f, downA.grad![TensorIndex.Slice(unused * r, (unused + 1) * r)].abs().max().item<float>());
+            Assert.Equal(0f, upBt.grad![TensorIndex.Slice(unused * r, (unused + 1) * r)].abs().max().item<float>());
+            Assert.Equal(0f, gateUpA.grad![TensorIndex.Slice(unused * 2 * r, (unused + 1) * 2 * r)].abs().max().item<float>());
+        }
         Assert.True(gateBt.grad!.abs().max().item<float>() > 0);
     }
 

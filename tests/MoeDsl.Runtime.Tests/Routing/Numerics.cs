@@ -30,13 +30,13 @@ internal static class Numerics
 
     /// <summary>Asserts that <paramref name="fused"/> and <paramref name="naive"/> give the same tensor and the same
     /// gradients of <c>sum(out * R)</c> (R random) with respect to each of <paramref name="leaves"/>; returns the largest
-    /// value and gradient differences.</summary>
-    public static (double Value, double Gradient) AssertSameValueAndGradients(Func<Tensor> fused, Func<Tensor> naive, IReadOnlyList<(string Name, Tensor Leaf)> leaves, long seed)
+    /// value and gradient differences. <paramref name="tolerance"/>: as <see cref="AssertClose"/>'s.</summary>
+    public static (double Value, double Gradient) AssertSameValueAndGradients(Func<Tensor> fused, Func<Tensor> naive, IReadOnlyList<(string Name, Tensor Leaf)> leaves, long seed, double tolerance = Tolerance)
     {
         using var scope = NewDisposeScope();
         Tensor a = fused();
         Tensor b = naive();
-        AssertClose(b, a, "value");
+        AssertClose(b, a, "value", tolerance);
         double valueDiff = (a - b).abs().max().item<float>();
         using var g = new Generator((ulong)seed);
         Tensor r = randn(a.shape, generator: g);
@@ -48,7 +48,7 @@ internal static class Numerics
             // An expert no token chose has no gradient; everything else must have one, or the test would not see it.
             if (!leaves[i].Name.Contains("experts."))
                 Assert.True(naiveGrads[i].abs().sum().item<float>() > 0, $"gradient of {leaves[i].Name} is zero in the naive reference: the test would not see it");
-            AssertClose(naiveGrads[i], fusedGrads[i], $"d/d {leaves[i].Name}");
+            AssertClose(naiveGrads[i], fusedGrads[i], $"d/d {leaves[i].Name}", tolerance);
             gradDiff = Math.Max(gradDiff, (naiveGrads[i] - fusedGrads[i]).abs().max().item<float>());
         }
         var expertLeaves = Enumerable.Range(0, leaves.Count).Where(i => leaves[i].Name.Contains("experts.")).ToArray();
