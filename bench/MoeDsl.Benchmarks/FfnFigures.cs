@@ -72,7 +72,7 @@ internal static class FfnFigures
         {
             long tokens = input.shape[0] * input.shape[1];
             Tensor y = FusedExpertFeedForward.Apply(input.reshape(tokens, h), plainGate.Weight, plainUp.Weight, plainDown.Weight,
-                cat(new Tensor[] { plainGate.A, plainUp.A }, 0), plainGate.B.t(), plainUp.B.t(), plainDown.A, plainDown.B,
+                cat(new Tensor[] { plainGate.A, plainUp.A }, 0), plainGate.B.unsqueeze(0), plainUp.B.unsqueeze(0), plainDown.A, plainDown.B.unsqueeze(0),
                 ones(tokens, 1), zeros(tokens, 1, dtype: ScalarType.Int64), single);
             return y.view(input.shape);
         }

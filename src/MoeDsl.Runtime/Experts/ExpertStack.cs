@@ -30,8 +30,9 @@ public static class ExpertStack
     /// <summary>[out, E*r]: the experts' B matrices side by side.</summary>
     public static Tensor StackB(ModuleList<LoraExpert> experts) => cat(experts.Select(e => (Tensor)e.B).ToArray(), 1);
 
-    /// <summary>[E*r, out]: the experts' B matrices transposed and stacked (row block e is <c>B_e^T</c>).</summary>
-    public static Tensor StackBTransposed(ModuleList<LoraExpert> experts) => cat(experts.Select(e => e.B.t()).ToArray(), 0);
+    /// <summary>[E, out, r]: the experts' B matrices as blocks (one copy of contiguous tensors; its backward gives each expert
+    /// a contiguous slice of the gradient, which the optimizer takes as is).</summary>
+    public static Tensor StackBBlocks(ModuleList<LoraExpert> experts) => stack(experts.Select(e => (Tensor)e.B).ToArray());
 
     /// <summary>Scales each expert's r-block of <paramref name="xa"/> [..., E*r] by <paramref name="weights"/> [..., E]
     /// (leading dimensions broadcast); returns [..., E*r].</summary>

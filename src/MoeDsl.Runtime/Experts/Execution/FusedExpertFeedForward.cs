@@ -48,10 +48,11 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
     /// <param name="upWeight">Frozen W_u [I, d].</param>
     /// <param name="downWeight">Frozen W_d [d, I].</param>
     /// <param name="gateUpA">[E*2r, d]: for each expert its gate A then its up A (<c>ExpertStack.StackInterleavedA</c>).</param>
-    /// <param name="gateBt">[E*r, I]: each expert's gate B transposed, stacked.</param>
-    /// <param name="upBt">[E*r, I]: each expert's up B transposed, stacked.</param>
+    /// <param name="gateB">[E, I, r]: each expert's gate B (<c>ExpertStack.StackBBlocks</c>; the kernels' [E*r, I] layout is
+    /// made inside, <see cref="BlockLayouts"/>, so the gradient comes back in this one).</param>
+    /// <param name="upB">[E, I, r]: each expert's up B.</param>
     /// <param name="downA">[E*r, I]: each expert's down A, stacked.</param>
-    /// <param name="downB">[d, E*r]: each expert's down B side by side.</param>
+    /// <param name="downB">[E, d, r]: each expert's down B.</param>
     /// <param name="weights">[T, k] fp32 combine weight of each slot.</param>
     /// <param name="experts">[T, k] int64 expert of each slot.</param>
     /// <param name="settings">E, r, scaling, dropout.</param>
@@ -59,16 +60,16 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
     /// token-major order (<see cref="MixLoraDropout"/>); both masks are drawn when this is null and dropout is on.</param>
     /// <param name="hiddenMask">[T*k, I] bool keep-mask of each pair's down LoRA input, token-major; given together with
     /// <paramref name="inputMask"/>.</param>
-    public static Tensor Apply(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor downWeight, Tensor gateUpA, Tensor gateBt, Tensor upBt,
+    public static Tensor Apply(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor downWeight, Tensor gateUpA, Tensor gateB, Tensor upB,
         Tensor downA, Tensor downB, Tensor weights, Tensor experts, FusedExpertSettings settings, Tensor? inputMask = null, Tensor? hiddenMask = null)
-        => apply(x, gateWeight, upWeight, downWeight, gateUpA.contiguous(), gateBt.contiguous(), upBt.contiguous(), downA.contiguous(), downB.contiguous(),
+        => apply(x, gateWeight, upWeight, downWeight, gateUpA.contiguous(), gateB.contiguous(), upB.contiguous(), downA.contiguous(), downB.contiguous(),
             weights, experts, inputMask!, hiddenMask!, settings);
 
     /// <inheritdoc />
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         Tensor x = (Tensor)vars[0], gateWeight = (Tensor)vars[1], upWeight = (Tensor)vars[2], downWeight = (Tensor)vars[3];
-        Tensor gateUpA = (Tensor)vars[4], gateBt = (Tensor)vars[5], upBt = (Tensor)vars[6], downA = (Tensor)vars[7], downB = (Tensor)vars[8];
+        Tensor gateUpA = (Tensor)vars[4], gateB = (Tensor)vars[5], upB = (Tensor)vars[6], downA = (Tensor)vars[7], downBBlocks = (Tensor)vars[8];
         Tensor weights = (Tensor)vars[9], experts = (Tensor)vars[10];
         Tensor? givenInputMask = vars[11] as Tensor, givenHiddenMask = vars[12] as Tensor;
         var settings = (FusedExpertSettings)vars[13];
@@ -77,6 +78,9 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         long t = x.shape[0], d = x.shape[1], k = experts.shape[1];
         int e = settings.Experts, r = settings.Rank;
         double s = settings.Scaling;
+        // The kernels' layouts: B^T rows per rank [E*r, I], the down B's side by side [d, E*r].
+        Tensor gateBt = BlockLayouts.TransposeBlocks(gateB).view(e * r, -1), upBt = BlockLayouts.TransposeBlocks(upB).view(e * r, -1);
+        Tensor downB = BlockLayouts.SwapLeading(downBBlocks).view(d, e * r);
 
         Tensor g0 = Frozen(x, gateWeight);                                               // [T, I]
         Tensor u0 = Frozen(x, upWeight);
@@ -140,7 +144,7 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
         ctx.save_data("counts", counts);
         ctx.save_data("settings", settings);
         // The saved intermediates must outlive this scope until apply has registered them with the graph.
-        foreach (Tensor? keep in new[] { g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, pairMask, hiddenMask, pairAt, blocks })
+        foreach (Tensor? keep in new[] { gateBt, upBt, downB, g0, u0, pairA, pairDownA, pairToken, pairRow, pairWeight, order, pairMask, hiddenMask, pairAt, blocks })
             keep?.MoveToOuterDisposeScope();
         return y.to(x.dtype).MoveToOuterDisposeScope();
     }
@@ -244,7 +248,8 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
 
         var grads = new List<Tensor>
         {
-            gradX.to(x.dtype), null!, null!, null!, gradGateUpA, gradGateBt, gradUpBt, gradDownA, gradDownB, gradWeights, null!, null!, null!, null!,
+            gradX.to(x.dtype), null!, null!, null!, gradGateUpA, BlockLayouts.TransposeBlocks(gradGateBt.view(e, r, inter)),
+            BlockLayouts.TransposeBlocks(gradUpBt.view(e, r, inter)), gradDownA, BlockLayouts.SwapLeading(gradDownB.view(-1, e, r)), gradWeights, null!, null!, null!, null!,
         };
         foreach (Tensor? g in grads) g?.MoveToOuterDisposeScope();
         return grads;
