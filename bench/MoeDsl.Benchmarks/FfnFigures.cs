@@ -42,8 +42,8 @@ internal static class FfnFigures
             Tensor yOurs = ours.forward(x);
             Tensor yLoop = loop.Forward(x);
             outDiff = (yOurs - yLoop).abs().max().item<float>();
-            var gOurs = autograd.grad(new[] { yOurs }, new[] { x, ours.GateProj.Experts[0].A }, new[] { gradOut });
-            var gLoop = autograd.grad(new[] { yLoop }, new[] { x, ours.GateProj.Experts[0].A }, new[] { gradOut });
+            var gOurs = autograd.grad(new[] { yOurs }, new Tensor[] { x, ours.GateProj.Experts.A }, new[] { gradOut });
+            var gLoop = autograd.grad(new[] { yLoop }, new Tensor[] { x, ours.GateProj.Experts.A }, new[] { gradOut });
             gradDiff = Math.Max((gOurs[0] - gLoop[0]).abs().max().item<float>(), (gOurs[1] - gLoop[1]).abs().max().item<float>());
         }
         report.Note(string.Create(Invariant.Culture, $"fused_vs_loop_ffn: loop baseline vs ours, max |diff| output {outDiff:E2}, gradients (x, an expert's gate A) {gradDiff:E2}"));

@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Json.Nodes;
 using MoeDsl.Runtime.IO;
+using MoeDsl.Runtime.Lora;
 using MoeDsl.Runtime.Modeling;
 using MoeDsl.Runtime.Routing;
 using static TorchSharp.torch;
@@ -38,7 +39,8 @@ public static class AdapterStore
     /// <summary>The adapter's tensors (trainable parameters and persistent adapter buffers) by model name.</summary>
     public static IEnumerable<(string Name, Tensor Tensor)> AdapterTensors(MoeCausalLM model)
     {
-        foreach (var (name, p) in model.AdapterParameters()) yield return (name, p);
+        foreach (var (name, p) in model.AdapterParameters())
+            foreach (var entry in StackedLoraExperts.PerExpert(name, p)) yield return entry;
         foreach (var (name, b) in model.named_buffers())
             if (!MoeCausalLM.IsBaseParameterName(name)) yield return (name, b);
     }

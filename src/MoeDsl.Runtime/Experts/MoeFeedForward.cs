@@ -115,8 +115,8 @@ public sealed class MoeFeedForward : FeedForwardBlock
         long b = x.shape[0], l = x.shape[1], d = x.shape[2];
         var settings = new FusedExpertSettings(expertCount, lora.Rank, lora.Scaling, lora.Dropout, training);
         Tensor y = FusedExpertFeedForward.Apply(x.reshape(b * l, d), gate_proj.Weight, up_proj.Weight, down_proj.Weight,
-            ExpertStack.StackInterleavedA(gate_proj.Experts, up_proj.Experts), ExpertStack.StackBBlocks(gate_proj.Experts),
-            ExpertStack.StackBBlocks(up_proj.Experts), down_proj.StackedA(), ExpertStack.StackBBlocks(down_proj.Experts), decision.Weights, decision.Experts, settings,
+            SharedExpertProjection.InterleavedA(gate_proj, up_proj), gate_proj.Experts.B, up_proj.Experts.B, down_proj.StackedA(), down_proj.Experts.B,
+            decision.Weights, decision.Experts, settings,
             masks?.GateUp, masks?.Hidden);
         return y.view(b, l, d);
     }

@@ -1,32 +1,41 @@
-using TorchSharp.Modules;
 using MoeDsl.Runtime.Lora;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Experts;
 
-/// <summary>One of the FFN's shared projections: the frozen <c>weight</c> plus every expert's LoRA on it
-/// (<c>experts.{e}.lora_A.weight</c>, <c>experts.{e}.lora_B.weight</c>), as MoE-PEFT lays out MixLoRA.</summary>
+/// <summary>One of the FFN's shared projections: the frozen <c>weight</c> plus every expert's LoRA on it, stacked
+/// (<see cref="StackedLoraExperts"/>: parameters <c>experts.lora_A</c> [E, r, in] and <c>experts.lora_B</c> [E, out, r]; in
+/// adapter files <c>experts.{e}.lora_A.weight</c> and <c>experts.{e}.lora_B.weight</c>, as MoE-PEFT lays out MixLoRA).</summary>
 public sealed class SharedExpertProjection : Projection
 {
-    private readonly ModuleList<LoraExpert> experts;
+    private readonly StackedLoraExperts experts;
 
     /// <summary>A frozen [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] projection named <paramref name="name"/>
     /// with <paramref name="expertCount"/> LoRA experts of rank <paramref name="rank"/>.</summary>
     public SharedExpertProjection(int inFeatures, int outFeatures, int expertCount, int rank, string name) : base(name, inFeatures, outFeatures)
     {
-        experts = new ModuleList<LoraExpert>();
-        for (int e = 0; e < expertCount; e++) experts.Add(new LoraExpert(inFeatures, outFeatures, rank));
+        experts = new StackedLoraExperts(expertCount, inFeatures, outFeatures, rank);
         RegisterComponents();
     }
 
-    /// <summary>The experts' adapters.</summary>
-    public ModuleList<LoraExpert> Experts => experts;
+    /// <summary>The experts' adapters, stacked.</summary>
+    public StackedLoraExperts Experts => experts;
+
+    /// <summary>Expert <paramref name="e"/>'s A [r, in] (a view of the stack).</summary>
+    public Tensor ExpertA(int e) => experts.A[e];
+    /// <summary>Expert <paramref name="e"/>'s B [out, r] (a view of the stack).</summary>
+    public Tensor ExpertB(int e) => experts.B[e];
 
     /// <summary>The frozen projection alone.</summary>
     public override Tensor forward(Tensor x) => nn.functional.linear(x, weight);
 
-    /// <summary>[E*r, in]</summary>
-    public Tensor StackedA() => ExpertStack.StackA(experts);
-    /// <summary>[out, E*r]</summary>
-    public Tensor StackedB() => ExpertStack.StackB(experts);
+    /// <summary>[E*r, in]: the experts' A stacked (a view).</summary>
+    public Tensor StackedA() => experts.A.view(-1, InFeatures);
+    /// <summary>[out, E*r]: the experts' B side by side (a copy).</summary>
+    public Tensor StackedB() => experts.B.permute(1, 0, 2).reshape(OutFeatures, -1);
+
+    /// <summary>[E*2r, in]: for each expert e, its A on <paramref name="first"/> then its A on <paramref name="second"/>
+    /// (<c>[A1_0; A2_0; A1_1; A2_1; ...]</c>), so that <c>x W^T</c> viewed as [T*E, 2r] holds row (t, e).</summary>
+    public static Tensor InterleavedA(SharedExpertProjection first, SharedExpertProjection second)
+        => cat(new Tensor[] { first.experts.A, second.experts.A }, 1).view(-1, first.InFeatures);
 }

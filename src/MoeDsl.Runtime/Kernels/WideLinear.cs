@@ -51,7 +51,7 @@ public sealed class WideLinear : autograd.SingleTensorFunction<WideLinear>
         Tensor dy = grad_output.contiguous();
         Tensor? dx = inputNeeds ? WideGemm.InputGradient(dy, weight) : null;
         Tensor? dw = saved.Count > 1 ? WideGemm.WeightGradient(dy, saved[1]) : null;
-        Tensor? db = biasNeeds ? dy.reshape(-1, dy.shape[^1]).sum(0) : null;
+        Tensor? db = biasNeeds ? dy.reshape(-1, dy.shape[^1]).sum(dim: 0) : null;
         return new List<Tensor> { dx!, dw!, db! };
     }
 }

@@ -32,7 +32,7 @@ public sealed class ExpertExecutionTests
             ffn.zero_grad();
             Tensor y = ffn.forward(x);
             (y * y).sum().backward();
-            return (y.detach(), ffn.DownProj.Experts[1].A.grad!.clone());
+            return (y.detach(), ffn.DownProj.Experts.A.grad![1].clone());
         }
         var (yDense, gDense) = Run(ExpertExecution.DenseMasked);
         var (yGrouped, gGrouped) = Run(ExpertExecution.Grouped);
@@ -48,7 +48,7 @@ public sealed class ExpertExecutionTests
         RoutingDecision decision = ffn.Router.forward(x);
         Tensor xt = x.reshape(10, d);
         double s = 6.0 / rank;
-        Tensor Full(SharedExpertProjection p, int e) => p.Weight + s * p.Experts[e].B.matmul(p.Experts[e].A);
+        Tensor Full(SharedExpertProjection p, int e) => p.Weight + s * p.ExpertB(e).matmul(p.ExpertA(e));
         for (int t = 0; t < 10; t++)
         {
             Tensor expected = zeros(d);

@@ -63,7 +63,7 @@ public sealed class MixLoraDropoutTests
             manual_seed(99);
             Tensor y = ffn.forward(x);
             (y * y).sum().backward();
-            return (y.detach().reshape(Tokens, D), ffn.GateProj.Experts.Select(e => e.A.grad!.clone()).Aggregate((a, b) => a + b));
+            return (y.detach().reshape(Tokens, D), ffn.GateProj.Experts.A.grad!.sum(dim: 0));
         }
         var (dense, gDense) = Run(ExpertExecution.DenseMasked);
         var (grouped, gGrouped) = Run(ExpertExecution.Grouped);
@@ -79,7 +79,7 @@ public sealed class MixLoraDropoutTests
         manual_seed(99);
         var masks = MixLoraDropout.Draw(Tokens, K, D, Inter, P, CPU);
         double s = 4.0 / Rank, keep = 1 / (1 - P);
-        Tensor Delta(SharedExpertProjection proj, int e, Tensor input) => proj.Experts[e].B.matmul(proj.Experts[e].A.matmul(input)) * s;
+        Tensor Delta(SharedExpertProjection proj, int e, Tensor input) => proj.ExpertB(e).matmul(proj.ExpertA(e).matmul(input)) * s;
         Tensor xt = x.reshape(Tokens, D);
         for (int t = 0; t < Tokens; t++)
         {
@@ -105,7 +105,7 @@ public sealed class MixLoraDropoutTests
     {
         using var scope = NewDisposeScope();
         using MoeFeedForward ffn = Layer(P, seed: 9);
-        using (no_grad()) foreach (LoraExpert e in ffn.GateProj.Experts) e.B.zero_();
+        using (no_grad()) ffn.GateProj.Experts.B.zero_();
         Tensor x = randn(1, Tokens, D);
         ffn.eval();
         Tensor exact;

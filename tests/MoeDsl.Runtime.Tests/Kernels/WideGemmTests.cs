@@ -91,6 +91,27 @@ public sealed class WideGemmTests
         Assert.True(w.grad!.allclose(wRef.grad!, rtol: 1e-5, atol: 1e-3));
     }
 
+    /// <summary>A trained bias on a frozen weight gets the column sums of the upstream gradient (checked against a loop).</summary>
+    [SkippableFact]
+    public void Trained_bias_gets_the_column_sums_of_the_upstream_gradient()
+    {
+        Skip.IfNot(WideGemm.Available, "no AVX-512 (or MOEDSL_WIDE_GEMM=torch): the GEMM is not used here");
+        manual_seed(25);
+        const int m = 40, k = 256, n = 520;
+        using Tensor w = randn(n, k), b = randn(n).requires_grad_(true), x = randn(m, k), upstream = randn(m, n);
+        Assert.True(WideGemm.Covers(x, w));
+        using Tensor y = WideLinear.Apply(x, w, b);
+        (y * upstream).sum().backward();
+        float[] up = upstream.data<float>().ToArray(), got = b.grad!.data<float>().ToArray();
+        Assert.Equal(n, got.Length);
+        for (int j = 0; j < n; j++)
+        {
+            double sum = 0;
+            for (int i = 0; i < m; i++) sum += up[i * n + j];
+            Assert.True(Math.Abs(sum - got[j]) <= 1e-4 * Math.Max(1, Math.Abs(sum)), $"bias gradient {j}: {got[j]} against {sum}");
+        }
+    }
+
     [SkippableFact]
     public void Frozen_projection_records_the_input_gradient_only()
     {

@@ -1,6 +1,4 @@
 using System.Collections.Generic;
-using TorchSharp.Modules;
-using MoeDsl.Runtime.Lora;
 using MoeDsl.Runtime.Routing;
 using static TorchSharp.torch;
 
@@ -36,15 +34,15 @@ internal static class GroupedExecution
         if (masks is null)
         {
             // Gate and up A of every expert in one GEMM, laid out [T, E, (gate r | up r)]; each pair takes its expert's 2r.
-            Tensor aGateUp = nn.functional.linear(xf, ExpertStack.StackInterleavedA(ffn.GateProj.Experts, ffn.UpProj.Experts)); // [T, E*2r]
+            Tensor aGateUp = nn.functional.linear(xf, SharedExpertProjection.InterleavedA(ffn.GateProj, ffn.UpProj)); // [T, E*2r]
             pairA = aGateUp.view(t * e, 2 * r).index_select(0, pairRow) * s;
         }
         else
         {
             Tensor pairX = xf.index_select(0, pairToken);                                // [P, d]
             Tensor keep = masks.GateUp.index_select(0, order);                           // [P, 2, d]
-            Tensor gateA = ASegments(MixLoraDropout.Apply(pairX, keep.select(1, 0), ffn.Lora.Dropout), counts, ffn.GateProj.Experts);
-            Tensor upA = ASegments(MixLoraDropout.Apply(pairX, keep.select(1, 1), ffn.Lora.Dropout), counts, ffn.UpProj.Experts);
+            Tensor gateA = ASegments(MixLoraDropout.Apply(pairX, keep.select(1, 0), ffn.Lora.Dropout), counts, ffn.GateProj);
+            Tensor upA = ASegments(MixLoraDropout.Apply(pairX, keep.select(1, 1), ffn.Lora.Dropout), counts, ffn.UpProj);
             pairA = cat(new[] { gateA, upA }, 1) * s;
         }
         var (gateDelta, upDelta) = GateUpSegments(ffn, pairA, counts, r);                     // [P, I] each
@@ -59,7 +57,7 @@ internal static class GroupedExecution
         // Experts' down-LoRA: sum_j w_j B_j A_j dropout(h_j): A per segment, the weighted rows placed in their expert's
         // r-block of [T, E*r], one GEMM with the stacked B.
         Tensor hd = masks is null ? h : MixLoraDropout.Apply(h, masks.Hidden.index_select(0, order), ffn.Lora.Dropout);
-        Tensor downA = ASegments(hd, counts, ffn.DownProj.Experts) * (pairWeight * s);  // [P, r]
+        Tensor downA = ASegments(hd, counts, ffn.DownProj) * (pairWeight * s);  // [P, r]
         Tensor blocks = zeros(t * e, r, dtype: ScalarType.Float32, device: h.device).index_add(0, pairRow, downA, 1.0).view(t, e * r);
         y = y + nn.functional.linear(blocks, ffn.DownProj.StackedB());
         return y.to(x.dtype).view(b, l, d);
@@ -76,19 +74,19 @@ internal static class GroupedExecution
         {
             if (counts[i] == 0) continue;
             Tensor[] gateUp = segments[i].split(r, 1);
-            gates.Add(nn.functional.linear(gateUp[0], ffn.GateProj.Experts[i].B));
-            ups.Add(nn.functional.linear(gateUp[1], ffn.UpProj.Experts[i].B));
+            gates.Add(nn.functional.linear(gateUp[0], ffn.GateProj.ExpertB(i)));
+            ups.Add(nn.functional.linear(gateUp[1], ffn.UpProj.ExpertB(i)));
         }
         return gates.Count == 1 ? (gates[0], ups[0]) : (cat(gates, 0), cat(ups, 0));
     }
 
     /// <summary>Per expert segment of <paramref name="sorted"/> [P, in]: that expert's A GEMM; [P, r].</summary>
-    private static Tensor ASegments(Tensor sorted, long[] counts, ModuleList<LoraExpert> experts)
+    private static Tensor ASegments(Tensor sorted, long[] counts, SharedExpertProjection projection)
     {
         Tensor[] segments = sorted.split(counts, 0);     // split, not narrow (see GateUpSegments)
         var parts = new List<Tensor>(counts.Length);
         for (int i = 0; i < counts.Length; i++)
-            if (counts[i] > 0) parts.Add(nn.functional.linear(segments[i], experts[i].A));
+            if (counts[i] > 0) parts.Add(nn.functional.linear(segments[i], projection.ExpertA(i)));
         return parts.Count == 1 ? parts[0] : cat(parts, 0);
     }
 }
