@@ -12,7 +12,9 @@ namespace MoeDsl.Runtime.Experts;
 /// The frozen <c>W_g x</c> and <c>W_u x</c> are computed once for all tokens, the frozen <c>W_d</c> is applied once to
 /// <c>sum_j w_j h_j</c> (it is linear); the experts' LoRA runs grouped (pairs sorted by expert, rank-r GEMMs per
 /// segment) or dense-masked (stacked A's and B's, static shapes, no host synchronisation), see <see cref="Execution"/>.
-/// State-dict keys: <c>moe_gate.*</c>, <c>{gate,up,down}_proj.weight</c> (frozen), <c>{gate,up,down}_proj.experts.{e}.lora_{A,B}.weight</c>.</summary>
+/// Parameters: <c>moe_gate.*</c>, <c>{gate,up,down}_proj.weight</c> (frozen), <c>{gate,up,down}_proj.experts.lora_{A,B}</c> (each
+/// projection's experts stacked, <see cref="Lora.StackedLoraExperts"/>); adapter-file keys
+/// <c>{gate,up,down}_proj.experts.{e}.lora_{A,B}.weight</c>.</summary>
 public sealed class MoeFeedForward : FeedForwardBlock
 {
     private readonly Router moe_gate;
