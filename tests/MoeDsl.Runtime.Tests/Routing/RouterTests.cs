@@ -22,11 +22,13 @@ public sealed class RouterTests
         "topp" => Randomised(new TopPRouter(inFeatures, experts, topP: 0.6), g),
         "switch" => Randomised(new SwitchRouter(inFeatures, experts, capacityFactor: 1.0), g),
         "soft" => Randomised(new SoftRouter(inFeatures, experts), g),
-        "graph" => GraphFor(inFeatures, experts, g),
+        "graph" => GraphFor(inFeatures, experts, g, layers: 2),
+        "graph-1-layer" => GraphFor(inFeatures, experts, g, layers: 1),
+        "graph-3-layers" => GraphFor(inFeatures, experts, g, layers: 3),
         _ => throw new ArgumentException(kind),
     };
 
-    private static GraphRouter GraphFor(int inFeatures, int experts, Generator g)
+    private static GraphRouter GraphFor(int inFeatures, int experts, Generator g, int layers)
     {
         // Two experts with the same closed neighbourhood ("twins", e.g. an isolated connected pair) get identical GCN
         // outputs and so identical probabilities: GMoE's architecture ties them exactly, and top-k then breaks the tie by
@@ -34,7 +36,7 @@ public sealed class RouterTests
         GraphRouter router;
         for (long seed = 1; ; seed++)
         {
-            router = new GraphRouter(inFeatures, experts, topK: 2, graphHidden: 6, graphLayers: 2, density: 0.4, poissonLambda: 1.5, seed: seed);
+            router = new GraphRouter(inFeatures, experts, topK: 2, graphHidden: 6, graphLayers: layers, density: 0.4, poissonLambda: 1.5, seed: seed);
             NaiveRouting.RememberInitialEdges(router);
             if (!NaiveRouting.HasTwinExperts(router)) break;
             router.Dispose();
@@ -55,8 +57,13 @@ public sealed class RouterTests
 
     public static IEnumerable<object[]> Kinds() => new[] { "topk", "topp", "switch", "soft", "graph" }.Select(k => new object[] { k });
 
+    /// <summary><see cref="Kinds"/> and the Graph router at one and three GCN layers: its first layer computes the expert rows
+    /// once and its last keeps only the expert rows, so one layer (first and last at once) and three (a middle layer) take
+    /// paths two layers do not.</summary>
+    public static IEnumerable<object[]> KindsAndGraphDepths() => Kinds().Concat(new[] { "graph-1-layer", "graph-3-layers" }.Select(k => new object[] { k }));
+
     [Theory]
-    [MemberData(nameof(Kinds))]
+    [MemberData(nameof(KindsAndGraphDepths))]
     public void RouterMatchesNaivePerTokenReferenceInValuesAndGradients(string kind)
     {
         using var scope = NewDisposeScope();
