@@ -6,12 +6,11 @@ using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Kernels;
 
-/// <summary>The two layout changes between the experts' stacked B matrices as autograd stacks them (each expert's
-/// <c>lora_B.weight</c> [out, r] one block: [E, out, r], a native <c>stack</c> whose backward hands each expert a
-/// contiguous slice of the gradient, so the optimizer's gradient is that slice, not a copy) and the layouts the fused
-/// FFN's kernels read (<c>[E*r, I]</c> rows per rank, <c>[d, E*r]</c> for the down product). One parallel pass each
-/// instead of a strided copy per expert (what <c>cat</c> of transposed views did, forward and backward). fp32 CPU
-/// contiguous tensors through <see cref="ExpertKernels"/>'s memory access; TorchSharp ops elsewhere.</summary>
+/// <summary>The two layout changes between the experts' B matrices as a projection stores them (<c>lora_B</c> [E, out, r]
+/// of <c>StackedLoraExperts</c>: expert e's <c>lora_B.weight</c> is block e) and the layouts the fused FFN's kernels read
+/// (<c>[E*r, I]</c> rows per rank, <c>[d, E*r]</c> for the down product), forward and, for the gradients, back. One
+/// parallel pass each instead of a strided copy per expert (what <c>cat</c> of transposed views did). fp32 CPU contiguous
+/// tensors through <see cref="ExpertKernels"/>'s memory access; TorchSharp ops elsewhere.</summary>
 public static unsafe class BlockLayouts
 {
     private const long MaxGatheredColumns = 64;

@@ -40,11 +40,12 @@ public static unsafe class ExpertKernels
     /// TorchSharp-op paths instead: the same math, no emulated vectors.</summary>
     public static bool Accelerated { get; } = Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Fma.IsSupported;
 
-    /// <summary>Whether the rank-r loops (<see cref="LowRank"/>, <see cref="RowDots"/>, the outer sums) run in 512-bit
-    /// vectors: AVX-512 in hardware (also <see cref="WideGemm"/>'s condition). On the 2-core Zen 5 test machine a 512-bit
-    /// FMA does twice a 256-bit one's work at the same rate (measured peak 211 vs 106 GFLOP/s a core); these loops are not
-    /// FMA-bound, but the 512-bit variants measured about 5% of a whole MixLoRA train step (bench README, session 9). The
-    /// 256-bit loops stay for AVX2-only CPUs; the element-wise passes are 256-bit everywhere (memory-bound).</summary>
+    /// <summary>Whether the rank-r loops run in 512-bit vectors (the four-pair tiles <see cref="LowRankTile"/> and
+    /// <see cref="RowDotsTile"/>, <see cref="LowRank"/>'s row loop, the outer sums): AVX-512 in hardware (also
+    /// <see cref="WideGemm"/>'s condition). On the 2-core Zen 5 test machine a 512-bit FMA does twice a 256-bit one's work
+    /// at the same rate (measured peak 211 vs 106 GFLOP/s a core); the tiles cut the rank loops from 27.7 to ~9 CPU-ms of a
+    /// quick MixLoRA step (bench README, session 10). Without AVX-512 the tiles run their rows through the 256-bit row
+    /// loops (<see cref="LowRank"/>, <see cref="RowDots"/>); the element-wise passes are 256-bit everywhere.</summary>
     internal static bool Wide { get; } = Accelerated && Vector512.IsHardwareAccelerated;
 
     /// <summary>One line for run logs: whether the kernels run, and on which threads.</summary>

@@ -47,9 +47,9 @@ public sealed class FusedExpertFeedForward : autograd.SingleTensorFunction<Fused
     /// <param name="gateWeight">Frozen W_g [I, d].</param>
     /// <param name="upWeight">Frozen W_u [I, d].</param>
     /// <param name="downWeight">Frozen W_d [d, I].</param>
-    /// <param name="gateUpA">[E*2r, d]: for each expert its gate A then its up A (<c>ExpertStack.StackInterleavedA</c>).</param>
-    /// <param name="gateB">[E, I, r]: each expert's gate B (<c>ExpertStack.StackBBlocks</c>; the kernels' [E*r, I] layout is
-    /// made inside, <see cref="BlockLayouts"/>, so the gradient comes back in this one).</param>
+    /// <param name="gateUpA">[E*2r, d]: for each expert its gate A then its up A (<c>SharedExpertProjection.InterleavedA</c>).</param>
+    /// <param name="gateB">[E, I, r]: each expert's gate B (the stacked <c>lora_B</c> of <c>StackedLoraExperts</c>; the
+    /// kernels' [E*r, I] layout is made inside, <see cref="BlockLayouts"/>, so the gradient comes back in this one).</param>
     /// <param name="upB">[E, I, r]: each expert's up B.</param>
     /// <param name="downA">[E*r, I]: each expert's down A, stacked.</param>
     /// <param name="downB">[E, d, r]: each expert's down B.</param>
