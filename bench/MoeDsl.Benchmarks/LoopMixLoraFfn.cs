@@ -39,10 +39,10 @@ internal sealed class LoopMixLoraFfn
             Tensor slot = where.select(1, 0), tokens = where.select(1, 1);
             if (tokens.shape[0] == 0) continue;
             Tensor current = xt.index_select(0, tokens);
-            Tensor gate = commonGate.index_select(0, tokens) + Lora(current, ffn.GateProj.ExpertA(e), ffn.GateProj.ExpertB(e));
-            Tensor up = commonUp.index_select(0, tokens) + Lora(current, ffn.UpProj.ExpertA(e), ffn.UpProj.ExpertB(e));
+            Tensor gate = commonGate.index_select(0, tokens) + Lora(current, ffn.GateProj.Experts.ExpertA(e), ffn.GateProj.Experts.ExpertB(e));
+            Tensor up = commonUp.index_select(0, tokens) + Lora(current, ffn.UpProj.Experts.ExpertA(e), ffn.UpProj.Experts.ExpertB(e));
             Tensor h = nn.functional.silu(gate) * up;
-            Tensor down = FrozenMatVec.Linear(h, ffn.DownProj.Weight) + Lora(h, ffn.DownProj.ExpertA(e), ffn.DownProj.ExpertB(e));
+            Tensor down = FrozenMatVec.Linear(h, ffn.DownProj.Weight) + Lora(h, ffn.DownProj.Experts.ExpertA(e), ffn.DownProj.Experts.ExpertB(e));
             Tensor w = decision.Weights.index(tokens, slot).unsqueeze(-1);
             result = result.index_add(0, tokens, down * w, 1.0);
         }

@@ -117,7 +117,7 @@ public sealed class MoeFeedForward : FeedForwardBlock
         long b = x.shape[0], l = x.shape[1], d = x.shape[2];
         var settings = new FusedExpertSettings(expertCount, lora.Rank, lora.Scaling, lora.Dropout, training);
         Tensor y = FusedExpertFeedForward.Apply(x.reshape(b * l, d), gate_proj.Weight, up_proj.Weight, down_proj.Weight,
-            SharedExpertProjection.InterleavedA(gate_proj, up_proj), gate_proj.Experts.B, up_proj.Experts.B, down_proj.StackedA(), down_proj.Experts.B,
+            SharedExpertProjection.InterleavedA(gate_proj, up_proj), gate_proj.Experts.B, up_proj.Experts.B, down_proj.Experts.StackedA(), down_proj.Experts.B,
             decision.Weights, decision.Experts, settings,
             masks?.GateUp, masks?.Hidden);
         return y.view(b, l, d);

@@ -1,17 +1,17 @@
 using MoeDsl.Runtime.Lora;
-using TorchSharp.Modules;
 using MoeDsl.Runtime.Routing;
 using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Experts;
 
 /// <summary>MoLA's projection (EveryProjection placement): <c>h = W x + sum_{i in S} w_i (alpha/r) B_i A_i dropout(x)</c>,
-/// routed on its own input by its own router. State-dict keys: <c>weight</c> (frozen), <c>moe_gate.*</c>,
-/// <c>experts.{e}.lora_A.weight</c>, <c>experts.{e}.lora_B.weight</c>.</summary>
+/// routed on its own input by its own router. Parameters: <c>weight</c> (frozen), <c>moe_gate.*</c>, the experts stacked as
+/// <c>experts.lora_A</c> [E, r, in] and <c>experts.lora_B</c> [E, out, r] (<see cref="StackedLoraExperts"/>); adapter-file
+/// keys <c>experts.{e}.lora_A.weight</c>, <c>experts.{e}.lora_B.weight</c>.</summary>
 public sealed class MoeLoraLinear : Projection
 {
     private readonly Router moe_gate;
-    private readonly ModuleList<LoraExpert> experts;
+    private readonly StackedLoraExperts experts;
     private readonly LoraSettings lora;
     private readonly RoutingRecorder recorder;
     private readonly int layer;
@@ -24,8 +24,7 @@ public sealed class MoeLoraLinear : Projection
         : base(site, inFeatures, outFeatures, hasBias)
     {
         moe_gate = router;
-        experts = new ModuleList<LoraExpert>();
-        for (int e = 0; e < expertCount; e++) experts.Add(new LoraExpert(inFeatures, outFeatures, lora.Rank));
+        experts = new StackedLoraExperts(expertCount, inFeatures, outFeatures, lora.Rank);
         this.lora = lora;
         this.recorder = recorder;
         this.layer = layer;
@@ -38,8 +37,8 @@ public sealed class MoeLoraLinear : Projection
     public int ExpertCount { get; }
     /// <summary>The router.</summary>
     public Router Router => moe_gate;
-    /// <summary>The experts.</summary>
-    public ModuleList<LoraExpert> Experts => experts;
+    /// <summary>The experts, stacked.</summary>
+    public StackedLoraExperts Experts => experts;
 
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
@@ -47,9 +46,9 @@ public sealed class MoeLoraLinear : Projection
         using var scope = NewDisposeScope();
         Tensor baseOut = BaseLinear(x);
         RoutingDecision decision = moe_gate.forward(x);
-        Tensor xa = nn.functional.linear(LoraInput(x, lora.Dropout), ExpertStack.StackA(experts));          // [B, L, E*r]
+        Tensor xa = nn.functional.linear(LoraInput(x, lora.Dropout), experts.StackedA());          // [B, L, E*r]
         Tensor dense = decision.DenseWeights().view(xa.shape[0], xa.shape[1], ExpertCount);                 // [B, L, E]
-        Tensor delta = nn.functional.linear(ExpertStack.WeightBlocks(xa, dense, ExpertCount, lora.Rank), ExpertStack.StackB(experts));
+        Tensor delta = nn.functional.linear(ExpertStack.WeightBlocks(xa, dense, ExpertCount, lora.Rank), experts.StackedB());
         Tensor result = baseOut + (delta * lora.Scaling).to(baseOut.dtype);
         recorder.Add(layer, site, moe_gate, decision);
         return result.MoveToOuterDisposeScope();

@@ -21,18 +21,8 @@ public sealed class SharedExpertProjection : Projection
     /// <summary>The experts' adapters, stacked.</summary>
     public StackedLoraExperts Experts => experts;
 
-    /// <summary>Expert <paramref name="e"/>'s A [r, in] (a view of the stack).</summary>
-    public Tensor ExpertA(int e) => experts.A[e];
-    /// <summary>Expert <paramref name="e"/>'s B [out, r] (a view of the stack).</summary>
-    public Tensor ExpertB(int e) => experts.B[e];
-
     /// <summary>The frozen projection alone.</summary>
     public override Tensor forward(Tensor x) => nn.functional.linear(x, weight);
-
-    /// <summary>[E*r, in]: the experts' A stacked (a view).</summary>
-    public Tensor StackedA() => experts.A.view(-1, InFeatures);
-    /// <summary>[out, E*r]: the experts' B side by side (a copy).</summary>
-    public Tensor StackedB() => experts.B.permute(1, 0, 2).reshape(OutFeatures, -1);
 
     /// <summary>[E*2r, in]: for each expert e, its A on <paramref name="first"/> then its A on <paramref name="second"/>
     /// (<c>[A1_0; A2_0; A1_1; A2_1; ...]</c>), so that <c>x W^T</c> viewed as [T*E, 2r] holds row (t, e).</summary>

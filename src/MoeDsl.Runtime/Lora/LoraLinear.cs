@@ -15,7 +15,7 @@ public sealed class LoraLinear : Projection
     /// with one LoRA adapter (rank, alpha and dropout from <paramref name="lora"/>).</summary>
     public LoraLinear(int inFeatures, int outFeatures, LoraSettings lora, string name = "proj", bool hasBias = false) : base(name, inFeatures, outFeatures, hasBias)
     {
-        (lora_A, lora_B) = LoraExpert.CreatePair(inFeatures, outFeatures, lora.Rank);
+        (lora_A, lora_B) = LoraPair.Create(inFeatures, outFeatures, lora.Rank);
         scaling = lora.Scaling;
         dropout = lora.Dropout;
         Settings = lora;

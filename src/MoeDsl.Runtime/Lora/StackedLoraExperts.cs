@@ -5,13 +5,13 @@ using static TorchSharp.torch;
 
 namespace MoeDsl.Runtime.Lora;
 
-/// <summary>E LoRA experts of one projection held as two parameters, <c>lora_A</c> [E, r, in] and <c>lora_B</c> [E, out, r]:
+/// <summary>E LoRA experts of one projection (MixLoRA's shared projections, MoLA's routed ones) held as two parameters, <c>lora_A</c> [E, r, in] and <c>lora_B</c> [E, out, r]:
 /// expert e's A and B are the contiguous slices <c>lora_A[e]</c> and <c>lora_B[e]</c>. The mixture's executions read the
 /// stacks as they are (a view, or the fused FFN's own layout change) instead of concatenating 2E tensors every forward and
 /// copying their gradients back (about 1 ms a layer at the benchmark's quick shape, forward and backward); the optimizer
 /// updates two tensors instead of 2E. Files keep one tensor per expert: <see cref="PerExpert"/> names the slices with the
 /// MoE-PEFT / PEFT keys (<c>experts.{e}.lora_A.weight</c>, <c>experts.{e}.lora_B.weight</c>), for saving and loading alike.
-/// Initialised expert by expert as <see cref="LoraExpert.CreatePair"/> does (A kaiming-uniform, B zeros), drawing the
+/// Initialised expert by expert as <see cref="LoraPair.Create"/> does (A kaiming-uniform, B zeros), drawing the
 /// same random numbers in the same order as E separate adapters.</summary>
 public sealed class StackedLoraExperts : nn.Module
 {
@@ -27,7 +27,7 @@ public sealed class StackedLoraExperts : nn.Module
         using (no_grad())
             for (int e = 0; e < count; e++)
             {
-                var (ea, eb) = LoraExpert.CreatePair(inFeatures, outFeatures, rank);
+                var (ea, eb) = LoraPair.Create(inFeatures, outFeatures, rank);
                 a[e].copy_(ea.weight!);
                 b[e].copy_(eb.weight!);
                 ea.Dispose();
@@ -48,6 +48,16 @@ public sealed class StackedLoraExperts : nn.Module
     public Parameter A => lora_A;
     /// <summary>[E, out, r]: every expert's B.</summary>
     public Parameter B => lora_B;
+
+    /// <summary>Expert <paramref name="e"/>'s A [r, in] (a view of the stack).</summary>
+    public Tensor ExpertA(int e) => lora_A[e];
+    /// <summary>Expert <paramref name="e"/>'s B [out, r] (a view of the stack).</summary>
+    public Tensor ExpertB(int e) => lora_B[e];
+    /// <summary>[E*r, in]: every expert's A, one under the other (a view).</summary>
+    public Tensor StackedA() => lora_A.view(-1, lora_A.shape[2]);
+    /// <summary>[out, E*r]: every expert's B side by side (a copy), so that <c>x StackedA()^T StackedB()^T</c> sums the experts'
+    /// deltas and a weighting of the r-blocks in between routes them.</summary>
+    public Tensor StackedB() => lora_B.permute(1, 0, 2).reshape(lora_B.shape[1], -1);
 
     /// <summary>The per-expert entries of a stacked parameter called <paramref name="name"/> (a model parameter name
     /// ending in <c>experts.lora_A</c> or <c>experts.lora_B</c>): <c>experts.{e}.lora_A.weight</c> and so on, each a view of

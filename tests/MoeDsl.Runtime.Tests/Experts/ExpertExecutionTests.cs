@@ -48,7 +48,7 @@ public sealed class ExpertExecutionTests
         RoutingDecision decision = ffn.Router.forward(x);
         Tensor xt = x.reshape(10, d);
         double s = 6.0 / rank;
-        Tensor Full(SharedExpertProjection p, int e) => p.Weight + s * p.ExpertB(e).matmul(p.ExpertA(e));
+        Tensor Full(SharedExpertProjection p, int e) => p.Weight + s * p.Experts.ExpertB(e).matmul(p.Experts.ExpertA(e));
         for (int t = 0; t < 10; t++)
         {
             Tensor expected = zeros(d);

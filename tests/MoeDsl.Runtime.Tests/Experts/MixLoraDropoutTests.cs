@@ -79,7 +79,7 @@ public sealed class MixLoraDropoutTests
         manual_seed(99);
         var masks = MixLoraDropout.Draw(Tokens, K, D, Inter, P, CPU);
         double s = 4.0 / Rank, keep = 1 / (1 - P);
-        Tensor Delta(SharedExpertProjection proj, int e, Tensor input) => proj.ExpertB(e).matmul(proj.ExpertA(e).matmul(input)) * s;
+        Tensor Delta(SharedExpertProjection proj, int e, Tensor input) => proj.Experts.ExpertB(e).matmul(proj.Experts.ExpertA(e).matmul(input)) * s;
         Tensor xt = x.reshape(Tokens, D);
         for (int t = 0; t < Tokens; t++)
         {

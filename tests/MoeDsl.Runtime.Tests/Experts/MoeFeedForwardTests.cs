@@ -25,7 +25,7 @@ public sealed class MoeFeedForwardTests
     {
         NaiveDecision d = NaiveRouting.Decide(ffn.Router, x);
         Tensor flat = x.reshape(-1, x.shape[^1]);
-        Tensor Proj(SharedExpertProjection p, int j, Tensor v) => p.Weight.matmul(v) + s * p.ExpertB(j).matmul(p.ExpertA(j).matmul(v));
+        Tensor Proj(SharedExpertProjection p, int j, Tensor v) => p.Weight.matmul(v) + s * p.Experts.ExpertB(j).matmul(p.Experts.ExpertA(j).matmul(v));
         var rows = new Tensor[flat.shape[0]];
         for (int t = 0; t < rows.Length; t++)
         {
@@ -55,7 +55,7 @@ public sealed class MoeFeedForwardTests
         foreach (var p in new[] { ffn.GateProj, ffn.UpProj, ffn.DownProj })
         {
             Numerics.Randomise(p.Weight, 0.4, g);
-            for (int i = 0; i < p.Experts.Count; i++) { Numerics.Randomise(p.ExpertA(i), 0.4, g); Numerics.Randomise(p.ExpertB(i), 0.4, g); }
+            for (int i = 0; i < p.Experts.Count; i++) { Numerics.Randomise(p.Experts.ExpertA(i), 0.4, g); Numerics.Randomise(p.Experts.ExpertB(i), 0.4, g); }
         }
         Tensor x = randn(new long[] { 2, 6, hidden }, generator: g).requires_grad_(true);
         var leaves = new List<(string, Tensor)> { ("x", x) };
@@ -87,11 +87,11 @@ public sealed class MoeFeedForwardTests
             foreach (var p in new[] { ffn.GateProj, ffn.UpProj, ffn.DownProj })
             {
                 Numerics.Set(p.Weight, 1, 0, 0, 1);
-                for (int e = 0; e < p.Experts.Count; e++) { Numerics.Set(p.ExpertA(e), 0, 0); Numerics.Set(p.ExpertB(e), 0, 0); }
+                for (int e = 0; e < p.Experts.Count; e++) { Numerics.Set(p.Experts.ExpertA(e), 0, 0); Numerics.Set(p.Experts.ExpertB(e), 0, 0); }
             }
-            Numerics.Set(ffn.GateProj.ExpertA(0), 1, 0); Numerics.Set(ffn.GateProj.ExpertB(0), 1, 0);
-            Numerics.Set(ffn.DownProj.ExpertA(0), 1, 0); Numerics.Set(ffn.DownProj.ExpertB(0), 0, 1);
-            Numerics.Set(ffn.UpProj.ExpertA(1), 1, 0); Numerics.Set(ffn.UpProj.ExpertB(1), 1, 0);
+            Numerics.Set(ffn.GateProj.Experts.ExpertA(0), 1, 0); Numerics.Set(ffn.GateProj.Experts.ExpertB(0), 1, 0);
+            Numerics.Set(ffn.DownProj.Experts.ExpertA(0), 1, 0); Numerics.Set(ffn.DownProj.Experts.ExpertB(0), 0, 1);
+            Numerics.Set(ffn.UpProj.Experts.ExpertA(1), 1, 0); Numerics.Set(ffn.UpProj.Experts.ExpertB(1), 1, 0);
             Tensor y = ffn.forward(tensor(new[] { 1f, 0f }).reshape(1, 1, 2));
             Numerics.AssertClose(tensor(expected).reshape(1, 1, 2), y, $"top-{k}", 1e-5);
         }

@@ -28,7 +28,7 @@ public sealed class MoeLoraLinearTests
             Tensor xt = flat[t];
             Tensor h = layer.Weight.matmul(xt);
             foreach (int i in d.Chosen[t])
-                h = h + d.Dense[t][i] * scaling * layer.Experts[i].B.matmul(layer.Experts[i].A.matmul(xt));
+                h = h + d.Dense[t][i] * scaling * layer.Experts.ExpertB(i).matmul(layer.Experts.ExpertA(i).matmul(xt));
             rows[t] = h;
         }
         return stack(rows).view(x.shape[0], x.shape[1], -1);
@@ -46,7 +46,7 @@ public sealed class MoeLoraLinearTests
         var recorder = new RoutingRecorder();
         using var layer = new MoeLoraLinear(din, dout, e, lora, router, recorder, layer: 0, site: "q_proj");
         Numerics.Randomise(layer.Weight, 0.5, g);
-        foreach (var expert in layer.Experts) { Numerics.Randomise(expert.A, 0.5, g); Numerics.Randomise(expert.B, 0.5, g); }
+        for (int i = 0; i < layer.Experts.Count; i++) { Numerics.Randomise(layer.Experts.ExpertA(i), 0.5, g); Numerics.Randomise(layer.Experts.ExpertB(i), 0.5, g); }
         Tensor x = randn(new long[] { 2, 6, din }, generator: g).requires_grad_(true);
         var leaves = new List<(string, Tensor)> { ("x", x) };
         leaves.AddRange(layer.named_parameters().Where(p => p.parameter.requires_grad && p.name is not ("moe_gate.poisson_lambda" or "moe_gate.normal_sigma")).Select(p => (p.name, (Tensor)p.parameter)));
@@ -70,10 +70,10 @@ public sealed class MoeLoraLinearTests
             Numerics.Set(router.Weight, 1, 0, 0, 1);
             using var layer = new MoeLoraLinear(2, 2, 2, new LoraSettings(1, 2, 0), router, new RoutingRecorder { Enabled = false }, 0, "q_proj");
             Numerics.Set(layer.Weight, 1, 0, 0, 1);
-            Numerics.Set(layer.Experts[0].A, 1, 1);
-            Numerics.Set(layer.Experts[0].B, 1, 0);
-            Numerics.Set(layer.Experts[1].A, 1, -1);
-            Numerics.Set(layer.Experts[1].B, 0, 1);
+            Numerics.Set(layer.Experts.ExpertA(0), 1, 1);
+            Numerics.Set(layer.Experts.ExpertB(0), 1, 0);
+            Numerics.Set(layer.Experts.ExpertA(1), 1, -1);
+            Numerics.Set(layer.Experts.ExpertB(1), 0, 1);
             Tensor h = layer.forward(tensor(new[] { 2f, 1f }).reshape(1, 1, 2));
             Numerics.AssertClose(tensor(expected).reshape(1, 1, 2), h, $"top-{k}", 1e-5);
         }

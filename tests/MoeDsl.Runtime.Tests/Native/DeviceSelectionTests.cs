@@ -73,7 +73,7 @@ public sealed class DeviceSelectionTests
         using Tensor reference = model.Forward(ids).Logits.detach().clone();
         var adapterBefore = model.AdapterParameters().Select(p => p.Parameter.Handle).ToArray();
         var mlpBefore = Assert.IsType<MoeFeedForward>(model.Model.Layers[0].Mlp);
-        using Tensor expertA = mlpBefore.GateProj.ExpertA(0).detach().clone();
+        using Tensor expertA = mlpBefore.GateProj.Experts.ExpertA(0).detach().clone();
 
         DeviceSelection.CastBase(model, ScalarType.BFloat16);
 
@@ -83,9 +83,9 @@ public sealed class DeviceSelectionTests
         // The modules see the cast weights through their own fields, not only through the parameter registry.
         var mlp = Assert.IsType<MoeFeedForward>(model.Model.Layers[0].Mlp);
         Assert.Equal(ScalarType.BFloat16, mlp.GateProj.Weight.dtype);
-        Assert.Equal(ScalarType.Float32, mlp.GateProj.ExpertA(0).dtype);
+        Assert.Equal(ScalarType.Float32, mlp.GateProj.Experts.ExpertA(0).dtype);
         Assert.False(mlp.GateProj.Weight.requires_grad);
-        Assert.Equal(0f, (mlp.GateProj.ExpertA(0) - expertA).abs().max().item<float>());
+        Assert.Equal(0f, (mlp.GateProj.Experts.ExpertA(0) - expertA).abs().max().item<float>());
 
         using Tensor logits = model.Forward(ids).Logits;
         Tensor diff = (logits.to(ScalarType.Float32) - reference).abs().max();

@@ -32,10 +32,10 @@ internal static class DenseMaskedExecution
         }
 
         // Each slot's chosen expert's r-block of x A_all^T, the others zeroed; then one GEMM with the stacked B.
-        Tensor gA = ExpertStack.WeightBlocks(nn.functional.linear(gateIn, ffn.GateProj.StackedA()), slotMask, e, r); // [S, T, E*r]
-        Tensor uA = ExpertStack.WeightBlocks(nn.functional.linear(upIn, ffn.UpProj.StackedA()), slotMask, e, r);
-        Tensor gate = g0.unsqueeze(0) + nn.functional.linear(gA, ffn.GateProj.StackedB()) * s;                            // [S, T, I]
-        Tensor up = u0.unsqueeze(0) + nn.functional.linear(uA, ffn.UpProj.StackedB()) * s;
+        Tensor gA = ExpertStack.WeightBlocks(nn.functional.linear(gateIn, ffn.GateProj.Experts.StackedA()), slotMask, e, r); // [S, T, E*r]
+        Tensor uA = ExpertStack.WeightBlocks(nn.functional.linear(upIn, ffn.UpProj.Experts.StackedA()), slotMask, e, r);
+        Tensor gate = g0.unsqueeze(0) + nn.functional.linear(gA, ffn.GateProj.Experts.StackedB()) * s;                            // [S, T, I]
+        Tensor up = u0.unsqueeze(0) + nn.functional.linear(uA, ffn.UpProj.Experts.StackedB()) * s;
         Tensor h = ffn.Gated(gate, up);                                                                       // [S, T, I]
 
         // Frozen W_down once, on sum_j w_j h_j.
@@ -43,8 +43,8 @@ internal static class DenseMaskedExecution
         Tensor y = ffn.DownProj.forward(mixed.to(x.dtype)).to(ScalarType.Float32);
         // Experts' down-LoRA: sum_j w_j B_j A_j dropout(h_j) as one masked GEMM pair.
         Tensor hd = masks is null ? h : MixLoraDropout.Apply(h, masks.Hidden.view(t, k, -1).transpose(0, 1), ffn.Lora.Dropout);
-        Tensor dA = ExpertStack.WeightBlocks(nn.functional.linear(hd, ffn.DownProj.StackedA()), slotMask * slotWeights, e, r).sum(dim: 0); // [T, E*r]
-        y = y + nn.functional.linear(dA, ffn.DownProj.StackedB()) * s;
+        Tensor dA = ExpertStack.WeightBlocks(nn.functional.linear(hd, ffn.DownProj.Experts.StackedA()), slotMask * slotWeights, e, r).sum(dim: 0); // [T, E*r]
+        y = y + nn.functional.linear(dA, ffn.DownProj.Experts.StackedB()) * s;
         return y.to(x.dtype).view(b, l, d);
     }
 }

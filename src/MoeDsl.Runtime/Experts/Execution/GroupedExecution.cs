@@ -59,7 +59,7 @@ internal static class GroupedExecution
         Tensor hd = masks is null ? h : MixLoraDropout.Apply(h, masks.Hidden.index_select(0, order), ffn.Lora.Dropout);
         Tensor downA = ASegments(hd, counts, ffn.DownProj) * (pairWeight * s);  // [P, r]
         Tensor blocks = zeros(t * e, r, dtype: ScalarType.Float32, device: h.device).index_add(0, pairRow, downA, 1.0).view(t, e * r);
-        y = y + nn.functional.linear(blocks, ffn.DownProj.StackedB());
+        y = y + nn.functional.linear(blocks, ffn.DownProj.Experts.StackedB());
         return y.to(x.dtype).view(b, l, d);
     }
 
@@ -74,8 +74,8 @@ internal static class GroupedExecution
         {
             if (counts[i] == 0) continue;
             Tensor[] gateUp = segments[i].split(r, 1);
-            gates.Add(nn.functional.linear(gateUp[0], ffn.GateProj.ExpertB(i)));
-            ups.Add(nn.functional.linear(gateUp[1], ffn.UpProj.ExpertB(i)));
+            gates.Add(nn.functional.linear(gateUp[0], ffn.GateProj.Experts.ExpertB(i)));
+            ups.Add(nn.functional.linear(gateUp[1], ffn.UpProj.Experts.ExpertB(i)));
         }
         return gates.Count == 1 ? (gates[0], ups[0]) : (cat(gates, 0), cat(ups, 0));
     }
@@ -86,7 +86,7 @@ internal static class GroupedExecution
         Tensor[] segments = sorted.split(counts, 0);     // split, not narrow (see GateUpSegments)
         var parts = new List<Tensor>(counts.Length);
         for (int i = 0; i < counts.Length; i++)
-            if (counts[i] > 0) parts.Add(nn.functional.linear(segments[i], projection.ExpertA(i)));
+            if (counts[i] > 0) parts.Add(nn.functional.linear(segments[i], projection.Experts.ExpertA(i)));
         return parts.Count == 1 ? parts[0] : cat(parts, 0);
     }
 }
