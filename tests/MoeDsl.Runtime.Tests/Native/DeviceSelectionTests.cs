@@ -11,6 +11,7 @@ using MoeDsl.Runtime.Experts;
 
 namespace MoeDsl.Runtime.Tests.Native;
 
+[Collection(nameof(SerialTests))]   // torch's global generator: the bf16-cast test seeds it and draws the adapters and ids from it
 public sealed class DeviceSelectionTests
 {
     [Fact]
