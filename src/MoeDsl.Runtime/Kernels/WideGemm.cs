@@ -14,7 +14,8 @@ namespace MoeDsl.Runtime.Kernels;
 /// <c>x W^T</c> the panel is W's rows transposed, so no transposed copy of W is ever made), and a 6 x 64 micro-kernel
 /// keeps its 24 accumulators in registers, each k step loading four B vectors and broadcasting six A values into 24 FMAs
 /// (A read in place with any row and column stride, so <c>dy^T</c> needs no copy either). Tasks are panels of 64 output
-/// columns over <see cref="ExpertKernels.Workers"/> threads (torch's OpenMP team). The summation order differs from MKL's
+/// columns, blocks of rows or slices of the depth (<see cref="Run"/>) over <see cref="ExpertKernels.Workers"/> threads
+/// (torch's OpenMP team). The summation order differs from MKL's
 /// (blocks of <see cref="KC"/> along k), so results agree with libtorch's to fp32 rounding, not bit for bit. Callers:
 /// <see cref="WideLinear"/> (every frozen projection and the head through <see cref="FrozenMatVec.Linear"/>, the Graph
 /// router's layers) and the fused expert FFN; <see cref="Covers"/> says when this path runs (elsewhere: libtorch).</summary>
@@ -87,47 +88,115 @@ public static unsafe class WideGemm
     /// <summary>C [M, N] = A [M, K] B: A's element (i, q) at <c>a[i ars + q acs]</c>; B [K, N] is <paramref name="b"/>
     /// row-major (ldb its row stride) or, with <paramref name="bTransposed"/>, the transpose of <paramref name="b"/> [N, K]
     /// (ldb = K).</summary>
+    /// <remarks>Three ways to share the product among the threads: by panels of 64 output columns when there are at
+    /// least two per thread (every projection of the base model); else, for a product deeper than it is tall (a weight
+    /// gradient <c>dy^T x</c> over many tokens), by slices of the depth, each thread summing its slice into a private
+    /// [M, N] block and the blocks added at the end; else by blocks of rows, each with every panel. With few panels the
+    /// column split had every thread stream all of A (1 MiB for the Graph router's [2048, 128] layer input, written
+    /// token-interleaved by both threads the pass before; in the router those products took 0.47-0.65 ms against 0.36
+    /// back to back on the same buffers): split by rows, each row of A is read once, on one thread.</remarks>
     private static void Run(float* a, long ars, long acs, float* b, long ldb, bool bTransposed, float* c, long ldc, long m, long n, long k)
     {
         long panels = (n + NR - 1) / NR;
-        ExpertKernels.ForRowRanges(panels, 1, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
+        int threads = ExpertKernels.Workers;
+        if (threads == 1 || panels >= 2 * threads)
         {
-            float* pack = ThreadScratch(), edgeA = pack + KC * NR, edgeC = edgeA + MR * KC;
-            for (long panel = start; panel < end; panel++)
+            ExpertKernels.ForRowRanges(panels, 1, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
+                Block(a, ars, acs, b, ldb, bTransposed, c, ldc, 0, m, start, end, n, k));
+            return;
+        }
+        if (k > m && k >= 2 * KC)
+        {
+            SplitDepth(a, ars, acs, b, ldb, bTransposed, c, ldc, m, n, k, threads);
+            return;
+        }
+        long rowsPerTask = Math.Max(8 * MR, (m + 2 * threads - 1) / (2 * threads) + MR - 1) / MR * MR;
+        ExpertKernels.ForRowRanges(m, rowsPerTask, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (m0, m1) =>
+            Block(a, ars, acs, b, ldb, bTransposed, c, ldc, m0, m1, 0, panels, n, k));
+    }
+
+    /// <summary><see cref="Run"/> by slices of the depth: slice s (a multiple of <see cref="KC"/> long) sums into its own
+    /// [M, N] block (the first into C itself), then the blocks are added into C, rows in parallel.</summary>
+    private static void SplitDepth(float* a, long ars, long acs, float* b, long ldb, bool bTransposed, float* c, long ldc, long m, long n, long k, int threads)
+    {
+        long blocks = (k + KC - 1) / KC;
+        int slices = (int)Math.Min(threads, blocks);
+        long depth = (blocks + slices - 1) / slices * KC;
+        slices = (int)((k + depth - 1) / depth);
+        long panels = (n + NR - 1) / NR;
+        float* partial = (float*)NativeMemory.AlignedAlloc((nuint)((slices - 1) * m * n * sizeof(float)), 64);
+        try
+        {
+            ExpertKernels.ForRowRanges(slices, 1, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (s0, s1) =>
             {
-                long n0 = panel * NR, nr = Math.Min(NR, n - n0);
-                for (long k0 = 0; k0 < k; k0 += KC)
+                for (long slice = s0; slice < s1; slice++)
                 {
-                    long kc = Math.Min(KC, k - k0);
-                    if (bTransposed) PackTransposed(b + n0 * ldb + k0, ldb, nr, kc, pack);
-                    else PackRows(b + k0 * ldb + n0, ldb, nr, kc, pack);
-                    bool first = k0 == 0;
-                    long m0 = 0;
-                    if (nr == NR)
-                        for (; m0 + MR <= m; m0 += MR) Micro(a + m0 * ars + k0 * acs, ars, acs, pack, c + m0 * ldc + n0, ldc, kc, first);
-                    for (; m0 < m; m0 += MR)
+                    long k0 = slice * depth, kLength = Math.Min(depth, k - k0);
+                    float* bSlice = bTransposed ? b + k0 : b + k0 * ldb;
+                    if (slice == 0) Block(a, ars, acs, bSlice, ldb, bTransposed, c, ldc, 0, m, 0, panels, n, kLength);
+                    else Block(a + k0 * acs, ars, acs, bSlice, ldb, bTransposed, partial + (slice - 1) * m * n, n, 0, m, 0, panels, n, kLength);
+                }
+            });
+            ExpertKernels.ForRowRanges(m, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r0, r1) =>
+            {
+                for (long r = r0; r < r1; r++)
+                {
+                    var row = new Span<float>(c + r * ldc, (int)n);
+                    for (int slice = 1; slice < slices; slice++)
                     {
-                        // An edge tile (fewer than 6 rows or 64 columns): through zero-padded scratch.
-                        long mr = Math.Min(MR, m - m0);
-                        float* tileA = a + m0 * ars + k0 * acs;
-                        long tileRows = ars, tileColumns = acs;
-                        if (mr < MR)
-                        {
-                            new Span<float>(edgeA, MR * KC).Clear();
-                            for (long i = 0; i < mr; i++)
-                                for (long q = 0; q < kc; q++) edgeA[i * KC + q] = tileA[i * ars + q * acs];
-                            tileA = edgeA;
-                            tileRows = KC;
-                            tileColumns = 1;
-                        }
-                        if (!first)
-                            for (long i = 0; i < mr; i++) new Span<float>(c + (m0 + i) * ldc + n0, (int)nr).CopyTo(new Span<float>(edgeC + i * NR, (int)nr));
-                        Micro(tileA, tileRows, tileColumns, pack, edgeC, NR, kc, first);
-                        for (long i = 0; i < mr; i++) new Span<float>(edgeC + i * NR, (int)nr).CopyTo(new Span<float>(c + (m0 + i) * ldc + n0, (int)nr));
+                        float* p = partial + ((slice - 1) * m + r) * n;
+                        long j = 0;
+                        for (; j + 16 <= n; j += 16) Vector512.Store(Vector512.Load(c + r * ldc + j) + Vector512.Load(p + j), c + r * ldc + j);
+                        for (; j < n; j++) row[(int)j] += p[j];
                     }
                 }
+            });
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(partial);
+        }
+    }
+
+    /// <summary>C[m0..m1, panels p0..p1] = A[m0..m1, :k] B[:k, panels] (overwritten: the first depth block stores).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Block(float* a, long ars, long acs, float* b, long ldb, bool bTransposed, float* c, long ldc, long m0, long m1, long p0, long p1, long n, long k)
+    {
+        float* pack = ThreadScratch(), edgeA = pack + KC * NR, edgeC = edgeA + MR * KC;
+        for (long panel = p0; panel < p1; panel++)
+        {
+            long n0 = panel * NR, nr = Math.Min(NR, n - n0);
+            for (long k0 = 0; k0 < k; k0 += KC)
+            {
+                long kc = Math.Min(KC, k - k0);
+                if (bTransposed) PackTransposed(b + n0 * ldb + k0, ldb, nr, kc, pack);
+                else PackRows(b + k0 * ldb + n0, ldb, nr, kc, pack);
+                bool first = k0 == 0;
+                long i0 = m0;
+                if (nr == NR)
+                    for (; i0 + MR <= m1; i0 += MR) Micro(a + i0 * ars + k0 * acs, ars, acs, pack, c + i0 * ldc + n0, ldc, kc, first);
+                for (; i0 < m1; i0 += MR)
+                {
+                    // An edge tile (fewer than 6 rows or 64 columns): through zero-padded scratch.
+                    long mr = Math.Min(MR, m1 - i0);
+                    float* tileA = a + i0 * ars + k0 * acs;
+                    long tileRows = ars, tileColumns = acs;
+                    if (mr < MR)
+                    {
+                        new Span<float>(edgeA, MR * KC).Clear();
+                        for (long i = 0; i < mr; i++)
+                            for (long q = 0; q < kc; q++) edgeA[i * KC + q] = tileA[i * ars + q * acs];
+                        tileA = edgeA;
+                        tileRows = KC;
+                        tileColumns = 1;
+                    }
+                    if (!first)
+                        for (long i = 0; i < mr; i++) new Span<float>(c + (i0 + i) * ldc + n0, (int)nr).CopyTo(new Span<float>(edgeC + i * NR, (int)nr));
+                    Micro(tileA, tileRows, tileColumns, pack, edgeC, NR, kc, first);
+                    for (long i = 0; i < mr; i++) new Span<float>(edgeC + i * NR, (int)nr).CopyTo(new Span<float>(c + (i0 + i) * ldc + n0, (int)nr));
+                }
             }
-        });
+        }
     }
 
     // Each thread's packed panel and edge tiles (81 KiB), allocated on its first GEMM and kept while the thread lives

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using MoeDsl.Runtime.Kernels;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -112,25 +113,34 @@ public sealed class GraphRouter : Router
         using var scope = NewDisposeScope();
         Tensor tokens = RouterInput(x);                                                             // [T, d]
         long t = tokens.shape[0];
-        Tensor tokenNode = nn.functional.silu(WideLinear.Linear(tokens, token_proj.weight!));      // [T, g]
+        Tensor tokenPre = WideLinear.Linear(tokens, token_proj.weight!);                          // [T, g], before SiLU
         Tensor expertNodes = nn.functional.silu(nn.functional.linear(expert_features, expert_proj.weight!)); // [E, g]
+        Tensor logits = UseKernels && GraphConvolution.Covers(tokenPre)
+            ? GraphConvolution.Logits(tokenPre, expertNodes, adjacency, gcn.Select(layer => (Tensor)layer.weight!).ToList(), score.weight!)
+            : LogitsByOps(nn.functional.silu(tokenPre), expertNodes, t);                            // [T, E]
+        Tensor probs = logits.softmax(-1);
+        var (experts, weights) = TopKRenormalised(probs, TopK);
+        return new RoutingDecision(logits, probs, experts, weights).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Whether the CPU node <see cref="GraphConvolution"/> computes the GCN layers and scores where it covers the
+    /// tensors (default); false keeps the tensor-op path below (tests compare the two).</summary>
+    internal bool UseKernels { get; set; } = true;
+
+    /// <summary>The GCN layers and scores as tensor ops (any device and dtype): the same maths as <see cref="GraphConvolution"/>.</summary>
+    private Tensor LogitsByOps(Tensor tokenNode, Tensor expertNodes, long t)
+    {
         // Node-major [E+1, T, g], so that the adjacency product of every token's graph is one 2-D GEMM
         // [E+1, E+1] x [E+1, T*g] rather than T batched [E+1, E+1] x [E+1, g] products.
         long n = Experts + 1;
-        Tensor h;
-        if (gcn.Count == 0)
-            h = cat(new[] { expertNodes.unsqueeze(1).expand(Experts, t, GraphHidden), tokenNode.unsqueeze(0) }, 0); // [E+1, T, g]
-        else
-        {
-            // The first layer's input has the same E expert rows for every token: their transform and their share of the
-            // adjacency product are computed once ([rows, g]); only the token node's column varies per token. The last
-            // layer keeps only the E expert rows (the token node's row is never scored).
-            Linear first = gcn[0];
-            Tensor rowsOfFirst = adjacency.narrow(0, 0, gcn.Count == 1 ? Experts : n);
-            Tensor shared = rowsOfFirst.narrow(1, 0, Experts).matmul(nn.functional.linear(expertNodes, first.weight!));   // [rows, g]
-            Tensor tokenColumn = rowsOfFirst.narrow(1, Experts, 1).unsqueeze(-1);                                          // [rows, 1, 1]
-            h = nn.functional.silu(addcmul(shared.unsqueeze(1), tokenColumn, WideLinear.Linear(tokenNode, first.weight!).unsqueeze(0), 1)); // [rows, T, g]
-        }
+        // The first layer's input has the same E expert rows for every token: their transform and their share of the
+        // adjacency product are computed once ([rows, g]); only the token node's column varies per token. The last
+        // layer keeps only the E expert rows (the token node's row is never scored).
+        Linear first = gcn[0];
+        Tensor rowsOfFirst = adjacency.narrow(0, 0, gcn.Count == 1 ? Experts : n);
+        Tensor shared = rowsOfFirst.narrow(1, 0, Experts).matmul(nn.functional.linear(expertNodes, first.weight!));   // [rows, g]
+        Tensor tokenColumn = rowsOfFirst.narrow(1, Experts, 1).unsqueeze(-1);                                          // [rows, 1, 1]
+        Tensor h = nn.functional.silu(addcmul(shared.unsqueeze(1), tokenColumn, WideLinear.Linear(tokenNode, first.weight!).unsqueeze(0), 1)); // [rows, T, g]
         for (int l = 1; l < gcn.Count; l++)
         {
             // A (h W^T) = (A h) W^T: the node mixing first, so that the last layer transforms only the E rows it keeps.
@@ -138,10 +148,7 @@ public sealed class GraphRouter : Router
             Tensor mixed = adjacency.narrow(0, 0, rows).matmul(h.view(n, t * GraphHidden)).view(rows, t, GraphHidden);
             h = nn.functional.silu(WideLinear.Linear(mixed, gcn[l].weight!));
         }
-        Tensor logits = nn.functional.linear(h.narrow(0, 0, Experts), score.weight!).squeeze(-1).t(); // [T, E]
-        Tensor probs = logits.softmax(-1);
-        var (experts, weights) = TopKRenormalised(probs, TopK);
-        return new RoutingDecision(logits, probs, experts, weights).MoveToOuterDisposeScope();
+        return nn.functional.linear(h.narrow(0, 0, Experts), score.weight!).squeeze(-1).t();
     }
 
     /// <summary>Recomputes the graph from the current <c>expert_features</c> and <c>expert_proj</c> and writes it into the

@@ -40,27 +40,57 @@ public sealed class WideGemmTests
     [InlineData(7, 130, 33)]      // depth not a multiple of 16
     [InlineData(64, 200, 520)]
     [InlineData(1, 5, 3)]
+    [InlineData(100, 100, 64)]    // 200 rows, 2 panels: blocks of rows (54, 54, 54, 38 at 2 threads)
+    [InlineData(35, 100, 600)]    // 70 rows, deeper than tall, 2 panels: slices of the depth (512 + 88 at 2 threads)
     public void Linear_and_input_gradient_equal_naive_loops(int m, int n, int k)
     {
         Skip.IfNot(WideGemm.Available, "no AVX-512 (or MOEDSL_WIDE_GEMM=torch): the GEMM is not used here");
         manual_seed(21);
         using Tensor x = randn(2, m, k), w = randn(n, k), dy = randn(2, m, n);
-        using Tensor y = WideGemm.Linear(x, w);
-        Assert.Equal(new long[] { 2, m, n }, y.shape);
-        AssertClose(Naive(x.data<float>().ToArray(), w.data<float>().ToArray(), 2 * m, n, k, transposeW: true), y, k);
-        using Tensor dx = WideGemm.InputGradient(dy, w);
-        Assert.Equal(new long[] { 2, m, k }, dx.shape);
-        AssertClose(Naive(dy.data<float>().ToArray(), w.data<float>().ToArray(), 2 * m, k, n, transposeW: false), dx, n);
+        ForEachThreadCount(() =>
+        {
+            using Tensor y = WideGemm.Linear(x, w);
+            Assert.Equal(new long[] { 2, m, n }, y.shape);
+            AssertClose(Naive(x.data<float>().ToArray(), w.data<float>().ToArray(), 2 * m, n, k, transposeW: true), y, k);
+            using Tensor dx = WideGemm.InputGradient(dy, w);
+            Assert.Equal(new long[] { 2, m, k }, dx.shape);
+            AssertClose(Naive(dy.data<float>().ToArray(), w.data<float>().ToArray(), 2 * m, k, n, transposeW: false), dx, n);
+        });
+    }
+
+    /// <summary>Runs <paramref name="check"/> with the kernels on 1, 2 and 3 threads: how a product is shared (panels of
+    /// columns, blocks of rows, slices of the depth) depends on the count.</summary>
+    private static void ForEachThreadCount(Action check)
+    {
+        int before = ExpertKernels.Workers;
+        try
+        {
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                ExpertKernels.Workers = threads;
+                check();
+            }
+        }
+        finally
+        {
+            ExpertKernels.Workers = before;
+        }
     }
 
     [SkippableTheory]
     [InlineData(70, 260, 256)]    // tokens x out x in: edge rows (260 = 43 tiles of 6 + 2), four full panels
     [InlineData(300, 20, 130)]    // more tokens than one panel's depth (256), out and in not multiples of 6 / 64
+    [InlineData(1100, 20, 130)]   // slices of the depth: 768 + 332 tokens at 2 threads, 512 + 512 + 76 at 3
     public void Weight_gradient_equals_a_naive_loop(int tokens, int outFeatures, int inFeatures)
     {
         Skip.IfNot(WideGemm.Available, "no AVX-512 (or MOEDSL_WIDE_GEMM=torch): the GEMM is not used here");
         manual_seed(23);
         using Tensor dy = randn(tokens, outFeatures), x = randn(tokens, inFeatures);
+        ForEachThreadCount(() => CheckWeightGradient(dy, x, tokens, outFeatures, inFeatures));
+    }
+
+    private static void CheckWeightGradient(Tensor dy, Tensor x, int tokens, int outFeatures, int inFeatures)
+    {
         using Tensor dw = WideGemm.WeightGradient(dy, x);
         Assert.Equal(new long[] { outFeatures, inFeatures }, dw.shape);
         float[] d = dy.data<float>().ToArray(), xs = x.data<float>().ToArray();

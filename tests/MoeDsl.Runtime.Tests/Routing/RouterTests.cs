@@ -25,10 +25,21 @@ public sealed class RouterTests
         "graph" => GraphFor(inFeatures, experts, g, layers: 2),
         "graph-1-layer" => GraphFor(inFeatures, experts, g, layers: 1),
         "graph-3-layers" => GraphFor(inFeatures, experts, g, layers: 3),
+        "graph-width-21" => GraphFor(inFeatures, experts, g, layers: 2, width: 21),
+        "graph-width-21-1-layer" => GraphFor(inFeatures, experts, g, layers: 1, width: 21),
+        "graph-width-21-3-layers" => GraphFor(inFeatures, experts, g, layers: 3, width: 21),
+        "graph-ops" => GraphFor(inFeatures, experts, g, layers: 2, kernels: false),
+        "graph-ops-1-layer" => GraphFor(inFeatures, experts, g, layers: 1, kernels: false),
+        "graph-ops-3-layers" => GraphFor(inFeatures, experts, g, layers: 3, kernels: false),
+        "graph-ops-21" => GraphFor(inFeatures, experts, g, layers: 2, width: 21, kernels: false),
+        "graph-ops-21-3" => GraphFor(inFeatures, experts, g, layers: 3, width: 21, kernels: false),
         _ => throw new ArgumentException(kind),
     };
 
-    private static GraphRouter GraphFor(int inFeatures, int experts, Generator g, int layers)
+    /// <summary>A Graph router of GCN width <paramref name="width"/>; <paramref name="kernels"/> false keeps it on its
+    /// tensor-op path (the CPU node <c>GraphConvolution</c> otherwise: 8-wide column vectors, so width 6 is one masked
+    /// tail and 21 two full vectors and a tail).</summary>
+    private static GraphRouter GraphFor(int inFeatures, int experts, Generator g, int layers, int width = 6, bool kernels = true)
     {
         // Two experts with the same closed neighbourhood ("twins", e.g. an isolated connected pair) get identical GCN
         // outputs and so identical probabilities: GMoE's architecture ties them exactly, and top-k then breaks the tie by
@@ -36,7 +47,7 @@ public sealed class RouterTests
         GraphRouter router;
         for (long seed = 1; ; seed++)
         {
-            router = new GraphRouter(inFeatures, experts, topK: 2, graphHidden: 6, graphLayers: layers, density: 0.4, poissonLambda: 1.5, seed: seed);
+            router = new GraphRouter(inFeatures, experts, topK: 2, graphHidden: width, graphLayers: layers, density: 0.4, poissonLambda: 1.5, seed: seed) { UseKernels = kernels };
             NaiveRouting.RememberInitialEdges(router);
             if (!NaiveRouting.HasTwinExperts(router)) break;
             router.Dispose();
@@ -44,8 +55,10 @@ public sealed class RouterTests
         // Scales chosen so that tokens spread over the experts (the token node must move the expert nodes' scores).
         Numerics.Randomise(router.TokenProjection, 1.5, g);
         Numerics.Randomise(router.ExpertProjection, 0.5, g);
-        for (int l = 0; l < router.GraphLayers; l++) Numerics.Randomise(router.GcnWeight(l), 1.0, g);
-        Numerics.Randomise(router.Score, 2.0, g);
+        // The GCN and score weights scaled by sqrt(6 / width), so that every width keeps the activations of width 6.
+        double perWidth = Math.Sqrt(6.0 / width);
+        for (int l = 0; l < router.GraphLayers; l++) Numerics.Randomise(router.GcnWeight(l), perWidth, g);
+        Numerics.Randomise(router.Score, 2.0 * perWidth, g);
         return router;
     }
 
@@ -59,8 +72,11 @@ public sealed class RouterTests
 
     /// <summary><see cref="Kinds"/> and the Graph router at one and three GCN layers: its first layer computes the expert rows
     /// once and its last keeps only the expert rows, so one layer (first and last at once) and three (a middle layer) take
-    /// paths two layers do not.</summary>
-    public static IEnumerable<object[]> KindsAndGraphDepths() => Kinds().Concat(new[] { "graph-1-layer", "graph-3-layers" }.Select(k => new object[] { k }));
+    /// paths two layers do not; each depth on the CPU node at two widths and on the tensor-op path.</summary>
+    public static IEnumerable<object[]> KindsAndGraphDepths() => Kinds().Concat(new[]
+    {
+        "graph-1-layer", "graph-3-layers", "graph-width-21", "graph-width-21-1-layer", "graph-width-21-3-layers", "graph-ops", "graph-ops-1-layer", "graph-ops-3-layers", "graph-ops-21", "graph-ops-21-3",
+    }.Select(k => new object[] { k }));
 
     [Theory]
     [MemberData(nameof(KindsAndGraphDepths))]
