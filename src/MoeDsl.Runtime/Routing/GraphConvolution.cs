@@ -28,7 +28,8 @@ namespace MoeDsl.Runtime.Routing;
 /// <item><c>logits[t, i] = s . silu(Z_L[i, t])</c>, i &lt; E.</item>
 /// </list>
 /// Tensors of layers past the first are node-major [rows, T, g], so each layer's product is one GEMM over rows x T. Kept
-/// for backward: the token projection and P, Q, S_1, and M_l, Z_l of every later layer; Z_1 is recomputed from Q and S_1.
+/// for backward: the token projection and P, Q, S_1, M_l and Z_l of every later layer, and sigma(Z_l) of every layer (so
+/// that backward takes no exponential); Z_1 is recomputed from Q and S_1.
 /// Every gradient this node computes has its subnormal values flushed to zero (<see cref="Flush"/>).
 /// </remarks>
 internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<GraphConvolution>
@@ -76,19 +77,24 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
         var saved = new List<Tensor> { p, x, a, s, q, s1, pre };
         for (int l = 0; l < layers; l++) saved.Add((Tensor)vars[4 + l]);
 
+        // sigma(Z_l) of every layer, written by the pass that reads Z_l and kept, so that backward takes no exponential.
+        var sigmas = new Tensor[layers];
         PreActivations source = first;
         for (int l = 1; l < layers; l++)
         {
             long rows = l == layers - 1 ? shape.Experts : shape.Nodes;
             Tensor mixed = empty(rows, shape.Tokens, shape.Width);
-            Mix(source, a, shape, rows, mixed);
+            sigmas[l - 1] = empty(shape.Nodes, shape.Tokens, shape.Width);
+            Mix(source, a, shape, rows, mixed, sigmas[l - 1]);
             Tensor z = Linear(mixed, (Tensor)vars[4 + l]);                                                             // [rows, T, g]
             saved.Add(mixed);
             saved.Add(z);
             source = PreActivations.Stored(z, shape);
         }
         Tensor logits = empty(shape.Tokens, shape.Experts);
-        Score(source, s, shape, logits);
+        sigmas[layers - 1] = empty(shape.Experts, shape.Tokens, shape.Width);
+        Score(source, s, shape, logits, sigmas[layers - 1]);
+        saved.AddRange(sigmas);
         ctx.save_for_backward(saved);
         ctx.save_data("layers", layers);
         foreach (Tensor t in saved) t.MoveToOuterDisposeScope();
@@ -107,6 +113,7 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
         Tensor W(int l) => sv[7 + l];                                    // 0-based layer l
         Tensor Mixed(int l) => sv[7 + layers + 2 * (l - 1)];             // M and Z of 0-based layer l >= 1
         Tensor Z(int l) => sv[7 + layers + 2 * (l - 1) + 1];
+        Tensor Sigma(int l) => sv[7 + layers + 2 * (layers - 1) + l];    // sigma(Z) of 0-based layer l
         Tensor w1 = W(0);
 
         Tensor dl = grad_output.contiguous();
@@ -118,11 +125,11 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
         var firstGradient = new FirstLayerGradient(dq, ds1Partial, rows1, shape);
         var dw = new Tensor[layers];
 
-        if (layers == 1) ScoreBackward(first, s, dl, shape, null, firstGradient, dsPartial);
+        if (layers == 1) ScoreBackward(first, Sigma(0), s, dl, shape, null, firstGradient, dsPartial);
         else
         {
             Tensor dz = empty(shape.Experts, shape.Tokens, shape.Width);
-            ScoreBackward(PreActivations.Stored(Z(layers - 1), shape), s, dl, shape, dz, default, dsPartial);
+            ScoreBackward(PreActivations.Stored(Z(layers - 1), shape), Sigma(layers - 1), s, dl, shape, dz, default, dsPartial);
             for (int l = layers - 1; l >= 1; l--)
             {
                 dw[l] = WeightGradient(dz, Mixed(l), W(l));
@@ -131,10 +138,10 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
                 if (l > 1)
                 {
                     Tensor next = empty(shape.Nodes, shape.Tokens, shape.Width);
-                    MixBackward(PreActivations.Stored(Z(l - 1), shape), a, shape, dm, rows, next, default);
+                    MixBackward(PreActivations.Stored(Z(l - 1), shape), Sigma(l - 1), a, shape, dm, rows, next, default);
                     dz = next;
                 }
-                else MixBackward(first, a, shape, dm, rows, null, firstGradient);
+                else MixBackward(first, Sigma(0), a, shape, dm, rows, null, firstGradient);
             }
         }
 
@@ -155,10 +162,10 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
 
     // --- the passes (token-parallel; columns in 8-wide vectors, the last one masked) ---
 
-    /// <summary>M[i, t] = sum_j A[i, j] silu(Z[j, t]) for i &lt; rows, j &lt; n.</summary>
-    private static void Mix(PreActivations source, Tensor adjacency, Shape shape, long rows, Tensor mixed)
+    /// <summary>M[i, t] = sum_j A[i, j] silu(Z[j, t]) for i &lt; rows, j &lt; n; sigma(Z) into <paramref name="sigmas"/> [n, T, g].</summary>
+    private static void Mix(PreActivations source, Tensor adjacency, Shape shape, long rows, Tensor mixed, Tensor sigmas)
     {
-        float* a = ExpertKernels.Data<float>(adjacency), m = ExpertKernels.Data<float>(mixed);
+        float* a = ExpertKernels.Data<float>(adjacency), m = ExpertKernels.Data<float>(mixed), sg = ExpertKernels.Data<float>(sigmas);
         int n = shape.Nodes;
         ForTokens(shape, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
         {
@@ -169,7 +176,12 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
                 for (long c = 0; c < shape.Width; c += 8)
                 {
                     int count = (int)Math.Min(8, shape.Width - c);
-                    for (int j = 0; j < n; j++) h[j] = Silu(source.Load(j, t, c, count));
+                    for (int j = 0; j < n; j++)
+                    {
+                        Vector256<float> z = source.Load(j, t, c, count), sigma = Sigmoid(z);
+                        Store(sigma, sg + (j * shape.Tokens + t) * shape.Width + c, count);
+                        h[j] = z * sigma;
+                    }
                     for (int i = 0; i < rows; i++)
                     {
                         Vector256<float> acc = Vector256<float>.Zero;
@@ -180,10 +192,10 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
         });
     }
 
-    /// <summary>logits[t, i] = s . silu(Z[i, t]) for i &lt; E.</summary>
-    private static void Score(PreActivations source, Tensor score, Shape shape, Tensor logits)
+    /// <summary>logits[t, i] = s . silu(Z[i, t]) for i &lt; E; sigma(Z) into <paramref name="sigmas"/> [E, T, g].</summary>
+    private static void Score(PreActivations source, Tensor score, Shape shape, Tensor logits, Tensor sigmas)
     {
-        float* s = ExpertKernels.Data<float>(score), o = ExpertKernels.Data<float>(logits);
+        float* s = ExpertKernels.Data<float>(score), o = ExpertKernels.Data<float>(logits), sg = ExpertKernels.Data<float>(sigmas);
         int e = shape.Experts;
         ForTokens(shape, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
         {
@@ -195,7 +207,12 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
                 {
                     int count = (int)Math.Min(8, shape.Width - c);
                     Vector256<float> sv = Load(s + c, count);
-                    for (int i = 0; i < e; i++) acc[i] = Vector256.FusedMultiplyAdd(sv, Silu(source.Load(i, t, c, count)), acc[i]);
+                    for (int i = 0; i < e; i++)
+                    {
+                        Vector256<float> z = source.Load(i, t, c, count), sigma = Sigmoid(z);
+                        Store(sigma, sg + (i * shape.Tokens + t) * shape.Width + c, count);
+                        acc[i] = Vector256.FusedMultiplyAdd(sv, z * sigma, acc[i]);
+                    }
                 }
                 for (int i = 0; i < e; i++) o[t * e + i] = Vector256.Sum(acc[i]);
             }
@@ -204,9 +221,10 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
 
     /// <summary>dZ[i, t] = dlogits[t, i] s silu'(Z[i, t]) (stored in <paramref name="dz"/>, or reduced into the first
     /// layer's gradients when Z is the first layer), and ds += dlogits[t, i] silu(Z[i, t]) (per task).</summary>
-    private static void ScoreBackward(PreActivations source, Tensor score, Tensor dlogits, Shape shape, Tensor? dz, FirstLayerGradient first, Tensor dsPartial)
+    private static void ScoreBackward(PreActivations source, Tensor sigmas, Tensor score, Tensor dlogits, Shape shape, Tensor? dz, FirstLayerGradient first, Tensor dsPartial)
     {
         float* s = ExpertKernels.Data<float>(score), dl = ExpertKernels.Data<float>(dlogits), ds = ExpertKernels.Data<float>(dsPartial);
+        float* sg = ExpertKernels.Data<float>(sigmas);
         float* dzp = dz is null ? null : ExpertKernels.Data<float>(dz);
         int e = shape.Experts;
         ForTokens(shape, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
@@ -220,7 +238,8 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
                     Vector256<float> sv = Load(s + c, count), dsAcc = Load(dsTask + c, count), dq = Vector256<float>.Zero;
                     for (int i = 0; i < e; i++)
                     {
-                        Vector256<float> z = source.Load(i, t, c, count), sigma = Sigmoid(z), g = Vector256.Create(dl[t * e + i]);
+                        Vector256<float> z = source.Load(i, t, c, count), g = Vector256.Create(dl[t * e + i]);
+                        Vector256<float> sigma = Load(sg + (i * shape.Tokens + t) * shape.Width + c, count);
                         dsAcc = Vector256.FusedMultiplyAdd(g, z * sigma, dsAcc);
                         Vector256<float> d = Flush(g * sv * SiluDerivative(z, sigma));
                         if (dzp != null) Store(d, dzp + (i * shape.Tokens + t) * shape.Width + c, count);
@@ -234,9 +253,9 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
 
     /// <summary>dZ_prev[j, t] = silu'(Z_prev[j, t]) sum_i A[i, j] dM[i, t] for j &lt; n (stored in <paramref name="dz"/>, or
     /// reduced into the first layer's gradients when Z_prev is the first layer).</summary>
-    private static void MixBackward(PreActivations source, Tensor adjacency, Shape shape, Tensor dm, long rows, Tensor? dz, FirstLayerGradient first)
+    private static void MixBackward(PreActivations source, Tensor sigmas, Tensor adjacency, Shape shape, Tensor dm, long rows, Tensor? dz, FirstLayerGradient first)
     {
-        float* a = ExpertKernels.Data<float>(adjacency), dmp = ExpertKernels.Data<float>(dm);
+        float* a = ExpertKernels.Data<float>(adjacency), dmp = ExpertKernels.Data<float>(dm), sg = ExpertKernels.Data<float>(sigmas);
         float* dzp = dz is null ? null : ExpertKernels.Data<float>(dz);
         int n = shape.Nodes;
         long sourceRows = dz is null ? first.Rows : n;
@@ -257,7 +276,7 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
                         Vector256<float> back = Vector256<float>.Zero;
                         for (int e = edges.Start[j]; e < edges.Start[j + 1]; e++) back = Vector256.FusedMultiplyAdd(Vector256.Create(edges.Weight[e]), g[edges.Node[e]], back);
                         Vector256<float> z = source.Load(j, t, c, count);
-                        Vector256<float> d = Flush(back * SiluDerivative(z, Sigmoid(z)));
+                        Vector256<float> d = Flush(back * SiluDerivative(z, Load(sg + (j * shape.Tokens + t) * shape.Width + c, count)));
                         if (dzp != null) Store(d, dzp + (j * shape.Tokens + t) * shape.Width + c, count);
                         else first.Accumulate(ds1Task, j, c, count, d, ref dq, source);
                     }
@@ -442,9 +461,6 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
         Vector256<float> sigma = Vector256<float>.One / (Vector256<float>.One + ExpertKernels.Exp(Vector256.Min(-z, Vector256.Create(80f))));
         return Vector256.ConditionalSelect(Vector256.LessThan(z, Vector256.Create(-80f)), Vector256<float>.Zero, sigma);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Silu(Vector256<float> z) => z * Sigmoid(z);
 
     /// <summary>silu'(z) = sigma(z) (1 + z (1 - sigma(z))).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
