@@ -97,7 +97,9 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
         saved.AddRange(sigmas);
         ctx.save_for_backward(saved);
         ctx.save_data("layers", layers);
-        foreach (Tensor t in saved) t.MoveToOuterDisposeScope();
+        // What this call created outlives its scope (autograd holds it for backward); the inputs stay where they are.
+        foreach (Tensor t in saved)
+            if (!Array.Exists(vars, v => ReferenceEquals(v, t))) t.MoveToOuterDisposeScope();
         return logits.MoveToOuterDisposeScope();
     }
 
