@@ -27,7 +27,9 @@ namespace MoeDsl.Runtime.Routing;
 /// last layer transforms only the E expert rows it scores);</item>
 /// <item><c>logits[t, i] = s . silu(Z_L[i, t])</c>, i &lt; E.</item>
 /// </list>
-/// Tensors of layers past the first are node-major [rows, T, g], so each layer's product is one GEMM over rows x T. Kept
+/// Tensors of layers past the first are token-major [T, rows, g]: each layer's product is one GEMM over T x rows (the row
+/// order is the GEMM's to choose), and a pass finds a token's rows next to each other (node-major, rows 128 KiB apart at
+/// 256 tokens and g = 128, the 17 streams of a pass fell into the same L1 sets). Kept
 /// for backward: the token projection and P, Q, S_1, M_l and Z_l of every later layer, and sigma(Z_l) of every layer (so
 /// that backward takes no exponential); Z_1 is recomputed from Q and S_1.
 /// Every gradient this node computes has its subnormal values flushed to zero (<see cref="Flush"/>).
@@ -83,8 +85,8 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
         for (int l = 1; l < layers; l++)
         {
             long rows = l == layers - 1 ? shape.Experts : shape.Nodes;
-            Tensor mixed = empty(rows, shape.Tokens, shape.Width);
-            sigmas[l - 1] = empty(shape.Nodes, shape.Tokens, shape.Width);
+            Tensor mixed = empty(shape.Tokens, rows, shape.Width);
+            sigmas[l - 1] = empty(shape.Tokens, shape.Nodes, shape.Width);
             Mix(source, a, shape, rows, mixed, sigmas[l - 1]);
             Tensor z = Linear(mixed, (Tensor)vars[4 + l]);                                                             // [rows, T, g]
             saved.Add(mixed);
@@ -92,7 +94,7 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
             source = PreActivations.Stored(z, shape);
         }
         Tensor logits = empty(shape.Tokens, shape.Experts);
-        sigmas[layers - 1] = empty(shape.Experts, shape.Tokens, shape.Width);
+        sigmas[layers - 1] = empty(shape.Tokens, shape.Experts, shape.Width);
         Score(source, s, shape, logits, sigmas[layers - 1]);
         saved.AddRange(sigmas);
         ctx.save_for_backward(saved);
@@ -130,16 +132,16 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
         if (layers == 1) ScoreBackward(first, Sigma(0), s, dl, shape, null, firstGradient, dsPartial);
         else
         {
-            Tensor dz = empty(shape.Experts, shape.Tokens, shape.Width);
+            Tensor dz = empty(shape.Tokens, shape.Experts, shape.Width);
             ScoreBackward(PreActivations.Stored(Z(layers - 1), shape), Sigma(layers - 1), s, dl, shape, dz, default, dsPartial);
             for (int l = layers - 1; l >= 1; l--)
             {
                 dw[l] = WeightGradient(dz, Mixed(l), W(l));
                 Tensor dm = InputGradient(dz, W(l));                                                                  // [rows_l, T, g]
-                long rows = dm.shape[0];
+                long rows = dm.shape[1];
                 if (l > 1)
                 {
-                    Tensor next = empty(shape.Nodes, shape.Tokens, shape.Width);
+                    Tensor next = empty(shape.Tokens, shape.Nodes, shape.Width);
                     MixBackward(PreActivations.Stored(Z(l - 1), shape), Sigma(l - 1), a, shape, dm, rows, next, default);
                     dz = next;
                 }
@@ -181,14 +183,14 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
                     for (int j = 0; j < n; j++)
                     {
                         Vector256<float> z = source.Load(j, t, c, count), sigma = Sigmoid(z);
-                        Store(sigma, sg + (j * shape.Tokens + t) * shape.Width + c, count);
+                        Store(sigma, sg + (t * n + j) * shape.Width + c, count);
                         h[j] = z * sigma;
                     }
                     for (int i = 0; i < rows; i++)
                     {
                         Vector256<float> acc = Vector256<float>.Zero;
                         for (int e = edges.Start[i]; e < edges.Start[i + 1]; e++) acc = Vector256.FusedMultiplyAdd(Vector256.Create(edges.Weight[e]), h[edges.Node[e]], acc);
-                        Store(acc, m + (i * shape.Tokens + t) * shape.Width + c, count);
+                        Store(acc, m + (t * rows + i) * shape.Width + c, count);
                     }
                 }
         });
@@ -212,7 +214,7 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
                     for (int i = 0; i < e; i++)
                     {
                         Vector256<float> z = source.Load(i, t, c, count), sigma = Sigmoid(z);
-                        Store(sigma, sg + (i * shape.Tokens + t) * shape.Width + c, count);
+                        Store(sigma, sg + (t * e + i) * shape.Width + c, count);
                         acc[i] = Vector256.FusedMultiplyAdd(sv, z * sigma, acc[i]);
                     }
                 }
@@ -241,10 +243,10 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
                     for (int i = 0; i < e; i++)
                     {
                         Vector256<float> z = source.Load(i, t, c, count), g = Vector256.Create(dl[t * e + i]);
-                        Vector256<float> sigma = Load(sg + (i * shape.Tokens + t) * shape.Width + c, count);
+                        Vector256<float> sigma = Load(sg + (t * e + i) * shape.Width + c, count);
                         dsAcc = Vector256.FusedMultiplyAdd(g, z * sigma, dsAcc);
                         Vector256<float> d = Flush(g * sv * SiluDerivative(z, sigma));
-                        if (dzp != null) Store(d, dzp + (i * shape.Tokens + t) * shape.Width + c, count);
+                        if (dzp != null) Store(d, dzp + (t * e + i) * shape.Width + c, count);
                         else first.Accumulate(ds1Task, i, c, count, d, ref dq, source);
                     }
                     Store(dsAcc, dsTask + c, count);
@@ -271,15 +273,15 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
                 for (long c = 0; c < shape.Width; c += 8)
                 {
                     int count = (int)Math.Min(8, shape.Width - c);
-                    for (long i = 0; i < rows; i++) g[i] = Load(dmp + (i * shape.Tokens + t) * shape.Width + c, count);
+                    for (long i = 0; i < rows; i++) g[i] = Load(dmp + (t * rows + i) * shape.Width + c, count);
                     Vector256<float> dq = Vector256<float>.Zero;
                     for (int j = 0; j < sourceRows; j++)
                     {
                         Vector256<float> back = Vector256<float>.Zero;
                         for (int e = edges.Start[j]; e < edges.Start[j + 1]; e++) back = Vector256.FusedMultiplyAdd(Vector256.Create(edges.Weight[e]), g[edges.Node[e]], back);
                         Vector256<float> z = source.Load(j, t, c, count);
-                        Vector256<float> d = Flush(back * SiluDerivative(z, Load(sg + (j * shape.Tokens + t) * shape.Width + c, count)));
-                        if (dzp != null) Store(d, dzp + (j * shape.Tokens + t) * shape.Width + c, count);
+                        Vector256<float> d = Flush(back * SiluDerivative(z, Load(sg + (t * sourceRows + j) * shape.Width + c, count)));
+                        if (dzp != null) Store(d, dzp + (t * n + j) * shape.Width + c, count);
                         else first.Accumulate(ds1Task, j, c, count, d, ref dq, source);
                     }
                     if (dzp == null) Store(Flush(dq), first.Q(t) + c, count);
@@ -365,30 +367,31 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
         public int Nodes => Experts + 1;
     }
 
-    /// <summary>A layer's pre-activations Z: stored node-major [rows, T, g], or the first layer's
+    /// <summary>A layer's pre-activations Z: stored token-major [T, rows, g], or the first layer's
     /// <c>S_1[j] + A[j, E] Q[t]</c> computed where read.</summary>
     private readonly struct PreActivations
     {
         private readonly float* stored, shared, adjacency, q;
-        private readonly long tokens, width;
+        private readonly long rows, width;
         private readonly int nodes, experts;
 
-        private PreActivations(float* stored, float* shared, float* adjacency, float* q, Shape shape)
+        private PreActivations(float* stored, long rows, float* shared, float* adjacency, float* q, Shape shape)
         {
             this.stored = stored;
+            this.rows = rows;
             this.shared = shared;
             this.adjacency = adjacency;
             this.q = q;
-            tokens = shape.Tokens;
             width = shape.Width;
             nodes = shape.Nodes;
             experts = shape.Experts;
         }
 
-        public static PreActivations Stored(Tensor z, Shape shape) => new(ExpertKernels.Data<float>(z), null, null, null, shape);
+        /// <summary>Z stored as [T, rows, g].</summary>
+        public static PreActivations Stored(Tensor z, Shape shape) => new(ExpertKernels.Data<float>(z), z.shape[1], null, null, null, shape);
 
         public static PreActivations FirstLayer(Tensor shared, Tensor adjacency, Shape shape, Tensor q)
-            => new(null, ExpertKernels.Data<float>(shared), ExpertKernels.Data<float>(adjacency), ExpertKernels.Data<float>(q), shape);
+            => new(null, 0, ExpertKernels.Data<float>(shared), ExpertKernels.Data<float>(adjacency), ExpertKernels.Data<float>(q), shape);
 
         /// <summary>A[j, E], node j's edge weight to the token node.</summary>
         public float TokenEdge(int j) => adjacency[j * nodes + experts];
@@ -396,7 +399,7 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector256<float> Load(int j, long t, long c, int count)
             => stored != null
-                ? GraphConvolution.Load(stored + (j * tokens + t) * width + c, count)
+                ? GraphConvolution.Load(stored + (t * rows + j) * width + c, count)
                 : Vector256.FusedMultiplyAdd(Vector256.Create(TokenEdge(j)), GraphConvolution.Load(q + t * width + c, count), GraphConvolution.Load(shared + j * width + c, count));
     }
 
