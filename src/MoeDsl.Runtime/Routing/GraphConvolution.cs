@@ -73,7 +73,7 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
         var shape = new Shape(p.shape[0], p.shape[1], (int)x.shape[0]);
         Tensor w1 = (Tensor)vars[4];
         long rows1 = layers == 1 ? shape.Experts : shape.Nodes;
-        Tensor q = Linear(p, w1);                                                                                       // [T, g]
+        Tensor q = WideLinear.Linear(p, w1);                                                                            // [T, g]
         Tensor s1 = a.narrow(0, 0, rows1).narrow(1, 0, shape.Experts).matmul(nn.functional.linear(x, w1)).contiguous(); // [rows1, g]
         var first = PreActivations.FirstLayer(s1, a, shape, q);
         var saved = new List<Tensor> { p, x, a, s, q, s1, pre };
@@ -88,7 +88,7 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
             Tensor mixed = empty(shape.Tokens, rows, shape.Width);
             sigmas[l - 1] = empty(shape.Tokens, shape.Nodes, shape.Width);
             Mix(source, a, shape, rows, mixed, sigmas[l - 1]);
-            Tensor z = Linear(mixed, (Tensor)vars[4 + l]);                                                             // [rows, T, g]
+            Tensor z = WideLinear.Linear(mixed, (Tensor)vars[4 + l]);                                                  // [T, rows, g]
             saved.Add(mixed);
             saved.Add(z);
             source = PreActivations.Stored(z, shape);
@@ -137,7 +137,7 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
             for (int l = layers - 1; l >= 1; l--)
             {
                 dw[l] = WeightGradient(dz, Mixed(l), W(l));
-                Tensor dm = InputGradient(dz, W(l));                                                                  // [rows_l, T, g]
+                Tensor dm = InputGradient(dz, W(l));                                                                  // [T, rows_l, g]
                 long rows = dm.shape[1];
                 if (l > 1)
                 {
@@ -166,7 +166,7 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
 
     // --- the passes (token-parallel; columns in 8-wide vectors, the last one masked) ---
 
-    /// <summary>M[i, t] = sum_j A[i, j] silu(Z[j, t]) for i &lt; rows, j &lt; n; sigma(Z) into <paramref name="sigmas"/> [n, T, g].</summary>
+    /// <summary>M[i, t] = sum_j A[i, j] silu(Z[j, t]) for i &lt; rows, j &lt; n; sigma(Z) into <paramref name="sigmas"/> [T, n, g].</summary>
     private static void Mix(PreActivations source, Tensor adjacency, Shape shape, long rows, Tensor mixed, Tensor sigmas)
     {
         float* a = ExpertKernels.Data<float>(adjacency), m = ExpertKernels.Data<float>(mixed), sg = ExpertKernels.Data<float>(sigmas);
@@ -196,7 +196,7 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
         });
     }
 
-    /// <summary>logits[t, i] = s . silu(Z[i, t]) for i &lt; E; sigma(Z) into <paramref name="sigmas"/> [E, T, g].</summary>
+    /// <summary>logits[t, i] = s . silu(Z[i, t]) for i &lt; E; sigma(Z) into <paramref name="sigmas"/> [T, E, g].</summary>
     private static void Score(PreActivations source, Tensor score, Shape shape, Tensor logits, Tensor sigmas)
     {
         float* s = ExpertKernels.Data<float>(score), o = ExpertKernels.Data<float>(logits), sg = ExpertKernels.Data<float>(sigmas);
@@ -472,9 +472,8 @@ internal sealed unsafe class GraphConvolution : autograd.SingleTensorFunction<Gr
     private static Vector256<float> SiluDerivative(Vector256<float> z, Vector256<float> sigma)
         => sigma * Vector256.FusedMultiplyAdd(z, Vector256<float>.One - sigma, Vector256<float>.One);
 
-    // --- products (no autograd: this node records its own) ---
-
-    private static Tensor Linear(Tensor x, Tensor w) => WideGemm.Covers(x, w) ? WideGemm.Linear(x, w) : nn.functional.linear(x, w);
+    // --- products (no autograd: this node records its own; its forward runs without grad, so WideLinear.Linear is the
+    // bare product there) ---
 
     private static Tensor InputGradient(Tensor dy, Tensor w) => WideGemm.CoversInputGradient(dy, w) ? WideGemm.InputGradient(dy, w) : dy.matmul(w);
 
